@@ -1,0 +1,1 @@
+"""Training-side code (PyTorch): data rendering, networks, training loops. Used from a clone."""
