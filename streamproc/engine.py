@@ -1,0 +1,130 @@
+"""The streaming engine: framer -> frame stages -> synthesiser, wrapped in resamplers and a delay line.
+
+Latency is declared, not observed: every stage states its worst case, the engine sums them
+(converting frames to samples and model-rate samples to host samples) and then delays its
+output by exactly that total. So an impulse at input sample n leaves at n + latency,
+whatever the block sizes; offline rendering removes that delay and returns output aligned
+with the input.
+"""
+from __future__ import annotations
+
+import math
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from .config import SpectralConfig
+from .frames import Frames
+from .resample import StreamingResampler
+from .stages import FrameStage, StftFramer
+
+
+class Synthesiser(Protocol):
+    latency: int  # model-rate samples
+
+    def process(self, frames: Frames) -> np.ndarray: ...
+
+    def reset(self) -> None: ...
+
+
+class Core:
+    """Mono processing at the model rate: samples in, time-aligned samples out (when ready)."""
+
+    def __init__(self, cfg: SpectralConfig, stages: Sequence[FrameStage], synth: Synthesiser) -> None:
+        self.cfg = cfg
+        self.framer = StftFramer(cfg)
+        self.stages = list(stages)
+        self.synth = synth
+        self.latency = (self.framer.latency + sum(s.latency for s in self.stages) * cfg.hop
+                        + synth.latency)
+
+    def reset(self) -> None:
+        self.framer.reset()
+        for s in self.stages:
+            s.reset()
+        self.synth.reset()
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        frames = self.framer.process(x)
+        if not len(frames):
+            return np.zeros(0)
+        for stage in self.stages:
+            frames = stage.process(frames)
+            if not len(frames):
+                return np.zeros(0)
+        return self.synth.process(frames)
+
+
+class Engine:
+    """One channel, host rate(s) in and out, exact declared latency in output samples.
+
+    ``push`` returns the aligned output samples that became due (output sample j is due once
+    the input has reached the time of sample j plus the latency); ``process`` returns a
+    delay-line view: exactly as many samples as it was given, the first ``latency`` zeros.
+    """
+
+    def __init__(self, core: Core, in_rate: int, out_rate: int | None = None) -> None:
+        self.core = core
+        self.in_rate = int(in_rate)
+        self.out_rate = int(out_rate or in_rate)
+        model_rate = core.cfg.sample_rate
+        self._rs_in = StreamingResampler(self.in_rate, model_rate) if self.in_rate != model_rate else None
+        self._rs_out = (StreamingResampler(model_rate, self.out_rate, chunk=core.cfg.hop,
+                                           input_in_chunks=True)
+                        if self.out_rate != model_rate else None)
+        lat_model = core.latency + (self._rs_in.latency if self._rs_in else 0)
+        lat = math.ceil(lat_model * self.out_rate / model_rate) + (1 if self._rs_in or self._rs_out else 0)
+        self.latency = lat + (self._rs_out.latency if self._rs_out else 0)
+        self.reset()
+
+    def reset(self) -> None:
+        self.core.reset()
+        for rs in (self._rs_in, self._rs_out):
+            if rs is not None:
+                rs.reset()
+        self._n_in = 0
+        self._n_out = 0          # aligned samples handed out
+        self._ready = np.zeros(0)  # aligned samples produced but not yet due
+        self._delay_filled = 0   # leading zeros handed out by ``process``
+
+    def due(self, n_in: int) -> int:
+        """Aligned output samples due once ``n_in`` input samples have arrived."""
+        return max(0, n_in * self.out_rate // self.in_rate - self.latency)
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        self._n_in += len(x)
+        y = self._rs_in.process(x) if self._rs_in else x
+        y = self.core.process(y)
+        if self._rs_out and len(y):
+            y = self._rs_out.process(y)
+        ready = np.concatenate([self._ready, y]) if len(self._ready) else y
+        want = self.due(self._n_in) - self._n_out
+        if want > len(ready):
+            raise RuntimeError(f"engine latency underrun: {want - len(ready)} samples short "
+                               f"(declared latency {self.latency} is too small)")
+        out, self._ready = ready[:want], ready[want:]
+        self._n_out += want
+        return out
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """Delay-line view for live use: len(x) samples out, the first ``latency`` being zeros."""
+        aligned = self.push(x)
+        lead = min(len(x) - len(aligned), self.latency - self._delay_filled)
+        self._delay_filled += lead
+        return np.concatenate([np.zeros(lead), aligned]) if lead else aligned
+
+    def render(self, x: np.ndarray, block: int | None = None, progress=None) -> np.ndarray:
+        """Offline: output aligned with the input, same duration (at the output rate)."""
+        self.reset()
+        n_out = int(round(len(x) * self.out_rate / self.in_rate))
+        pad = math.ceil((self.latency + 2) * self.in_rate / self.out_rate) + 1
+        src = np.concatenate([np.asarray(x, dtype=np.float64), np.zeros(pad)])
+        block = block or len(src)
+        parts = []
+        for start in range(0, len(src), block):
+            parts.append(self.push(src[start:start + block]))
+            if progress is not None:
+                progress(min(block, len(src) - start))
+        y = np.concatenate(parts) if parts else np.zeros(0)
+        return y[:n_out]

@@ -1,0 +1,236 @@
+"""Engine stages. Each has ``process``, ``reset`` and a declared worst-case ``latency``.
+
+Three kinds, in the order data flows through them:
+- a *framer* turns samples into :class:`Frames` (latency in samples),
+- *frame stages* map Frames to Frames (latency in frames: how many later frames an output
+  frame may wait for),
+- a *synthesiser* turns Frames back into samples (latency in samples).
+A frame stage must output frame k exactly once, in order, whatever batches frames arrive in,
+and must compute each output frame the same way whatever the batching: that is what makes the
+engine's output independent of block sizes.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from . import dsp
+from .config import SpectralConfig
+from .frame_model import FrameModel
+from .frames import Frames
+from .griffinlim import StreamingGriffinLim
+
+
+class FrameStage(Protocol):
+    latency: int  # frames
+
+    def process(self, frames: Frames) -> Frames: ...
+
+    def reset(self) -> None: ...
+
+
+# ----------------------------------------------------------------------------- framer
+
+class StftFramer:
+    """Samples -> complex STFT frames; frame k is emitted once sample (k+1)*hop-1 is in."""
+
+    def __init__(self, cfg: SpectralConfig) -> None:
+        self.cfg = cfg
+        self.latency = cfg.hop - 1
+        self._window, _ = dsp.windows(cfg)
+        self.reset()
+
+    def reset(self) -> None:
+        self._buf = np.zeros(self.cfg.n_fft - self.cfg.hop)
+
+    def process(self, x: np.ndarray) -> Frames:
+        c = self.cfg
+        buf = np.concatenate([self._buf, x]) if len(x) else self._buf
+        n = (len(buf) - (c.n_fft - c.hop)) // c.hop
+        spec = dsp._stft_frames(buf, self._window, c.hop, n) if n > 0 else \
+            np.zeros((0, c.n_bins), np.complex128)
+        self._buf = buf[n * c.hop:]
+        return Frames(stft=spec)
+
+
+# ----------------------------------------------------------------------------- frame stages
+
+class MelFeatures:
+    """Adds the normalised log-mel image column of each frame (features and input_features)."""
+
+    latency = 0
+
+    def __init__(self, cfg: SpectralConfig) -> None:
+        self.cfg = cfg
+
+    def reset(self) -> None:
+        pass
+
+    def process(self, frames: Frames) -> Frames:
+        mel = dsp.mel_from_magnitude(np.abs(frames.stft), self.cfg)
+        feat = dsp.features_from_mel(mel, self.cfg).astype(np.float32)
+        return frames.with_(features=feat, input_features=feat)
+
+
+class Chunker:
+    """Runs a frame model on windows of past context + new frames + lookahead.
+
+    Windows advance by ``new_frames``; each run contributes its new frames, the first
+    ``crossfade`` of which are blended linearly with the previous run's prediction for them
+    (taken from that run's lookahead), which hides seams between windows. An output frame
+    waits for at most ``new_frames - 1 + lookahead_frames`` later frames.
+    """
+
+    def __init__(self, model: FrameModel, crossfade: int | None = None, silence: float = -1.0) -> None:
+        self.model = model
+        self.ctx, self.new, self.ahead = model.context_frames, model.new_frames, model.lookahead_frames
+        if self.new < 1 or self.ctx < 0 or self.ahead < 0:
+            raise ValueError("model chunking must have new_frames >= 1, context/lookahead >= 0")
+        self.window = self.ctx + self.new + self.ahead
+        self.crossfade = min(self.new, self.ahead) if crossfade is None else crossfade
+        if self.crossfade > min(self.new, self.ahead):
+            raise ValueError("crossfade cannot exceed new_frames or lookahead_frames")
+        self.silence = silence
+        self.latency = self.new - 1 + self.ahead
+        x = self.crossfade
+        self._ramp = (np.arange(1, x + 1, dtype=np.float32) / (x + 1))[:, None]
+        self.reset()
+
+    def reset(self) -> None:
+        self._feat = np.full((self.ctx, self.model.n_inputs), self.silence, np.float32)
+        self._queue: list[Frames] = []
+        self._queued = 0
+        self._tail: np.ndarray | None = None
+
+    def process(self, frames: Frames) -> Frames:
+        if len(frames):
+            self._feat = np.concatenate([self._feat, frames.features.astype(np.float32, copy=False)])
+            self._queue.append(frames)
+            self._queued += len(frames)
+        outputs = []
+        while len(self._feat) >= self.window:
+            window = np.ascontiguousarray(self._feat[: self.window].T)
+            pred = np.asarray(self.model.run(window), dtype=np.float32).T
+            if pred.shape != (self.window, self.model.n_outputs):
+                raise RuntimeError(f"model returned shape {pred.T.shape}, expected "
+                                   f"{(self.model.n_outputs, self.window)}")
+            new = pred[self.ctx: self.ctx + self.new].copy()
+            x = self.crossfade
+            if x and self._tail is not None:
+                new[:x] = (1.0 - self._ramp) * self._tail + self._ramp * new[:x]
+            self._tail = pred[self.ctx + self.new: self.ctx + self.new + x].copy() if x else None
+            self._feat = self._feat[self.new:]
+            done = self._pop(self.new)
+            outputs.append(done.with_(features=new))
+        if not outputs:
+            return Frames.empty(frames.stft.shape[1])
+        return Frames.concat(outputs)
+
+    def _pop(self, n: int) -> Frames:
+        queued = Frames.concat(self._queue)
+        self._queue = [queued.slice(n, len(queued))]
+        self._queued -= n
+        return queued.slice(0, n)
+
+
+class Descale:
+    """features (normalised log-mel) -> linear magnitude."""
+
+    latency = 0
+
+    def __init__(self, cfg: SpectralConfig) -> None:
+        self.cfg = cfg
+
+    def reset(self) -> None:
+        pass
+
+    def process(self, frames: Frames) -> Frames:
+        if not len(frames):
+            return frames
+        mel = dsp.mel_from_features(frames.features, self.cfg)
+        return frames.with_(magnitude=dsp.descale(mel, self.cfg))
+
+
+class RatioMask:
+    """Input STFT times the ratio of translated to original magnitudes (input phase kept).
+
+    Both magnitudes go through the same descaling, so its error largely cancels in the ratio;
+    the mask is clipped to [0, 1] (a mask only removes).
+    """
+
+    latency = 0
+
+    def __init__(self, cfg: SpectralConfig) -> None:
+        self.cfg = cfg
+        covered = np.nonzero(dsp.mel_filterbank(cfg).sum(axis=0) > 0)[0]
+        bins = np.arange(cfg.n_bins)
+        self._nearest_covered = covered[np.abs(bins[:, None] - covered[None, :]).argmin(axis=1)]
+
+    def reset(self) -> None:
+        pass
+
+    def process(self, frames: Frames) -> Frames:
+        if not len(frames):
+            return frames
+        out = dsp.descale(dsp.mel_from_features(frames.features, self.cfg), self.cfg)
+        ref = dsp.descale(dsp.mel_from_features(frames.input_features, self.cfg), self.cfg)
+        mask = np.clip(np.divide(out, ref, out=np.zeros_like(out), where=ref > 0), 0.0, 1.0)
+        mask = mask[:, self._nearest_covered]  # bins no mel band sees (DC, Nyquist) follow a neighbour
+        return frames.with_(stft=frames.stft * mask, magnitude=out)
+
+
+class GriffinLim:
+    """magnitude -> complex spectrum by streaming Griffin-Lim (RTISI-LA)."""
+
+    def __init__(self, cfg: SpectralConfig, lookahead: int = 3, iterations: int = 8,
+                 momentum: float = 0.5) -> None:
+        self.gla = StreamingGriffinLim(cfg, lookahead, iterations, momentum)
+        self.latency = lookahead
+        self.reset()
+
+    def reset(self) -> None:
+        self.gla.reset()
+        self._queue: list[Frames] = []
+
+    def process(self, frames: Frames) -> Frames:
+        if len(frames):
+            self._queue.append(frames)
+        spec = self.gla.push(frames.magnitude) if len(frames) else frames.stft[:0]
+        if not len(spec):
+            return Frames.empty(frames.stft.shape[1])
+        queued = Frames.concat(self._queue)
+        self._queue = [queued.slice(len(spec), len(queued))]
+        return queued.slice(0, len(spec)).with_(stft=spec)
+
+
+# ----------------------------------------------------------------------------- synthesiser
+
+class OverlapAdd:
+    """Complex frames -> samples (inverse of StftFramer; perfect reconstruction)."""
+
+    def __init__(self, cfg: SpectralConfig) -> None:
+        self.cfg = cfg
+        self.latency = cfg.n_fft - cfg.hop
+        _, self._window = dsp.windows(cfg)
+        self.reset()
+
+    def reset(self) -> None:
+        self._tail = np.zeros(self.cfg.n_fft - self.cfg.hop)
+        self._skip = self.cfg.n_fft - self.cfg.hop  # frame 0 starts before time zero
+
+    def process(self, frames: Frames) -> np.ndarray:
+        c = self.cfg
+        n = len(frames)
+        if n == 0:
+            return np.zeros(0)
+        out = np.zeros(n * c.hop + c.n_fft - c.hop)
+        out[: len(self._tail)] = self._tail
+        dsp._overlap_add(np.ascontiguousarray(frames.stft), self._window, c.hop, out)
+        self._tail = out[n * c.hop:].copy()
+        ready = out[: n * c.hop]
+        if self._skip:
+            drop = min(self._skip, len(ready))
+            self._skip -= drop
+            ready = ready[drop:]
+        return ready

@@ -1,0 +1,49 @@
+"""Which stages make up each task and reconstruction (``--task`` x ``--recon``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import DEFAULT, SpectralConfig
+from .engine import Core
+from .errors import UserError
+from .frame_model import FrameModel, IdentityModel
+from .stages import Chunker, Descale, GriffinLim, MelFeatures, OverlapAdd, RatioMask
+
+# recon -> what it means; the first listed per task is the default
+RECONS: dict[str, tuple[str, ...]] = {
+    "resynth": ("gla", "mask"),
+}
+TASKS = tuple(RECONS)
+
+GLA_LOOKAHEAD = 3
+GLA_ITERATIONS = 8
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task: str
+    recon: str
+    cfg: SpectralConfig
+
+
+def resolve(task: str, recon: str | None) -> TaskSpec:
+    if task not in RECONS:
+        raise UserError(f"unknown task {task!r} (choose from {', '.join(TASKS)})")
+    recons = RECONS[task]
+    recon = recon or recons[0]
+    if recon not in recons:
+        raise UserError(f"--recon {recon} is not available for task {task} (choose from {', '.join(recons)})")
+    return TaskSpec(task, recon, DEFAULT)
+
+
+def build_core(spec: TaskSpec, model: FrameModel | None = None) -> Core:
+    cfg = spec.cfg
+    model = model or IdentityModel(cfg.n_mels)
+    stages = [MelFeatures(cfg), Chunker(model)]
+    if spec.recon == "mask":
+        stages.append(RatioMask(cfg))
+    elif spec.recon == "gla":
+        stages += [Descale(cfg), GriffinLim(cfg, GLA_LOOKAHEAD, GLA_ITERATIONS)]
+    else:  # pragma: no cover - resolve() guards this
+        raise UserError(f"unknown recon {spec.recon!r}")
+    return Core(cfg, stages, OverlapAdd(cfg))
