@@ -1,0 +1,258 @@
+"""Score -> note lists -> audio at the model rate, for the training-data renderer.
+
+Scores come from the music21 corpus; audio from FluidSynth (pyfluidsynth) driven event by
+event at 16 kHz directly (no resampling step, one synth per soundfont reused across
+examples, which makes rendering far faster than real time on one core). Every random choice
+is drawn from a ``numpy.random.Generator`` passed in, so a (seed, example index) pair always
+yields the same audio.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+
+VIOLIN_FAMILY = (40, 41, 42, 110)  # violin, viola, cello, fiddle
+VIOLINS = (40, 110)                # the timbres the synth task targets
+PIANO_FAMILY = (0, 1, 2, 4)        # acoustic grand, bright, electric grand, e-piano
+
+# playable ranges (MIDI) so that transposition never asks an instrument for a missing note
+PROGRAM_RANGE = {40: (55, 100), 110: (55, 100), 41: (48, 93), 42: (36, 84)}
+
+
+def soundfont_path(name_or_path: str) -> Path:
+    """Resolve 'FluidR3_GM' / 'TimGM6mb' (or any .sf2 path) to a file."""
+    import pretty_midi
+
+    known = {
+        "fluidr3_gm": Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
+        "timgm6mb": Path(pretty_midi.__file__).parent / "TimGM6mb.sf2",
+    }
+    key = Path(name_or_path).stem.lower() if name_or_path.lower().endswith(".sf2") else name_or_path.lower()
+    if not name_or_path.lower().endswith(".sf2") and key in known:
+        return known[key]
+    return Path(name_or_path)
+
+
+def soundfont_name(path: Path) -> str:
+    return Path(path).stem
+
+
+TRAINING_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb")
+
+
+# ------------------------------------------------------------------ scores -> notes
+
+@dataclass
+class Work:
+    """A corpus work reduced to what rendering needs (times in quarter notes)."""
+
+    relpath: str
+    melody: np.ndarray  # (n, 3): start_ql, end_ql, midi   -- monophonic top voice
+    accomp: np.ndarray  # (m, 3): start_ql, end_ql, midi   -- other voices or a generated part
+    qpm: float          # the score's tempo (quarter notes per minute)
+    generated_accomp: bool
+
+    @property
+    def length_ql(self) -> float:
+        ends = [a[:, 1].max() for a in (self.melody, self.accomp) if len(a)]
+        return float(max(ends)) if ends else 0.0
+
+
+def _part_notes(part) -> np.ndarray:
+    rows = []
+    for n in part.stripTies().flatten().notes:
+        start = float(n.offset)
+        end = start + float(n.quarterLength)
+        if end <= start:
+            continue  # grace notes
+        for p in n.pitches:
+            rows.append((start, end, float(p.midi)))
+    arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    return arr[np.lexsort((-arr[:, 2], arr[:, 0]))] if len(arr) else arr
+
+
+def _monophonic(notes: np.ndarray) -> np.ndarray:
+    """Top voice: at each onset keep the highest pitch, cut each note at the next onset."""
+    if not len(notes):
+        return notes
+    keep = []
+    for start in np.unique(notes[:, 0]):
+        same = notes[notes[:, 0] == start]
+        keep.append(same[np.argmax(same[:, 2])])
+    mono = np.array(keep)
+    mono[:-1, 1] = np.minimum(mono[:-1, 1], mono[1:, 0])
+    return mono[mono[:, 1] > mono[:, 0]]
+
+
+_TRIADS = {0: (0, 4, 7), 5: (5, 9, 0), 7: (7, 11, 2), 9: (9, 0, 4)}  # I IV V vi (major)
+
+
+def _generated_accomp(melody: np.ndarray, tonic_pc: int, minor: bool, measure_ql: float) -> np.ndarray:
+    """A simple piano part under a lone tune: per measure the I/IV/V/vi triad covering most
+    of the melody's duration, as a bass note plus a held chord."""
+    triads = {0: (0, 3, 7), 5: (5, 8, 0), 7: (7, 11, 2), 8: (8, 0, 3)} if minor else _TRIADS
+    rows = []
+    end = melody[:, 1].max()
+    t = 0.0
+    while t < end:
+        sel = melody[(melody[:, 0] < t + measure_ql) & (melody[:, 1] > t)]
+        if len(sel):
+            dur = np.minimum(sel[:, 1], t + measure_ql) - np.maximum(sel[:, 0], t)
+            pcs = (sel[:, 2].astype(int) - tonic_pc) % 12
+            best = max(triads, key=lambda r: (sum(d for d, pc in zip(dur, pcs) if pc in triads[r]), r == 0))
+            root = (tonic_pc + best) % 12
+            rows.append((t, t + measure_ql, 36 + root))
+            for iv in triads[best]:
+                rows.append((t, t + measure_ql, 48 + (tonic_pc + iv) % 12 + (12 if (tonic_pc + iv) % 12 < 5 else 0)))
+        t += measure_ql
+    return np.array(rows, dtype=np.float64).reshape(-1, 3)
+
+
+@lru_cache(maxsize=64)
+def load_work(relpath: str) -> Work | None:
+    """Parse a corpus work; ``None`` when it has no usable notes (parse failures included)."""
+    from music21 import corpus, stream, tempo
+
+    try:
+        score = corpus.parse(relpath)
+    except Exception:  # noqa: BLE001  (music21 raises many types on odd files)
+        return None
+    if isinstance(score, stream.Opus):
+        if not len(score.scores):
+            return None
+        score = score.scores[0]
+    parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
+    try:
+        melody = _monophonic(_part_notes(parts[0]))
+    except Exception:  # noqa: BLE001
+        return None
+    if len(melody) < 8:
+        return None
+    qpm = 100.0
+    marks = score.flatten().getElementsByClass(tempo.MetronomeMark)
+    if len(marks) and marks[0].getQuarterBPM():
+        qpm = float(np.clip(marks[0].getQuarterBPM(), 50, 180))
+    if len(parts) > 1:
+        accomp = np.concatenate([_part_notes(p) for p in parts[1:]] or [np.zeros((0, 3))])
+        generated = False
+    else:
+        try:
+            key = score.analyze("key")
+            tonic, minor = key.tonic.pitchClass, key.mode == "minor"
+        except Exception:  # noqa: BLE001
+            tonic, minor = 0, False
+        ts = score.flatten().getElementsByClass("TimeSignature")
+        measure_ql = float(ts[0].barDuration.quarterLength) if len(ts) else 4.0
+        accomp = _generated_accomp(melody, tonic, minor, measure_ql)
+        generated = True
+    return Work(relpath, melody, accomp, qpm, generated)
+
+
+def corpus_works(split: str) -> list[str]:
+    """Corpus works usable for training data, in a fixed order, filtered by the test split.
+
+    Sources: Bach (chorales: top voice on violin, lower voices on piano) and Ryan's Mammoth
+    Collection (one fiddle tune per file, accompaniment generated)."""
+    from music21 import corpus
+
+    from .split import corpus_relative, is_test
+
+    out = []
+    for p in sorted(str(x) for x in corpus.getPaths()):
+        rel = corpus_relative(p)
+        top = rel.split("/")[0]
+        if top == "bach" and not rel.endswith((".mxl", ".xml", ".musicxml")):
+            continue
+        if top not in ("bach", "ryansMammoth"):
+            continue
+        if is_test(rel) == (split == "test"):
+            out.append(rel)
+    return out
+
+
+# ------------------------------------------------------------------ notes -> audio
+
+class FluidRenderer:
+    """One FluidSynth instance per soundfont, rendering note lists offline at 16 kHz."""
+
+    def __init__(self, soundfont: Path, sample_rate: int = SAMPLE_RATE) -> None:
+        import fluidsynth
+
+        self.sample_rate = sample_rate
+        self.synth = fluidsynth.Synth(gain=0.5, samplerate=float(sample_rate),
+                                      **{"synth.reverb.active": 0, "synth.chorus.active": 0})
+        self.sfid = self.synth.sfload(str(soundfont))
+        if self.sfid < 0:
+            raise ValueError(f"cannot load soundfont {soundfont}")
+
+    def render(self, notes: np.ndarray, program: int, n_samples: int, bend_cents: float = 0.0) -> np.ndarray:
+        """notes (n, 4): start_s, end_s, midi, velocity -> mono float32 of n_samples."""
+        fs = self.synth
+        fs.system_reset()
+        fs.program_select(0, self.sfid, 0, int(program))
+        fs.pitch_bend(0, int(round(bend_cents / 100.0 * 4096)))
+        events = []
+        for s, e, m, v in notes:
+            events.append((int(s * self.sample_rate), 1, int(m), int(v)))
+            events.append((int(e * self.sample_rate), 0, int(m), 0))
+        events.sort(key=lambda ev: (ev[0], ev[1]))  # note-offs before note-ons at one instant
+        out = np.zeros(n_samples, dtype=np.float32)
+        pos = 0
+        for at, on, m, v in events:
+            at = min(at, n_samples)
+            if at > pos:
+                out[pos:at] = self._pull(at - pos)
+                pos = at
+            if on:
+                fs.noteon(0, m, v)
+            else:
+                fs.noteoff(0, m)
+        if pos < n_samples:
+            out[pos:] = self._pull(n_samples - pos)
+        return out
+
+    def _pull(self, n: int) -> np.ndarray:
+        st = np.asarray(self.synth.get_samples(n), dtype=np.float32).reshape(-1, 2)
+        return st.mean(axis=1) / 32768.0
+
+
+_RENDERERS: dict[str, FluidRenderer] = {}
+
+
+def renderer(soundfont: Path) -> FluidRenderer:
+    key = str(soundfont)
+    if key not in _RENDERERS:
+        _RENDERERS[key] = FluidRenderer(soundfont)
+    return _RENDERERS[key]
+
+
+def harmonic_blueprint(notes: np.ndarray, n_samples: int, n_harmonics: int, rolloff: float,
+                       rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Sine fundamental plus harmonics 2..n_harmonics (amplitude rolloff**(h-1), slightly
+    jittered per harmonic), 10 ms fades, level from velocity: the synth task's input."""
+    out = np.zeros(n_samples, dtype=np.float64)
+    amps = rolloff ** np.arange(n_harmonics) * rng.uniform(0.7, 1.0, n_harmonics)
+    amps[0] = 1.0
+    amps /= amps.sum()
+    fade = int(0.01 * sample_rate)
+    for s, e, m, v in notes:
+        a, b = int(s * sample_rate), min(int(e * sample_rate), n_samples)
+        if b - a < 2:
+            continue
+        t = np.arange(b - a) / sample_rate
+        f0 = 440.0 * 2.0 ** ((m - 69) / 12)
+        tone = np.zeros(b - a)
+        for h in range(n_harmonics):
+            if (h + 1) * f0 < sample_rate / 2:
+                tone += amps[h] * np.sin(2 * np.pi * (h + 1) * f0 * t)
+        env = np.ones(b - a)
+        k = min(fade, (b - a) // 2)
+        env[:k] = np.linspace(0, 1, k)
+        env[len(env) - k:] = np.linspace(1, 0, k)
+        out[a:b] += tone * env * (v / 127.0) * 0.3
+    return out.astype(np.float32)
