@@ -19,15 +19,11 @@ import rocket_fft  # noqa: F401  (registers np.fft for Numba)
 
 from .config import SpectralConfig
 
-rocket_fft.numpy_like()
-
-
 @lru_cache(maxsize=16)
 def analysis_window(n_fft: int) -> np.ndarray:
     """Periodic Hann: its squares overlap-add to a constant at hop n_fft/4."""
     n = np.arange(n_fft)
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft)
-
 
 @lru_cache(maxsize=16)
 def _scales(n_fft: int, hop: int) -> tuple[np.ndarray, float, np.ndarray]:
@@ -41,19 +37,16 @@ def _scales(n_fft: int, hop: int) -> tuple[np.ndarray, float, np.ndarray]:
     synth = w / ola[0] / spec_scale  # undo the analysis scale, weight, normalise the overlap
     return w * spec_scale, spec_scale, synth
 
-
 def windows(cfg: SpectralConfig) -> tuple[np.ndarray, np.ndarray]:
     """(analysis window incl. amplitude scale, synthesis window incl. overlap normalisation)."""
     ana, _, syn = _scales(cfg.n_fft, cfg.hop)
     return ana, syn
-
 
 def n_frames_for(n_samples: int, cfg: SpectralConfig) -> int:
     """Frames needed so that every one of ``n_samples`` samples is fully overlap-added."""
     if n_samples <= 0:
         return 0
     return (n_samples - 1 + cfg.n_fft - cfg.hop) // cfg.hop + 1
-
 
 @numba.njit(cache=True, nogil=True)
 def _stft_frames(padded: np.ndarray, window: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
@@ -67,7 +60,6 @@ def _stft_frames(padded: np.ndarray, window: np.ndarray, hop: int, n_frames: int
         out[k] = np.fft.rfft(buf)
     return out
 
-
 @numba.njit(cache=True, nogil=True)
 def _overlap_add(spec: np.ndarray, window: np.ndarray, hop: int, out: np.ndarray) -> None:
     """Add the synthesis of every frame of ``spec`` into ``out`` (frame k at offset k*hop)."""
@@ -77,7 +69,6 @@ def _overlap_add(spec: np.ndarray, window: np.ndarray, hop: int, out: np.ndarray
         start = k * hop
         for i in range(n_fft):
             out[start + i] += frame[i] * window[i]
-
 
 def stft(x: np.ndarray, cfg: SpectralConfig, n_frames: int | None = None) -> np.ndarray:
     """Complex STFT, shape (frames, bins), with the framing convention of this module."""
@@ -91,7 +82,6 @@ def stft(x: np.ndarray, cfg: SpectralConfig, n_frames: int | None = None) -> np.
     ana, _ = windows(cfg)
     return _stft_frames(padded, ana, cfg.hop, n_frames)
 
-
 def istft(spec: np.ndarray, cfg: SpectralConfig, length: int | None = None) -> np.ndarray:
     """Overlap-add inverse of :func:`stft` (perfect reconstruction for unmodified spectra)."""
     spec = np.ascontiguousarray(spec, dtype=np.complex128)
@@ -104,7 +94,6 @@ def istft(spec: np.ndarray, cfg: SpectralConfig, length: int | None = None) -> n
         y = np.concatenate([y, np.zeros(max(0, length - len(y)))])[:length]
     return y
 
-
 # ---------------------------------------------------------------- mel scale (Slaney)
 
 def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
@@ -116,14 +105,12 @@ def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
     log_part = min_log_hz / f_sp + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep
     return np.where(f >= min_log_hz, log_part, mel)
 
-
 def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
     m = np.asarray(m, dtype=np.float64)
     f_sp = 200.0 / 3
     min_log_hz, logstep = 1000.0, np.log(6.4) / 27.0
     min_log_mel = min_log_hz / f_sp
     return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
-
 
 @lru_cache(maxsize=16)
 def mel_filterbank(cfg: SpectralConfig) -> np.ndarray:
@@ -143,7 +130,6 @@ def mel_filterbank(cfg: SpectralConfig) -> np.ndarray:
     fb.setflags(write=False)
     return fb
 
-
 @lru_cache(maxsize=16)
 def _sparse_bank(cfg: SpectralConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Band m uses bins [start[m], start[m] + len(weights)) with weights[offs[m]:offs[m+1]]."""
@@ -157,7 +143,6 @@ def _sparse_bank(cfg: SpectralConfig) -> tuple[np.ndarray, np.ndarray, np.ndarra
         offs.append(len(weights))
     return np.array(starts, np.int64), np.array(offs, np.int64), np.array(weights)
 
-
 @numba.njit(cache=True, nogil=True)
 def _mel_project(mag, starts, offs, weights, out):
     for k in range(mag.shape[0]):
@@ -168,7 +153,6 @@ def _mel_project(mag, starts, offs, weights, out):
                 acc += weights[offs[m] + j] * mag[k, s + j]
             out[k, m] = acc
 
-
 @numba.njit(cache=True, nogil=True)
 def _mel_transpose(mel, starts, offs, weights, out):
     out[:] = 0.0
@@ -177,7 +161,6 @@ def _mel_transpose(mel, starts, offs, weights, out):
             s = starts[m]
             for j in range(offs[m + 1] - offs[m]):
                 out[k, s + j] += weights[offs[m] + j] * mel[k, m]
-
 
 @numba.njit(cache=True, nogil=True)
 def _descale(mel, starts, offs, weights, n_bins, iterations):
@@ -203,13 +186,11 @@ def _descale(mel, starts, offs, weights, n_bins, iterations):
                 mag[k, b] *= mty[k, b] / (back[k, b] + 1e-12)
     return mag
 
-
 def mel_from_magnitude(mag: np.ndarray, cfg: SpectralConfig) -> np.ndarray:
     mag = np.ascontiguousarray(np.atleast_2d(mag), dtype=np.float64)
     out = np.empty((mag.shape[0], cfg.n_mels))
     _mel_project(mag, *_sparse_bank(cfg), out)
     return out
-
 
 def descale(mel: np.ndarray, cfg: SpectralConfig, iterations: int = 12) -> np.ndarray:
     """Mel amplitudes -> linear magnitudes, shape (frames, n_mels) -> (frames, bins).
@@ -223,13 +204,11 @@ def descale(mel: np.ndarray, cfg: SpectralConfig, iterations: int = 12) -> np.nd
     mel = np.ascontiguousarray(np.atleast_2d(mel), dtype=np.float64)
     return _descale(np.maximum(mel, 0.0), *_sparse_bank(cfg), cfg.n_bins, iterations)
 
-
 def features_from_mel(mel: np.ndarray, cfg: SpectralConfig) -> np.ndarray:
     """Mel amplitudes -> log-mel image in [-1, 1] (dB range ``db_floor..db_ceil``)."""
     db = 20.0 * np.log10(np.maximum(mel, 10.0 ** (cfg.db_floor / 20.0)))
     span = cfg.db_ceil - cfg.db_floor
     return np.clip((db - cfg.db_floor) / span * 2.0 - 1.0, -1.0, 1.0)
-
 
 def mel_from_features(feat: np.ndarray, cfg: SpectralConfig) -> np.ndarray:
     span = cfg.db_ceil - cfg.db_floor
@@ -237,11 +216,9 @@ def mel_from_features(feat: np.ndarray, cfg: SpectralConfig) -> np.ndarray:
     mel = 10.0 ** (db / 20.0)
     return np.where(feat <= -1.0, 0.0, mel)
 
-
 def log_mel_features(x: np.ndarray, cfg: SpectralConfig) -> np.ndarray:
     """Audio at ``cfg.sample_rate`` -> normalised log-mel image, shape (n_mels, frames)."""
     return features_from_mel(mel_from_magnitude(np.abs(stft(x, cfg)), cfg), cfg).T
-
 
 def spectral_convergence_db(target_mag: np.ndarray, estimate: np.ndarray) -> float:
     """20 log10(||S - |X|||_F / ||S||_F): how far a reconstruction's magnitudes are off."""
