@@ -1,0 +1,268 @@
+"""Train a spectrogram-translation model (pix2pix cGAN, or the L1-only CNN baseline).
+
+    python -m models.train --task separate --steps 20000 --data data/separate --out runs/sep
+                           [--preset small] [--net '{"ngf": 24}'] [--loss gan|l1] [--batch 16]
+                           [--resume] [--seed 0]
+    torchrun --nproc_per_node 2 -m models.train ...      # DistributedDataParallel
+
+Loss: L1 * 100 + adversarial (BCE on PatchGAN logits), Adam 2e-4, beta1 0.5 (pix2pix).
+Every step draws its batch and dropout from RNGs seeded by (seed, rank, step), so a run
+resumed from its last checkpoint continues exactly as if it had never stopped.
+Writes RUNDIR/ckpt_last.pt (state dicts + network config JSON + training summary JSON),
+RUNDIR/metrics.jsonl (one JSON object per logged step) and RUNDIR/config.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .data import PairedFrames, output_kind, pitch_layout, task_rows, TASKS
+from .networks import PRESETS, NetConfig, build_discriminator, build_generator, init_weights, n_params
+
+CKPT_FORMAT = "streamproc-ckpt-1"
+
+
+class TrainError(Exception):
+    """A user mistake (arguments, data, run folder): one line, exit 2."""
+
+
+def make_config(task: str, preset: str, overrides: dict, loss: str) -> NetConfig:
+    if preset not in PRESETS:
+        raise TrainError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    rows_in, rows_out = task_rows(task)
+    d = {"task": task, "kind": "restore" if task == "restore" else "unet", "loss": loss,
+         "rows_in": rows_in, "rows_out": rows_out, **PRESETS[preset]}
+    if task == "pitch":
+        d["extra"] = pitch_layout()
+    d.update(overrides)
+    try:
+        return NetConfig.from_dict(d)
+    except (TypeError, ValueError) as e:
+        raise TrainError(f"bad network config: {e}") from None
+
+
+def save_checkpoint(path: Path, **state) -> None:
+    """Atomic: a crash mid-write never leaves a truncated ckpt_last.pt behind."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """weights_only: only tensors and plain containers are accepted from disk."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise TrainError(f"no checkpoint at {path}") from None
+    except Exception as e:  # noqa: BLE001  (torch raises many types on foreign files)
+        raise TrainError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
+    if not isinstance(ck, dict) or ck.get("format") != CKPT_FORMAT:
+        raise TrainError(f"{path} is not a streamproc training checkpoint")
+    return ck
+
+
+def _setup_distributed() -> tuple[int, int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    if world > 1:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return world, rank, local, device
+
+
+def train(args: argparse.Namespace) -> dict:
+    world, rank, _, device = _setup_distributed()
+    try:
+        return _train(args, world, rank, device)
+    finally:
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(args, world: int, rank: int, device: torch.device) -> dict:
+    from tqdm import tqdm
+
+    out = Path(args.out)
+    ckpt_path = out / "ckpt_last.pt"
+    try:
+        data = PairedFrames(args.data)
+    except (ValueError, OSError) as e:
+        raise TrainError(str(e)) from None
+    if data.task != args.task:
+        raise TrainError(f"{args.data} holds {data.task!r} data, not {args.task!r}")
+    start, wall_before, ck = 0, 0.0, None
+    if args.resume and ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path)
+        cfg = NetConfig.from_json(ck["net"])
+        start = int(ck["step"])
+        wall_before = float(json.loads(ck["summary"])["wall_seconds"])
+    else:
+        if ckpt_path.exists() and not args.resume:
+            raise TrainError(f"{out} already holds a run; pass --resume or choose another --out")
+        try:
+            overrides = json.loads(args.net) if args.net else {}
+        except json.JSONDecodeError as e:
+            raise TrainError(f"--net is not JSON: {e}") from None
+        cfg = make_config(args.task, args.preset, overrides, args.loss)
+    if cfg.task != args.task:
+        raise TrainError(f"the run in {out} trains {cfg.task!r}, not {args.task!r}")
+    if (data.rows_in, data.rows_out) != (cfg.rows_in, cfg.rows_out):
+        raise TrainError(f"data rows {data.rows_in}->{data.rows_out} do not fit the network "
+                         f"({cfg.rows_in}->{cfg.rows_out})")
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(json.loads(cfg.to_json()), indent=1))
+
+    torch.manual_seed(args.seed)
+    G, D = build_generator(cfg), build_discriminator(cfg)
+    G.apply(init_weights)
+    D.apply(init_weights)
+    G.to(device)
+    D.to(device)
+    optG = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    optD = torch.optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    if ck is not None:
+        G.load_state_dict(ck["G"])
+        D.load_state_dict(ck["D"])
+        optG.load_state_dict(ck["optG"])
+        optD.load_state_dict(ck["optD"])
+    gan = cfg.loss == "gan"
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [device.index] if device.type == "cuda" else None
+        G = DDP(G, device_ids=ids)
+        D = DDP(D, device_ids=ids) if gan else D
+    g_mod = G.module if world > 1 else G
+    d_mod = D.module if (world > 1 and gan) else D
+    bce, l1 = nn.BCEWithLogitsLoss(), nn.L1Loss()
+    lam = args.lambda_l1
+
+    def summary(step: int, wall: float) -> dict:
+        m = data.manifest
+        return {"steps": step, "task": cfg.task, "loss": cfg.loss, "batch": args.batch, "world_size": world,
+                "device": device.type, "lr": args.lr, "lambda_l1": lam, "seed": args.seed,
+                "data_minutes": m["minutes"], "data_examples": m["n_examples"], "data_seed": m["seed"],
+                "works": m["works"], "n_works": len(m["works"]), "soundfonts": m["soundfonts"],
+                "wall_seconds": round(wall, 2), "generator_params": n_params(g_mod),
+                "discriminator_params": n_params(d_mod) if gan else 0}
+
+    def checkpoint(step: int, wall: float) -> None:
+        if rank == 0:
+            save_checkpoint(ckpt_path, format=CKPT_FORMAT, net=cfg.to_json(), step=step,
+                            G=g_mod.state_dict(), D=d_mod.state_dict(), optG=optG.state_dict(),
+                            optD=optD.state_dict(), summary=json.dumps(summary(step, wall)))
+
+    log = open(out / "metrics.jsonl", "a") if rank == 0 else None
+    bar = tqdm(total=args.steps, initial=min(start, args.steps), desc=f"train {cfg.task}", unit="step",
+               disable=rank != 0 or args.quiet)
+    t0 = time.time()
+    t_last, n_last = t0, 0
+    G.train()
+    D.train()
+    step = start
+    for step in range(start + 1, args.steps + 1):
+        rng = np.random.default_rng([args.seed, rank, step])
+        torch.manual_seed(args.seed * 1_000_003 + rank * 7919 + step)
+        xb, yb = data.batch(rng, args.batch, cfg.width)
+        x = torch.from_numpy(xb).to(device, non_blocking=True)
+        y = torch.from_numpy(yb).to(device, non_blocking=True)
+        fake = G(x)
+        stats = {}
+        if gan:
+            # discriminator: real pairs -> 1, generated pairs -> 0, one batch through D
+            logits = D(torch.cat([x, x]), torch.cat([y, fake.detach()]))
+            half = logits.shape[0] // 2
+            loss_d = 0.5 * (bce(logits[:half], torch.ones_like(logits[:half]))
+                            + bce(logits[half:], torch.zeros_like(logits[half:])))
+            optD.zero_grad(set_to_none=True)
+            loss_d.backward()
+            optD.step()
+            # generator: fool D (D's own weights get gradients here but are not stepped)
+            pred = d_mod(x, fake)
+            loss_adv = bce(pred, torch.ones_like(pred))
+            stats.update(loss_d=loss_d.item(), loss_g_adv=loss_adv.item())
+        else:
+            loss_adv = torch.zeros((), device=device)
+        loss_l1 = l1(fake, y)
+        loss_g = loss_adv + lam * loss_l1
+        optG.zero_grad(set_to_none=True)
+        loss_g.backward()
+        optG.step()
+        stats["loss_l1"] = loss_l1.item()
+        n_last += 1
+        bar.update()
+        if rank == 0 and (step % args.log_every == 0 or step == args.steps):
+            now = time.time()
+            rate = n_last * args.batch * world / max(now - t_last, 1e-9)
+            rec = {"step": step, **{k: round(v, 5) for k, v in stats.items()},
+                   "examples_per_s": round(rate, 2), "wall_seconds": round(wall_before + now - t0, 2)}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            bar.set_postfix(l1=f"{stats['loss_l1']:.4f}", ex_s=f"{rate:.1f}")
+            t_last, n_last = now, 0
+        if step % args.ckpt_every == 0 and step != args.steps:
+            checkpoint(step, wall_before + time.time() - t0)
+    bar.close()
+    wall = wall_before + time.time() - t0
+    final = max(step, start)
+    checkpoint(final, wall)
+    if log:
+        log.close()
+    if world > 1:
+        dist.barrier()
+    return summary(final, wall)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--task", required=True, choices=TASKS)
+    ap.add_argument("--steps", required=True, type=int, help="total steps (a resumed run stops here too)")
+    ap.add_argument("--data", required=True, help="folder written by python -m models.data")
+    ap.add_argument("--out", required=True, help="run folder: checkpoint, metrics, config")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/ckpt_last.pt if present")
+    ap.add_argument("--preset", default="small", help=f"network size: {', '.join(PRESETS)}")
+    ap.add_argument("--net", help='JSON overrides of the network config, e.g. \'{"ngf": 24, "depth": 5}\'')
+    ap.add_argument("--loss", choices=("gan", "l1"), default="gan", help="l1 = the CNN baseline")
+    ap.add_argument("--batch", type=int, default=16, help="windows per step and process")
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--lambda-l1", type=float, default=100.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ckpt-every", type=int, default=500)
+    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    a = ap.parse_args(argv)
+    if a.steps < 1 or a.batch < 1 or a.ckpt_every < 1 or a.log_every < 1:
+        ap.error("--steps, --batch, --ckpt-every and --log-every must be positive")
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        s = train(args)
+    except TrainError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"trained {s['task']} to step {s['steps']} in {s['wall_seconds']} s -> {args.out}/ckpt_last.pt")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
