@@ -135,7 +135,7 @@ class StreamingGriffinLim:
     the i-th committed frame is the reconstruction of the i-th pushed frame.
     """
 
-    def __init__(self, cfg: SpectralConfig, lookahead: int = 3, iterations: int = 8,
+    def __init__(self, cfg: SpectralConfig, lookahead: int = 3, iterations: int = 6,
                  momentum: float = 0.5) -> None:
         if lookahead < 0 or iterations < 0:
             raise ValueError("lookahead and iterations must be >= 0")

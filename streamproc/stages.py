@@ -183,7 +183,7 @@ class RatioMask:
 class GriffinLim:
     """magnitude -> complex spectrum by streaming Griffin-Lim (RTISI-LA)."""
 
-    def __init__(self, cfg: SpectralConfig, lookahead: int = 3, iterations: int = 8,
+    def __init__(self, cfg: SpectralConfig, lookahead: int = 3, iterations: int = 6,
                  momentum: float = 0.5) -> None:
         self.gla = StreamingGriffinLim(cfg, lookahead, iterations, momentum)
         self.latency = lookahead
