@@ -1,0 +1,1 @@
+"""PyTorch checkpoint -> ONNX frame model with metadata (python -m export.onnx)."""

@@ -1,0 +1,190 @@
+"""Training checkpoint -> self-describing ONNX frame model.
+
+    python -m export.onnx CHECKPOINT OUT.onnx [--data DIR] [--net JSON] [--opset 18]
+
+The ONNX graph maps one chunker window, float32 (n_inputs, window), to float32
+(n_outputs, window): exactly ``streamproc.frame_model.FrameModel.run``. Everything the
+runtime needs (task, spectral settings, chunk sizes, output kind, pitch-map layout, network
+config, training summary) is written into ``metadata_props``, so the .onnx file is the whole
+model. After writing, the export is checked (``onnx.checker``) and compared with PyTorch on
+random windows and, with ``--data``, on real ones: max abs difference must be <= 1e-4.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+PARITY_TOL = 1e-4
+METADATA_FORMAT = "streamproc-onnx-1"
+
+
+class ExportError(Exception):
+    """A user mistake (wrong file, mismatching config): one line, exit 2."""
+
+
+def load_generator(checkpoint: str | Path, net_json: str | None = None):
+    """(generator in eval mode, NetConfig, training summary dict) from a checkpoint.
+
+    ``net_json`` (a full or partial config) asserts which network the checkpoint must hold;
+    a checkpoint trained with another configuration is refused instead of half-loaded."""
+    import torch  # noqa: F401
+
+    from models.networks import NetConfig, build_generator
+    from models.train import TrainError, load_checkpoint
+
+    try:
+        ck = load_checkpoint(Path(checkpoint))
+    except TrainError as e:
+        raise ExportError(str(e)) from None
+    cfg = NetConfig.from_json(ck["net"])
+    if net_json:
+        try:
+            want = {**json.loads(ck["net"]), **json.loads(net_json)}
+            cfg = NetConfig.from_dict(want)
+        except (ValueError, TypeError) as e:
+            raise ExportError(f"bad --net: {e}") from None
+    G = build_generator(cfg)
+    try:
+        G.load_state_dict(ck["G"], strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise ExportError(f"checkpoint {checkpoint} was trained with another network configuration "
+                          f"({detail[:160]})") from None
+    G.eval()
+    return G, cfg, json.loads(ck["summary"])
+
+
+class _Window:
+    """(rows, frames) <-> (1, 1, rows, frames) around the generator, for export and parity."""
+
+    @staticmethod
+    def wrap(G):
+        import torch
+
+        class WindowModel(torch.nn.Module):
+            def __init__(self, g):
+                super().__init__()
+                self.g = g
+
+            def forward(self, features):
+                return self.g(features.unsqueeze(0).unsqueeze(0)).squeeze(0).squeeze(0)
+
+        return WindowModel(G).eval()
+
+
+def metadata(cfg, summary: dict) -> dict[str, str]:
+    """The metadata_props of an exported model (all values strings, as ONNX requires)."""
+    from models.data import output_kind, pitch_layout
+    from streamproc.config import DEFAULT
+
+    spec = DEFAULT.as_dict()
+    md = {
+        "format": METADATA_FORMAT,
+        "task": cfg.task,
+        "output_kind": output_kind(cfg.task),
+        **{k: str(spec[k]) for k in ("sample_rate", "n_fft", "hop", "n_mels", "fmin", "fmax", "db_floor", "db_ceil")},
+        "n_inputs": str(cfg.rows_in),
+        "n_outputs": str(cfg.rows_out),
+        "context_frames": str(cfg.context_frames),
+        "new_frames": str(cfg.new_frames),
+        "lookahead_frames": str(cfg.lookahead_frames),
+        "network": cfg.to_json(),
+        "training": json.dumps(summary, sort_keys=True),
+    }
+    if cfg.task == "pitch":
+        md.update({k: str(v) for k, v in pitch_layout().items()})
+    return md
+
+
+def export(checkpoint: str | Path, out: str | Path, net_json: str | None = None, opset: int = 18,
+           data: str | Path | None = None) -> dict:
+    """Write OUT.onnx and check it; returns a report (sizes, parity figures)."""
+    import onnx
+    import torch
+
+    if opset < 17:
+        raise ExportError("opset must be >= 17")
+    G, cfg, summary = load_generator(checkpoint, net_json)
+    model = _Window.wrap(G)
+    dummy = torch.zeros(cfg.rows_in, cfg.width)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (dummy,), str(tmp), input_names=["features"], output_names=["output"],
+                          opset_version=opset, dynamo=False, do_constant_folding=True)
+    proto = onnx.load(str(tmp))
+    del proto.metadata_props[:]
+    for k, v in metadata(cfg, summary).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    proto.doc_string = f"streamproc {cfg.task} model ({cfg.kind}, ngf {cfg.ngf}, depth {cfg.depth})"
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, str(tmp))
+    os.replace(tmp, out)
+
+    windows = [np.random.default_rng(s).uniform(-1, 1, (cfg.rows_in, cfg.width)).astype(np.float32) for s in range(3)]
+    if data is not None:
+        from models.data import PairedFrames
+
+        ds = PairedFrames(data, allow_test=True)
+        xb, _ = ds.batch(np.random.default_rng(0), 3, cfg.width)
+        if xb.shape[2] != cfg.rows_in:
+            raise ExportError(f"{data} holds {xb.shape[2]}-row inputs; the model takes {cfg.rows_in}")
+        windows += [w[0] for w in xb]
+    diff = parity(model, out, windows)
+    report = {"onnx": str(out), "bytes": out.stat().st_size, "task": cfg.task, "max_abs_diff": diff,
+              "windows_checked": len(windows), "opset": opset}
+    if diff > PARITY_TOL:
+        raise RuntimeError(f"ONNX output differs from PyTorch by {diff:.3g} > {PARITY_TOL}")
+    return report
+
+
+def parity(model, onnx_path: str | Path, windows: list[np.ndarray]) -> float:
+    """Max abs difference between the PyTorch window model and onnxruntime on ``windows``."""
+    import onnxruntime as ort
+    import torch
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    worst = 0.0
+    with torch.no_grad():
+        for w in windows:
+            ref = model(torch.from_numpy(w)).numpy()
+            got = sess.run(None, {"features": w})[0]
+            worst = max(worst, float(np.max(np.abs(ref - got))))
+    return worst
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m export.onnx", description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkpoint", help="RUNDIR/ckpt_last.pt written by python -m models.train")
+    ap.add_argument("out", help="the .onnx file to write")
+    ap.add_argument("--net", help="JSON network config the checkpoint must match (refused otherwise)")
+    ap.add_argument("--data", help="a rendered data folder: also check parity on real windows")
+    ap.add_argument("--opset", type=int, default=18)
+    a = ap.parse_args(argv)
+    if not a.out.endswith(".onnx"):
+        print("error: the output file must end in .onnx", file=sys.stderr)
+        return 2
+    try:
+        r = export(a.checkpoint, a.out, a.net, a.opset, a.data)
+    except (ExportError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{r['onnx']}: {r['task']}, {r['bytes'] / 1e6:.2f} MB, opset {r['opset']}, "
+          f"parity max |torch - onnx| = {r['max_abs_diff']:.2e} on {r['windows_checked']} windows")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
