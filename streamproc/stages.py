@@ -56,8 +56,8 @@ class StftFramer:
 
 # ----------------------------------------------------------------------------- frame stages
 
-class MelFeatures:
-    """Adds the normalised log-mel image column of each frame (features and input_features)."""
+class FramewiseStage:
+    """Base for stages that treat each frame on its own: no latency, no state."""
 
     latency = 0
 
@@ -66,6 +66,10 @@ class MelFeatures:
 
     def reset(self) -> None:
         pass
+
+
+class MelFeatures(FramewiseStage):
+    """Adds the normalised log-mel image column of each frame (features and input_features)."""
 
     def process(self, frames: Frames) -> Frames:
         mel = dsp.mel_from_magnitude(np.abs(frames.stft), self.cfg)
@@ -134,16 +138,8 @@ class Chunker:
         return queued.slice(0, n)
 
 
-class Descale:
+class Descale(FramewiseStage):
     """features (normalised log-mel) -> linear magnitude."""
-
-    latency = 0
-
-    def __init__(self, cfg: SpectralConfig) -> None:
-        self.cfg = cfg
-
-    def reset(self) -> None:
-        pass
 
     def process(self, frames: Frames) -> Frames:
         if not len(frames):
@@ -152,23 +148,18 @@ class Descale:
         return frames.with_(magnitude=dsp.descale(mel, self.cfg))
 
 
-class RatioMask:
+class RatioMask(FramewiseStage):
     """Input STFT times the ratio of translated to original magnitudes (input phase kept).
 
     Both magnitudes go through the same descaling, so its error largely cancels in the ratio;
     the mask is clipped to [0, 1] (a mask only removes).
     """
 
-    latency = 0
-
     def __init__(self, cfg: SpectralConfig) -> None:
-        self.cfg = cfg
+        super().__init__(cfg)
         covered = np.nonzero(dsp.mel_filterbank(cfg).sum(axis=0) > 0)[0]
         bins = np.arange(cfg.n_bins)
         self._nearest_covered = covered[np.abs(bins[:, None] - covered[None, :]).argmin(axis=1)]
-
-    def reset(self) -> None:
-        pass
 
     def process(self, frames: Frames) -> Frames:
         if not len(frames):
