@@ -1,0 +1,276 @@
+"""Trained models at run time: ONNX files run with onnxruntime, no torch, no pickle.
+
+An exported model (``python -m export.onnx``) carries everything in its ``metadata_props``:
+task, spectral settings, chunk sizes and output kind. :func:`load_model` checks them against
+what the caller needs and returns an :class:`OnnxFrameModel`, which implements the
+engine's ``FrameModel`` protocol. Sessions are cached by (path, mtime, size, providers,
+threads), so several processors or channels using one file share one session.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .config import SpectralConfig
+from .errors import UserError
+
+METADATA_FORMAT = "streamproc-onnx-1"
+MODELS_DIR = Path(__file__).parent / "models_data"
+REQUIRED_KEYS = ("task", "output_kind", "sample_rate", "n_fft", "hop", "n_mels", "fmin", "fmax", "db_floor",
+                 "db_ceil", "n_inputs", "n_outputs", "context_frames", "new_frames", "lookahead_frames")
+_SPECTRAL_KEYS = ("n_fft", "hop", "n_mels", "fmin", "fmax", "db_floor", "db_ceil")
+
+_SESSIONS: dict[tuple, object] = {}
+_LOCK = threading.Lock()
+
+
+def default_providers() -> list[str]:
+    """CUDA first when this onnxruntime build has it, CPU always."""
+    import onnxruntime as ort
+
+    have = set(ort.get_available_providers())
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in have]
+
+
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    shift = value = 0
+    while True:
+        if i >= len(buf) or shift > 63:
+            raise ValueError("truncated varint")
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, i
+        shift += 7
+
+
+def _fields(buf: bytes):
+    """(field number, wire type, value) of one protobuf message level; raises on malformed."""
+    i = 0
+    while i < len(buf):
+        tag, i = _varint(buf, i)
+        num, wt = tag >> 3, tag & 7
+        if num == 0:
+            raise ValueError("field number 0")
+        if wt == 0:
+            val, i = _varint(buf, i)
+        elif wt == 1:
+            val, i = buf[i:i + 8], i + 8
+        elif wt == 5:
+            val, i = buf[i:i + 4], i + 4
+        elif wt == 2:
+            n, i = _varint(buf, i)
+            val, i = buf[i:i + n], i + n
+        else:
+            raise ValueError(f"wire type {wt}")
+        if i > len(buf):
+            raise ValueError("truncated")
+        yield num, wt, val
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """``metadata_props`` of an ONNX file, read straight from its protobuf (no session, no
+    onnx package): listing models stays cheap. UserError for missing or non-ONNX files."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"model file not found: {p}")
+    buf = p.read_bytes()
+    md: dict[str, str] = {}
+    has_graph = False
+    try:
+        for num, wt, val in _fields(buf):
+            if num == 7 and wt == 2:           # ModelProto.graph
+                has_graph = True
+            elif num == 14 and wt == 2:        # ModelProto.metadata_props
+                kv = {n: v for n, w, v in _fields(val) if w == 2}
+                md[kv.get(1, b"").decode("utf-8")] = kv.get(2, b"").decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise UserError(f"{p} is not an ONNX model (unreadable or truncated file)") from None
+    if not has_graph:
+        raise UserError(f"{p} is not an ONNX model (no graph)")
+    return md
+
+
+def _check_metadata(path: Path, md: dict[str, str]) -> None:
+    missing = [k for k in REQUIRED_KEYS if k not in md]
+    if md.get("format") != METADATA_FORMAT:
+        raise UserError(f"{path} is an ONNX file without streamproc model metadata")
+    if missing:
+        raise UserError(f"{path} lacks streamproc metadata: {', '.join(missing)}")
+
+
+def _session(path: Path, providers: tuple[str, ...], threads: int):
+    import onnxruntime as ort
+
+    st = path.stat()
+    resolved = str(path.resolve())
+    key = (resolved, st.st_mtime_ns, st.st_size, providers, threads)
+    with _LOCK:
+        sess = _SESSIONS.get(key)
+        if sess is None:
+            for old in [k for k in _SESSIONS if k[0] == resolved and k[1:3] != key[1:3]]:
+                del _SESSIONS[old]  # the file changed on disk: drop its stale sessions
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = threads   # small CPUs: the audio thread needs a core too
+            so.inter_op_num_threads = 1
+            so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            so.log_severity_level = 3
+            try:
+                sess = ort.InferenceSession(str(path), so, providers=list(providers))
+            except Exception as e:  # noqa: BLE001  (onnxruntime raises its own unexported types)
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise UserError(f"{path} is not a usable ONNX model ({msg[:120]})") from None
+            _SESSIONS[key] = sess
+        return sess
+
+
+class OnnxFrameModel:
+    """An exported spectrogram-translation model behind the engine's FrameModel protocol.
+
+    ``run`` takes exactly one chunker window, float32 (n_inputs, window) with window =
+    context + new + lookahead frames, and returns float32 (n_outputs, window)."""
+
+    def __init__(self, path: str | Path, providers: Sequence[str] | None = None, threads: int | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UserError(f"model file not found: {self.path}")
+        md = read_metadata(self.path)
+        _check_metadata(self.path, md)
+        provs = tuple(providers) if providers else tuple(default_providers())
+        n_threads = threads if threads else max(1, min(2, os.cpu_count() or 1))
+        self._sess = _session(self.path, provs, n_threads)
+        self.metadata: dict[str, str] = md
+        try:
+            self.task: str = md["task"]
+            self.output_kind: str = md["output_kind"]
+            self.sample_rate = int(md["sample_rate"])
+            self.n_inputs = int(md["n_inputs"])
+            self.n_outputs = int(md["n_outputs"])
+            self.context_frames = int(md["context_frames"])
+            self.new_frames = int(md["new_frames"])
+            self.lookahead_frames = int(md["lookahead_frames"])
+            self.network: dict = json.loads(md.get("network", "{}"))
+            self.training: dict = json.loads(md.get("training", "{}"))
+        except (ValueError, TypeError) as e:
+            raise UserError(f"{self.path} has malformed streamproc metadata ({e})") from None
+        inp, out = self._sess.get_inputs()[0], self._sess.get_outputs()[0]
+        self._in_name, self._out_name = inp.name, out.name
+        self.window_frames = self.context_frames + self.new_frames + self.lookahead_frames
+        if list(inp.shape) != [self.n_inputs, self.window_frames]:
+            raise UserError(f"{self.path}: graph input {inp.shape} disagrees with its metadata "
+                            f"({self.n_inputs} x {self.window_frames})")
+        self.providers: list[str] = list(self._sess.get_providers())
+        self._binding = None
+        if self.providers and self.providers[0] == "CUDAExecutionProvider":
+            self._binding = self._sess.io_binding()
+        self._lock = threading.Lock()
+
+    @property
+    def spectral(self) -> dict:
+        """The model's spectral settings, typed like :class:`SpectralConfig`'s fields."""
+        md = self.metadata
+        return {"sample_rate": self.sample_rate, "n_fft": int(md["n_fft"]), "hop": int(md["hop"]),
+                "n_mels": int(md["n_mels"]), "fmin": float(md["fmin"]), "fmax": float(md["fmax"]),
+                "db_floor": float(md["db_floor"]), "db_ceil": float(md["db_ceil"])}
+
+    @property
+    def pitch_layout(self) -> dict | None:
+        """For output_kind 'pitchmap': row r <-> MIDI pitch_min_midi + r / bins_per_semitone."""
+        if self.output_kind != "pitchmap":
+            return None
+        md = self.metadata
+        return {"pitch_min_midi": float(md["pitch_min_midi"]), "bins_per_semitone": int(md["bins_per_semitone"]),
+                "n_pitch_bins": int(md["n_pitch_bins"]), "pitchmap_on": float(md.get("pitchmap_on", 1.0)),
+                "pitchmap_off": float(md.get("pitchmap_off", -1.0))}
+
+    def run(self, window: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(window, dtype=np.float32)
+        if x.shape != (self.n_inputs, self.window_frames):
+            raise ValueError(f"model window must be ({self.n_inputs}, {self.window_frames}), got {x.shape}")
+        with self._lock:  # one session, several engines: keep each run's binding private
+            if self._binding is not None:
+                b = self._binding
+                b.bind_cpu_input(self._in_name, x)
+                b.bind_output(self._out_name, "cpu")
+                self._sess.run_with_iobinding(b)
+                y = b.copy_outputs_to_cpu()[0]
+            else:
+                y = self._sess.run([self._out_name], {self._in_name: x})[0]
+        return np.asarray(y, dtype=np.float32)
+
+    def summary(self) -> dict:
+        """One line's worth of facts for ``streamproc models``."""
+        return _summary(self.path, self.metadata)
+
+    def __repr__(self) -> str:
+        return (f"OnnxFrameModel({str(self.path)!r}, task={self.task!r}, window={self.context_frames}+"
+                f"{self.new_frames}+{self.lookahead_frames}, providers={self.providers})")
+
+
+def _summary(path: Path, md: dict[str, str]) -> dict:
+    try:
+        t = json.loads(md.get("training", "{}"))
+    except ValueError:
+        t = {}
+    return {"path": str(path), "name": path.stem, "task": md["task"], "output_kind": md["output_kind"],
+            "sample_rate": int(md["sample_rate"]),
+            "window": [int(md["context_frames"]), int(md["new_frames"]), int(md["lookahead_frames"])],
+            "bytes": path.stat().st_size, "steps": t.get("steps"), "data_minutes": t.get("data_minutes"),
+            "soundfonts": t.get("soundfonts"), "loss": t.get("loss")}
+
+
+def load_model(path: str | Path, task: str | None = None, sample_rate: int = 16000,
+               cfg: SpectralConfig | None = None, providers: Sequence[str] | None = None,
+               threads: int | None = None) -> OnnxFrameModel:
+    """Open a model for the engine, refusing (UserError, one line) any file it cannot use:
+    missing, not ONNX or truncated, no streamproc metadata, another task or sample rate, or
+    (when ``cfg`` is given) other spectral settings than the engine's."""
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"model path is a folder, not an .onnx file: {p}")
+    m = OnnxFrameModel(p, providers=providers, threads=threads)
+    if m.sample_rate != int(sample_rate):
+        raise UserError(f"model {p.name} is for {m.sample_rate} Hz audio, the engine runs at {int(sample_rate)} Hz")
+    if task is not None and m.task != task:
+        raise UserError(f"model {p.name} is a {m.task!r} model, not {task!r}")
+    if cfg is not None:
+        spec = m.spectral
+        bad = [k for k in _SPECTRAL_KEYS if float(getattr(cfg, k)) != float(spec[k])]
+        if bad:
+            k = bad[0]
+            raise UserError(f"model {p.name} was trained with {k}={spec[k]}, the engine uses {getattr(cfg, k)}")
+    return m
+
+
+def list_models(dirs: Iterable[str | Path] | None = None) -> list[dict]:
+    """Every .onnx file in the package's model folder and in ``dirs`` (recursively), with its
+    metadata summary; a file that cannot be used is listed with an ``error`` instead."""
+    roots = [MODELS_DIR] + [Path(d) for d in (dirs or [])]
+    seen, out = set(), []
+    for root in roots:
+        if root.is_file() and root.suffix == ".onnx":
+            files = [root]
+        elif root.is_dir():
+            files = sorted(root.rglob("*.onnx"))
+        else:
+            continue
+        for f in files:
+            key = str(f.resolve())
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                md = read_metadata(f)
+                _check_metadata(f, md)
+                out.append(_summary(f, md))
+            except UserError as e:
+                out.append({"path": str(f), "name": f.stem, "error": str(e)})
+    return out
