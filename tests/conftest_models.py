@@ -17,8 +17,12 @@ atexit.register(shutil.rmtree, ROOT, ignore_errors=True)
 SECONDS = 2.0  # one example; windows are 64 frames = 1.02 s
 
 
-@lru_cache(maxsize=None)
 def tiny_data(task: str, n_examples: int = 2, seed: int = 0) -> Path:
+    return _tiny_data(task, n_examples, seed)
+
+
+@lru_cache(maxsize=None)
+def _tiny_data(task: str, n_examples: int, seed: int) -> Path:
     from models.data import build
 
     out = ROOT / f"data-{task}-{n_examples}-{seed}"
@@ -32,9 +36,13 @@ def train_args(task: str, data: Path, out: Path, steps: int, *extra: str) -> lis
             "--batch", "2", "--log-every", "1", "--ckpt-every", "2", "--quiet", *extra]
 
 
-@lru_cache(maxsize=None)
 def tiny_run(task: str, loss: str = "gan", steps: int = 3) -> Path:
     """Run folder of a few training steps; returns the checkpoint path."""
+    return _tiny_run(task, loss, steps)
+
+
+@lru_cache(maxsize=None)
+def _tiny_run(task: str, loss: str, steps: int) -> Path:
     from models.train import main
 
     out = ROOT / f"run-{task}-{loss}-{steps}"
@@ -42,8 +50,12 @@ def tiny_run(task: str, loss: str = "gan", steps: int = 3) -> Path:
     return out / "ckpt_last.pt"
 
 
-@lru_cache(maxsize=None)
 def tiny_onnx(task: str, loss: str = "gan") -> Path:
+    return _tiny_onnx(task, loss)
+
+
+@lru_cache(maxsize=None)
+def _tiny_onnx(task: str, loss: str) -> Path:
     from export.onnx import export
 
     out = ROOT / f"{task}-{loss}.onnx"
