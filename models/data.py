@@ -256,10 +256,10 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     todo, infos = [], {}
     for i in range(n_ex):
         f = out / f"ex_{i:06d}.npz"
-        if f.exists():
+        try:
             with np.load(f, allow_pickle=False) as z:
                 infos[i] = json.loads(str(z["info"]))
-        else:
+        except Exception:  # noqa: BLE001  (missing or damaged: render it (again))
             todo.append((task, works, sfs, seed, i, seconds, out, split == "test"))
     t = time.time()
     bar = tqdm(total=n_ex, initial=n_ex - len(todo), desc=f"render {task}", unit="ex", disable=not progress)
@@ -306,13 +306,22 @@ class PairedFrames:
             raise ValueError(f"{root} is test-split data; training uses the train split only")
         self.xs: list[np.ndarray] = []
         self.ys: list[np.ndarray] = []
+        import zipfile
+
         for i in range(int(self.manifest["n_examples"])):
-            with np.load(root / f"ex_{i:06d}.npz", allow_pickle=False) as z:
-                info = json.loads(str(z["info"]))
-                if is_test(info["work"]) and not allow_test:
-                    raise ValueError(f"{root}: example {i} comes from test-split work {info['work']}")
-                self.xs.append(np.ascontiguousarray(z["x"], np.float32))
-                self.ys.append(np.ascontiguousarray(z["y"], np.float32))
+            f = root / f"ex_{i:06d}.npz"
+            try:
+                with np.load(f, allow_pickle=False) as z:
+                    info = json.loads(str(z["info"]))
+                    x = np.ascontiguousarray(z["x"], np.float32)
+                    y = np.ascontiguousarray(z["y"], np.float32)
+            except (OSError, zipfile.BadZipFile, KeyError, ValueError) as e:
+                raise ValueError(f"{f} is missing or damaged ({type(e).__name__}); re-run python -m models.data "
+                                 f"with the same arguments to render it again") from None
+            if is_test(info["work"]) and not allow_test:
+                raise ValueError(f"{root}: example {i} comes from test-split work {info['work']}")
+            self.xs.append(x)
+            self.ys.append(y)
         self.task = self.manifest["task"]
         self.rows_in, self.rows_out = self.xs[0].shape[0], self.ys[0].shape[0]
         lens = np.array([x.shape[1] for x in self.xs], dtype=np.float64)
