@@ -45,6 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output sample rate (default: max(input rate, 16000))")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    lv = sub.add_parser("live", help="process a live audio input (sounddevice) to an output")
+    lv.add_argument("--task", required=True, help=f"one of: {', '.join(RECONS)}")
+    lv.add_argument("--recon", default=None)
+    lv.add_argument("--model", default=None, help="an exported ONNX model")
+    lv.add_argument("--input", default=None, help="input device (index or name; default: system default)")
+    lv.add_argument("--output", default=None, help="output device (index or name)")
+    lv.add_argument("--blocksize", type=_positive_int("--blocksize"), default=256)
+    lv.add_argument("--samplerate", type=_positive_int("--samplerate"), default=None,
+                    help="host rate (default: the device's)")
+    lv.add_argument("--channels", type=_positive_int("--channels"), default=1)
+    lv.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    lv.add_argument("--report", default=None, help="write latency and under/overflow counts as JSON here")
+
     sub.add_parser("models", help="list tasks, reconstructions and available models")
     sub.add_parser("devices", help="list audio devices")
     return p
@@ -93,7 +106,52 @@ def cmd_devices(args: argparse.Namespace) -> None:
     print(sd.query_devices())
 
 
-COMMANDS = {"render": cmd_render, "models": cmd_models, "devices": cmd_devices}
+def _device(text: str | None):
+    if text is None:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def cmd_live(args: argparse.Namespace) -> None:
+    import json
+    import time
+
+    spec = resolve(args.task, args.recon)
+    try:
+        import sounddevice as sd
+    except (ImportError, OSError) as exc:
+        raise UserError(f"live audio unavailable: {exc}") from None
+    from .live import LiveLoop
+    from .processor import Processor
+
+    dev_in, dev_out = _device(args.input), _device(args.output)
+    try:
+        rate = args.samplerate or int(sd.query_devices(dev_in, "input")["default_samplerate"])
+        fx = Processor(spec.task, spec.recon, model=args.model)
+        loop = LiveLoop(fx, rate, args.blocksize, args.channels, dev_in, dev_out)
+        loop.start()
+    except (sd.PortAudioError, ValueError) as exc:
+        raise UserError(f"cannot open audio device: {' '.join(str(exc).split())}") from None
+    print(f"streamproc live: {spec.task}/{spec.recon} at {rate} Hz, block {args.blocksize}, "
+          f"latency {loop.latency_samples} samples ({loop.report()['latency_ms']:.1f} ms); Ctrl-C stops",
+          file=sys.stderr)
+    start = time.monotonic()
+    try:
+        while args.duration is None or time.monotonic() - start < args.duration:
+            time.sleep(0.5)
+            if sys.stderr.isatty():
+                print(f"\r{loop.stats.line()}", end="", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        device_latency = loop.report()
+        stats = loop.stop()
+        print(f"\rstreamproc live: {stats.line()}", file=sys.stderr)
+        if args.report:
+            Path(args.report).write_text(json.dumps({**device_latency, **loop.report()}, indent=2))
+
+
+COMMANDS = {"render": cmd_render, "live": cmd_live, "models": cmd_models, "devices": cmd_devices}
 
 
 def main(argv: list[str] | None = None) -> int:
