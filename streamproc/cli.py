@@ -71,7 +71,7 @@ def cmd_render(args: argparse.Namespace) -> None:
     if args.model:
         from .onnx_model import load_model
 
-        model = load_model(args.model, task=spec.task, sample_rate=spec.cfg.sample_rate)
+        model = load_model(args.model, task=spec.task, sample_rate=spec.cfg.sample_rate, cfg=spec.cfg)
     x, rate = read_audio(src)
     from .render import output_rate, render_array
 

@@ -59,6 +59,7 @@ class Processor:
         self.spec = resolve(task, recon)
         self.task, self.recon = self.spec.task, self.spec.recon
         self._model = model
+        self._frame_model()  # fail now, not at the first buffer, on a bad model path
         self._engines: list[Engine] = []
         self._rate: int | None = None
         self._started = False
@@ -70,7 +71,8 @@ class Processor:
             return self._model
         from .onnx_model import load_model  # optional runtime piece, imported on demand
 
-        self._model = load_model(self._model, task=self.task, sample_rate=self.spec.cfg.sample_rate)
+        self._model = load_model(self._model, task=self.task, sample_rate=self.spec.cfg.sample_rate,
+                                 cfg=self.spec.cfg)
         return self._model
 
     def _ensure(self, sample_rate: float, channels: int) -> None:

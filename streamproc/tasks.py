@@ -9,11 +9,15 @@ from .errors import UserError
 from .frame_model import FrameModel, IdentityModel
 from .stages import Chunker, Descale, GriffinLim, MelFeatures, OverlapAdd, RatioMask
 
-# recon -> what it means; the first listed per task is the default
+# task -> reconstructions it offers; the first listed is the default
 RECONS: dict[str, tuple[str, ...]] = {
-    "resynth": ("gla", "mask"),
+    "resynth": ("gla", "mask"),   # identity model: what the reconstruction alone costs
+    "separate": ("gla", "mask"),  # the following need a trained model (--model until shipped)
+    "superres": ("gla",),
+    "synth": ("gla",),
 }
 TASKS = tuple(RECONS)
+MODEL_TASKS = ("separate", "superres", "synth")
 
 GLA_LOOKAHEAD = 3
 GLA_ITERATIONS = 6  # bench.phase: -31.8 dB at 0.49 ms/frame (8: -33.3 dB at 0.60 ms)
@@ -38,7 +42,15 @@ def resolve(task: str, recon: str | None) -> TaskSpec:
 
 def build_core(spec: TaskSpec, model: FrameModel | None = None) -> Core:
     cfg = spec.cfg
-    model = model or IdentityModel(cfg.n_mels)
+    if model is None:
+        if spec.task in MODEL_TASKS:
+            raise UserError(f"no trained model for task {spec.task} ships with this version yet; "
+                            f"pass one with --model FILE.onnx (see models/README.md)")
+        model = IdentityModel(cfg.n_mels)
+    kind = getattr(model, "output_kind", "mel")
+    if kind != "mel" or model.n_outputs != cfg.n_mels:
+        raise UserError(f"task {spec.task} needs a model that outputs a {cfg.n_mels}-band mel image, "
+                        f"this one outputs {kind} with {model.n_outputs} rows")
     stages = [MelFeatures(cfg), Chunker(model)]
     if spec.recon == "mask":
         stages.append(RatioMask(cfg))

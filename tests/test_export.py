@@ -167,15 +167,10 @@ def test_export_cli(tmp_path):
 
 
 def test_processor_renders_a_clip_through_the_model():
-    """End-to-end: an exported model inside the engine (skipped until the engine has the task)."""
+    """End-to-end: an exported model inside the engine."""
     import streamproc
 
-    if not hasattr(streamproc, "Processor"):
-        pytest.skip("streamproc.Processor not available yet")
-    try:
-        fx = streamproc.Processor(task="separate", recon="gla", model=str(tiny_onnx("separate")))
-    except UserError as e:
-        pytest.skip(f"engine does not run this task yet: {e}")
+    fx = streamproc.Processor(task="separate", recon="gla", model=str(tiny_onnx("separate")))
     rng = np.random.default_rng(0)
     x = (0.1 * rng.standard_normal(24000)).astype(np.float32)
     y = fx.process(x, 16000, reset=True)
@@ -188,14 +183,34 @@ def test_onnx_model_inside_the_engine_chunker():
     """An OnnxFrameModel object drives the engine's chunker (mel -> mel, via the resynth path)."""
     import streamproc
 
-    if not hasattr(streamproc, "Processor"):
-        pytest.skip("streamproc.Processor not available yet")
     m = load_model(tiny_onnx("separate"), task="separate")
-    try:
-        fx = streamproc.Processor(task="resynth", model=m)
-    except (UserError, TypeError) as e:
-        pytest.skip(f"engine does not take a model here: {e}")
+    fx = streamproc.Processor(task="resynth", model=m)
     x = (0.1 * np.random.default_rng(0).standard_normal(20000)).astype(np.float32)
     y = fx.process(x, 16000, reset=True)
     assert y.shape == x.shape and np.all(np.isfinite(y))
     assert np.array_equal(y, fx.process(x, 16000, reset=True))
+
+
+def test_render_cli_runs_an_exported_model_and_refuses_wrong_ones(tmp_path, capsys):
+    """The CI smoke path: tiny data -> a few steps -> export -> `streamproc render --model`."""
+    import soundfile as sf
+
+    from streamproc.cli import main
+
+    src = tmp_path / "duet.wav"
+    sf.write(str(src), 0.1 * np.random.default_rng(1).standard_normal(20000), 16000)
+    out = tmp_path / "violin.wav"
+    model = str(tiny_onnx("separate"))
+    for recon in ("gla", "mask"):
+        assert main(["render", str(src), str(out), "--task", "separate", "--recon", recon, "--model", model]) == 0
+        assert sf.info(str(out)).frames == 20000
+    out.unlink()
+    for argv, needle in [
+        (["--task", "superres", "--model", model], "not 'superres'"),
+        (["--task", "separate"], "no trained model"),
+        (["--task", "separate", "--model", str(src)], "model"),
+    ]:
+        assert main(["render", str(src), str(out), *argv]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and err.count("\n") == 1, err
+        assert not out.exists()
