@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--report", default=None, help="write latency and under/overflow counts as JSON here")
 
     sub.add_parser("models", help="list tasks, reconstructions and available models")
+    b = sub.add_parser("bench", help="real-time factor of the engine on the bundled example")
+    b.add_argument("--task", default="resynth", help=f"one of: {', '.join(RECONS)}")
+    b.add_argument("--model", default=None, help="an exported ONNX model (tasks that need one)")
+    b.add_argument("--rate", type=_positive_int("--rate"), default=48000, help="host sample rate")
+    b.add_argument("--blocks", type=_positive_int("--blocks"), nargs="*", default=[64, 256, 1024, 4096])
     sub.add_parser("devices", help="list audio devices")
     return p
 
@@ -86,9 +91,27 @@ def cmd_render(args: argparse.Namespace) -> None:
     write_audio(dst, y, out_rate)
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    import soxr
+
+    from .benchmark import EXAMPLE, HEADER, measure, row_line
+
+    resolve(args.task, None)
+    x, rate = read_audio(EXAMPLE)
+    x = soxr.resample(x[0], rate, args.rate) if rate != args.rate else x[0]
+    print(f"{EXAMPLE.name}, {x.shape[0] / args.rate:.1f} s; RTF = processing time / duration")
+    print(HEADER)
+    for recon in RECONS[args.task]:
+        for block in args.blocks:
+            print(row_line(measure(args.task, recon, args.rate, block, x, model=args.model)), flush=True)
+
+
 def cmd_models(args: argparse.Namespace) -> None:
+    from .tasks import MODEL_TASKS
+
     for task, recons in RECONS.items():
-        print(f"task {task}: recon {', '.join(recons)} (default {recons[0]})")
+        need = "  [needs --model: no trained model ships yet]" if task in MODEL_TASKS else ""
+        print(f"task {task}: recon {', '.join(recons)} (default {recons[0]}){need}")
     try:
         from .onnx_model import list_models
     except ImportError:
@@ -151,7 +174,8 @@ def cmd_live(args: argparse.Namespace) -> None:
             Path(args.report).write_text(json.dumps({**device_latency, **loop.report()}, indent=2))
 
 
-COMMANDS = {"render": cmd_render, "live": cmd_live, "models": cmd_models, "devices": cmd_devices}
+COMMANDS = {"render": cmd_render, "live": cmd_live, "models": cmd_models, "devices": cmd_devices,
+            "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

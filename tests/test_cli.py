@@ -159,3 +159,14 @@ def test_reads_compressed_formats(tmp_path, tone, ext):
     out = tmp_path / f"out{ext}"
     assert main(["render", str(src), str(out), "--task", "resynth", "--quiet"]) == 0
     assert sf.info(str(out)).samplerate == 44100
+
+
+def test_models_and_bench_commands(capsys):
+    assert main(["models"]) == 0
+    assert "task resynth" in capsys.readouterr().out
+    assert main(["bench", "--rate", "16000", "--blocks", "4096"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("resynth")]
+    assert {r[1] for r in rows} == {"gla", "mask"}
+    assert all(0 < float(r[4]) < 1.0 for r in rows)  # a real-time factor was measured
+    assert main(["bench", "--task", "separate"]) == 2  # needs a model
