@@ -37,64 +37,13 @@ def default_providers() -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in have]
 
 
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    shift = value = 0
-    while True:
-        if i >= len(buf) or shift > 63:
-            raise ValueError("truncated varint")
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, i
-        shift += 7
-
-
-def _fields(buf: bytes):
-    """(field number, wire type, value) of one protobuf message level; raises on malformed."""
-    i = 0
-    while i < len(buf):
-        tag, i = _varint(buf, i)
-        num, wt = tag >> 3, tag & 7
-        if num == 0:
-            raise ValueError("field number 0")
-        if wt == 0:
-            val, i = _varint(buf, i)
-        elif wt == 1:
-            val, i = buf[i:i + 8], i + 8
-        elif wt == 5:
-            val, i = buf[i:i + 4], i + 4
-        elif wt == 2:
-            n, i = _varint(buf, i)
-            val, i = buf[i:i + n], i + n
-        else:
-            raise ValueError(f"wire type {wt}")
-        if i > len(buf):
-            raise ValueError("truncated")
-        yield num, wt, val
-
-
 def read_metadata(path: str | Path) -> dict[str, str]:
-    """``metadata_props`` of an ONNX file, read straight from its protobuf (no session, no
-    onnx package): listing models stays cheap. UserError for missing or non-ONNX files."""
+    """``metadata_props`` of an ONNX file, as onnxruntime reads them (through the CPU session
+    that :func:`load_model` would reuse). UserError for missing, truncated or non-ONNX files."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"model file not found: {p}")
-    buf = p.read_bytes()
-    md: dict[str, str] = {}
-    has_graph = False
-    try:
-        for num, wt, val in _fields(buf):
-            if num == 7 and wt == 2:           # ModelProto.graph
-                has_graph = True
-            elif num == 14 and wt == 2:        # ModelProto.metadata_props
-                kv = {n: v for n, w, v in _fields(val) if w == 2}
-                md[kv.get(1, b"").decode("utf-8")] = kv.get(2, b"").decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        raise UserError(f"{p} is not an ONNX model (unreadable or truncated file)") from None
-    if not has_graph:
-        raise UserError(f"{p} is not an ONNX model (no graph)")
-    return md
+    return dict(_session(p, ("CPUExecutionProvider",), 1).get_modelmeta().custom_metadata_map)
 
 
 def _check_metadata(path: Path, md: dict[str, str]) -> None:
@@ -127,7 +76,7 @@ def _session(path: Path, providers: tuple[str, ...], threads: int):
                 sess = ort.InferenceSession(str(path), so, providers=list(providers))
             except Exception as e:  # noqa: BLE001  (onnxruntime raises its own unexported types)
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise UserError(f"{path} is not a usable ONNX model ({msg[:120]})") from None
+                raise UserError(f"{path} is not an ONNX model onnxruntime can load ({msg[:120]})") from None
             _SESSIONS[key] = sess
         return sess
 

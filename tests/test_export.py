@@ -49,7 +49,7 @@ def test_export_metadata_and_checker(task, kind):
     assert train["data_minutes"] > 0 and train["wall_seconds"] > 0
     if task == "pitch":
         assert (md["pitch_min_midi"], md["bins_per_semitone"], md["n_pitch_bins"]) == ("36.0", "2", "128")
-    assert read_metadata(path) == md  # the runtime's protobuf reader agrees with onnx
+    assert read_metadata(path) == md  # what onnxruntime reads agrees with the onnx package
     assert path.stat().st_size < 8e6
 
 
