@@ -23,8 +23,12 @@ from .tasks import build_core, resolve
 MAX_CHANNELS = 64
 
 
-def to_channels_first(x: np.ndarray) -> tuple[np.ndarray, str]:
-    """Returns (channels, samples) float64 and the layout tag to restore the caller's layout."""
+def to_channels_first(x: np.ndarray, channels: int | None = None) -> tuple[np.ndarray, str]:
+    """Returns (channels, samples) float64 and the layout tag to restore the caller's layout.
+
+    ``channels``: the count a stream already has; it settles a short block whose sample count
+    is smaller than its channel count (e.g. the last 1-sample block of a stereo stream).
+    """
     a = np.asarray(x)
     if a.dtype.kind not in "fiu":
         raise UserError(f"audio must be numeric, got dtype {a.dtype}")
@@ -32,7 +36,11 @@ def to_channels_first(x: np.ndarray) -> tuple[np.ndarray, str]:
         return a.astype(np.float64)[None, :], "mono"
     if a.ndim != 2:
         raise UserError(f"audio must be 1-D or 2-D, got {a.ndim}-D")
-    if a.shape[0] <= a.shape[1]:
+    if channels is not None and channels in a.shape and a.shape[0] != a.shape[1]:
+        first = a.shape[0] == channels
+    else:
+        first = a.shape[0] <= a.shape[1]
+    if first:
         return a.astype(np.float64), "channels_first"
     return a.T.astype(np.float64), "channels_last"
 
@@ -106,7 +114,8 @@ class Processor:
 
     def process(self, input_array: np.ndarray, sample_rate: float, buffer_size: int = 8192,
                 reset: bool = True) -> np.ndarray:
-        x, layout = to_channels_first(input_array)
+        streaming = not reset and self._engines
+        x, layout = to_channels_first(input_array, len(self._engines) if streaming else None)
         bad = ~np.isfinite(x)
         if bad.any():
             self.nonfinite_samples += int(bad.sum())

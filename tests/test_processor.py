@@ -65,3 +65,14 @@ def test_chain_with_pedalboard_plugins_equals_applying_them_by_hand(tone):
     want = rv(fx(hp(x, 44100), 44100), 44100)
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert chain.latency_for(44100) == fx.latency_for(44100)
+
+
+def test_streaming_short_blocks_keep_the_stream_channel_count(tone):
+    x = np.stack([tone(16000, 0.3, 1), tone(16000, 0.3, 2)])
+    fx = streamproc.Processor("resynth")
+    whole = fx(x, 16000)
+    parts = [fx.process(x[:, :4000], 16000, reset=False), fx.process(x[:, 4000:4001], 16000, reset=False),
+             fx.process(x[:, 4001:], 16000, reset=False)]
+    assert all(p.shape[0] == 2 for p in parts)
+    streamed = np.concatenate(parts, axis=1)
+    np.testing.assert_allclose(streamed, whole[:, : streamed.shape[1]], atol=1e-6)
