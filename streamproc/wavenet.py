@@ -394,9 +394,10 @@ def _generate_fast(cond, frame_idx, dil, qoff, queues, state, rng, start_w, star
 
 @numba.njit(cache=True, nogil=True)
 def _generate_naive(cond, frame_idx, dil, start_w, start_b, past_wT, now_wT, rs_wT, rs_b, out1_wT, out1_b,
-                    out2_wT, out2_b, mu, inv_temp, use_guide, w, guide, rng, out):
+                    out2_wT, out2_b, mu, inv_temp, use_guide, w, guide, rng, xin, t0, out):
     """Reference: for every sample, recompute each layer over the part of the receptive field
-    the final output needs (layer inputs before time 0 are zero, as in the queues)."""
+    the final output needs (layer inputs before time 0 are zero, as in the queues).
+    Generates samples t0..N-1 into out[t - t0]; xin[:t0 + 1] holds the known network inputs."""
     L, R2 = cond.shape[1], cond.shape[2]
     R = R2 // 2
     S = rs_b.shape[1] - R
@@ -406,7 +407,6 @@ def _generate_naive(cond, frame_idx, dil, start_w, start_b, past_wT, now_wT, rs_
     for l in range(L - 1, -1, -1):
         need[l] = need[l + 1] + dil[l]
     W = need[0] + 1
-    xin = np.zeros(N, np.float32)           # network input at each step
     cur = np.zeros((W, R), np.float32)      # layer input over the window, row j <-> time t-W+1+j
     nxt = np.zeros((W, R), np.float32)
     zero = np.zeros(R, np.float32)
@@ -417,7 +417,7 @@ def _generate_naive(cond, frame_idx, dil, start_w, start_b, past_wT, now_wT, rs_
     hid = np.empty(out1_b.shape[0], np.float32)
     logits = np.empty(Q, np.float32)
     probs = np.empty(Q, np.float64)
-    for t in range(N):
+    for t in range(t0, N):
         base = t - W + 1
         for j in range(W):
             tau = base + j
@@ -445,9 +445,9 @@ def _generate_naive(cond, frame_idx, dil, start_w, start_b, past_wT, now_wT, rs_
             cur, nxt = nxt, cur
         _head(skip, out1_wT, out1_b, out2_wT, out2_b, hid, logits)
         k = _sample(logits, inv_temp, rng, probs)
-        g = guide[t] if use_guide else 0.0
+        g = guide[t - t0] if use_guide else 0.0
         lin, nx = _emit(k, mu, Q, use_guide, w, g)
-        out[t] = lin
+        out[t - t0] = lin
         if t + 1 < N:
             xin[t + 1] = np.float32(nx)
 
@@ -543,7 +543,24 @@ def generate_naive(voc: Vocoder, features: np.ndarray, n_samples: int | None = N
     _generate_naive(cond, frame_indices(voc, n), voc.dil, a["start_w"], a["start_b"], voc.k_past_wT,
                     voc.k_now_wT, voc.k_rs_wT, voc.k_rs_b, voc.k_out1_wT, a["out1_b"], voc.k_out2_wT,
                     a["out2_b"], float(voc.meta["mu"]), 1.0 / temperature, use_guide, w, g,
-                    _seed_state(seed), out)
+                    _seed_state(seed), np.zeros(n, np.float32), 0, out)
+    return out
+
+
+def generate_naive_from(voc: Vocoder, cond: np.ndarray, frame_idx: np.ndarray, inputs: np.ndarray,
+                        start: int, seed: int = 0) -> np.ndarray:
+    """Naive generation of samples start..len(frame_idx)-1 given the network inputs (companded
+    previous samples) of steps 0..start: lets a benchmark time the naive generator with its
+    receptive field full without first generating that field naively."""
+    n = len(frame_idx)
+    xin = np.zeros(n, np.float32)
+    xin[: start + 1] = np.asarray(inputs, np.float32)[: start + 1]
+    a = voc.arrays
+    out = np.empty(n - start, np.float64)
+    _generate_naive(np.ascontiguousarray(cond, np.float32), np.ascontiguousarray(frame_idx, np.int64), voc.dil,
+                    a["start_w"], a["start_b"], voc.k_past_wT, voc.k_now_wT, voc.k_rs_wT, voc.k_rs_b,
+                    voc.k_out1_wT, a["out1_b"], voc.k_out2_wT, a["out2_b"], float(voc.meta["mu"]), 1.0,
+                    False, 0.0, np.zeros(1), _seed_state(seed), xin, start, out)
     return out
 
 

@@ -146,3 +146,12 @@ def test_export_parity_torch_npz_numba(tmp_path):
     # companding agrees
     x = np.linspace(-1, 1, 101)
     np.testing.assert_allclose(mulaw_compress(x), [W._compress(v, 255.0) for v in x], atol=1e-12)
+
+
+def test_naive_from_start_zero_is_naive():
+    voc = small_vocoder()
+    f = features(4)
+    cond = voc.conditioning(f)
+    idx = W.frame_indices(voc, 300)
+    np.testing.assert_array_equal(W.generate_naive_from(voc, cond, idx, np.zeros(1), 0, seed=2),
+                                  W.generate_naive(voc, f, 300, seed=2))
