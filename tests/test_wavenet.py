@@ -176,3 +176,30 @@ def test_engine_with_wavenet_synth(guide_weight):
         np.testing.assert_array_equal(y, outs[0])
     if guide_weight == 1.0:
         np.testing.assert_allclose(outs[0], x, atol=1e-9)
+
+
+def test_train_resume_export_cli(tmp_path):
+    """Tiny clip set -> 4 steps == 2 steps + resume 2 -> export CLI -> loadable vocoder."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("fluidsynth")
+    from export.wavenet import main as export_main
+    from models.wavenet_data import build
+    from models.wavenet_train import load_checkpoint, main as train_main
+
+    data = tmp_path / "clips"
+    build(4 / 60.0, data, seed=0, seconds=2.0, soundfonts=["TimGM6mb"])
+    net = '{"n_layers": 5, "residual": 8, "skip": 8, "hidden": 16, "cond_channels": 4, "dilation_cycle": 3}'
+    common = ["--data", str(data), "--batch", "2", "--segment", "300", "--threads", "1", "--quiet", "--log-every", "1"]
+    assert train_main(["--steps", "4", "--out", str(tmp_path / "a"), "--net", net, *common]) == 0
+    assert train_main(["--steps", "2", "--out", str(tmp_path / "b"), "--net", net, *common]) == 0
+    assert train_main(["--steps", "4", "--out", str(tmp_path / "b"), "--resume", *common]) == 0
+    a, b = load_checkpoint(tmp_path / "a" / "ckpt_last.pt"), load_checkpoint(tmp_path / "b" / "ckpt_last.pt")
+    assert a["step"] == b["step"] == 4
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert train_main(["--steps", "4", "--out", str(tmp_path / "a"), "--net", net, *common]) == 2  # no clobber
+    out = tmp_path / "v.npz"
+    assert export_main([str(tmp_path / "a" / "ckpt_last.pt"), str(out)]) == 0
+    voc = W.load_vocoder(out)
+    assert voc.meta["n_layers"] == 5 and voc.meta["training"]["steps"] == 4
+    assert export_main([str(tmp_path / "missing.pt"), str(out)]) == 2
