@@ -180,9 +180,12 @@ def load_vocoder(path: str | Path) -> Vocoder:
         raise VocoderError(f"no vocoder at {path}") from None
     except (ValueError, KeyError, OSError) as e:
         raise VocoderError(f"{path} is not a readable vocoder ({e})") from None
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise VocoderError(f"{path} is not a {FORMAT} file")
-    return Vocoder(meta, arrays)
+    try:
+        return Vocoder(meta, arrays)
+    except (KeyError, TypeError) as e:
+        raise VocoderError(f"{path} has incomplete metadata ({e})") from None
 
 
 # ----------------------------------------------------------------------------- Numba kernels

@@ -123,6 +123,11 @@ def test_npz_roundtrip_without_pickle(tmp_path):
     np.savez(bad, meta=np.array(json.dumps({"format": "other"})))
     with pytest.raises(W.VocoderError):
         W.load_vocoder(bad)
+    np.savez(bad, meta=np.array(json.dumps({"format": W.FORMAT})), **voc.arrays)
+    with pytest.raises(W.VocoderError, match="metadata"):
+        W.load_vocoder(bad)
+    with pytest.raises(W.VocoderError):
+        W.load_vocoder(tmp_path / "missing.npz")
 
 
 def test_export_parity_torch_npz_numba(tmp_path):
