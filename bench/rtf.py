@@ -1,15 +1,16 @@
 """Real-time factor of the streaming engine: ``python -m bench.rtf [--tasks resynth] [--seconds S]``.
 
 RTF = processing time / audio duration, streaming block by block through a Processor with
-``reset=False`` (as a host would), for every task x recon at block sizes 64..4096 and host
-rates 16, 44.1 and 48 kHz; also the per-block time distribution and the declared latency.
+``reset=False`` (as a host would), for every task x recon x profile at block sizes 64..4096
+and host rates 16, 44.1 and 48 kHz; also the per-block time distribution and the declared
+latency.
 """
 from __future__ import annotations
 
 import argparse
 
 from streamproc.benchmark import HEADER, measure, row_line
-from streamproc.tasks import MODEL_TASKS, RECONS
+from streamproc.tasks import MODEL_TASKS, PROFILES, RECONS
 
 from .clips import test_clips
 from .common import write_json
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--blocks", nargs="*", type=int, default=list(BLOCKS))
     ap.add_argument("--rates", nargs="*", type=int, default=list(RATES))
+    ap.add_argument("--profiles", nargs="*", default=list(PROFILES))
     args = ap.parse_args(argv)
     import soxr
 
@@ -33,12 +35,13 @@ def main(argv: list[str] | None = None) -> dict:
     print(HEADER)
     for task in args.tasks:
         for recon in RECONS[task]:
-            for rate in args.rates:
-                x = clip16 if rate == 16000 else soxr.resample(clip16, 16000, rate)
-                for block in args.blocks:
-                    r = measure(task, recon, rate, block, x)
-                    rows.append(r)
-                    print(row_line(r))
+            for profile in args.profiles:
+                for rate in args.rates:
+                    x = clip16 if rate == 16000 else soxr.resample(clip16, 16000, rate)
+                    for block in args.blocks:
+                        r = measure(task, recon, rate, block, x, profile=profile)
+                        rows.append(r)
+                        print(row_line(r))
     worst = max(r["rtf"] for r in rows)
     print(f"worst real-time factor: {worst:.4f}")
     result = {"clip": name, "seconds": args.seconds, "rows": rows, "worst_rtf": worst}

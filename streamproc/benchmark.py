@@ -15,8 +15,9 @@ from .processor import Processor
 EXAMPLE = Path(__file__).parent / "examples" / "violin.flac"
 
 
-def measure(task: str, recon: str, rate: int, block: int, x: np.ndarray, model=None) -> dict:
-    fx = Processor(task, recon, model=model)
+def measure(task: str, recon: str, rate: int, block: int, x: np.ndarray, model=None,
+            profile: str = "default") -> dict:
+    fx = Processor(task, recon, model=model, profile=profile)
     fx.process(x[: rate // 2], rate, reset=False)  # warm up (JIT cache, allocation)
     fx.reset()
     times = []
@@ -27,16 +28,16 @@ def measure(task: str, recon: str, rate: int, block: int, x: np.ndarray, model=N
         times.append(time.perf_counter() - t)
     total = time.perf_counter() - t0
     ms = 1e3 * np.array(times)
-    return {"task": task, "recon": recon, "rate": rate, "block": block, "rtf": total / (len(x) / rate),
+    return {"task": task, "recon": recon, "profile": profile, "rate": rate, "block": block, "rtf": total / (len(x) / rate),
             "block_ms_p50": float(np.percentile(ms, 50)), "block_ms_p99": float(np.percentile(ms, 99)),
             "block_ms_max": float(ms.max()), "block_budget_ms": 1e3 * block / rate,
             "latency_samples": fx.latency_samples, "latency_ms": 1e3 * fx.latency_samples / rate}
 
 
-HEADER = (f"{'task':8s} {'recon':6s} {'rate':>6s} {'block':>6s} {'rtf':>7s} {'p50 ms':>7s} "
+HEADER = (f"{'task':8s} {'recon':6s} {'profile':11s} {'rate':>6s} {'block':>6s} {'rtf':>7s} {'p50 ms':>7s} "
           f"{'p99 ms':>7s} {'max ms':>7s} {'latency ms':>10s}")
 
 
 def row_line(r: dict) -> str:
-    return (f"{r['task']:8s} {r['recon']:6s} {r['rate']:6d} {r['block']:6d} {r['rtf']:7.4f} "
+    return (f"{r['task']:8s} {r['recon']:6s} {r['profile']:11s} {r['rate']:6d} {r['block']:6d} {r['rtf']:7.4f} "
             f"{r['block_ms_p50']:7.3f} {r['block_ms_p99']:7.3f} {r['block_ms_max']:7.3f} {r['latency_ms']:10.1f}")

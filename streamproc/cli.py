@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="block size in input samples (output does not depend on it)")
     r.add_argument("--out-rate", type=_positive_int("--out-rate"), default=None,
                    help="output sample rate (default: max(input rate, 16000))")
+    r.add_argument("--profile", default="default", help="default | low-latency")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
 
     lv = sub.add_parser("live", help="process a live audio input (sounddevice) to an output")
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--samplerate", type=_positive_int("--samplerate"), default=None,
                     help="host rate (default: the device's)")
     lv.add_argument("--channels", type=_positive_int("--channels"), default=1)
+    lv.add_argument("--profile", default="default",
+                    help="default | low-latency (less lookahead, faster resampling: less delay, some quality)")
     lv.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     lv.add_argument("--report", default=None, help="write latency and under/overflow counts as JSON here")
 
@@ -63,13 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--task", default="resynth", help=f"one of: {', '.join(RECONS)}")
     b.add_argument("--model", default=None, help="an exported ONNX model (tasks that need one)")
     b.add_argument("--rate", type=_positive_int("--rate"), default=48000, help="host sample rate")
+    b.add_argument("--profile", default="default", help="default | low-latency")
     b.add_argument("--blocks", type=_positive_int("--blocks"), nargs="*", default=[64, 256, 1024, 4096])
     sub.add_parser("devices", help="list audio devices")
     return p
 
 
 def cmd_render(args: argparse.Namespace) -> None:
-    spec = resolve(args.task, args.recon)
+    spec = resolve(args.task, args.recon, args.profile)
     src = check_input_path(args.input)
     dst = check_output_path(args.output, [src], AUDIO_EXTENSIONS)
     model = None
@@ -96,14 +100,15 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
     from .benchmark import EXAMPLE, HEADER, measure, row_line
 
-    resolve(args.task, None)
+    resolve(args.task, None, args.profile)
     x, rate = read_audio(EXAMPLE)
     x = soxr.resample(x[0], rate, args.rate) if rate != args.rate else x[0]
     print(f"{EXAMPLE.name}, {x.shape[0] / args.rate:.1f} s; RTF = processing time / duration")
     print(HEADER)
     for recon in RECONS[args.task]:
         for block in args.blocks:
-            print(row_line(measure(args.task, recon, args.rate, block, x, model=args.model)), flush=True)
+            print(row_line(measure(args.task, recon, args.rate, block, x, model=args.model,
+                                   profile=args.profile)), flush=True)
 
 
 def cmd_models(args: argparse.Namespace) -> None:
@@ -139,7 +144,7 @@ def cmd_live(args: argparse.Namespace) -> None:
     import json
     import time
 
-    spec = resolve(args.task, args.recon)
+    spec = resolve(args.task, args.recon, args.profile)
     try:
         import sounddevice as sd
     except (ImportError, OSError) as exc:
@@ -150,12 +155,12 @@ def cmd_live(args: argparse.Namespace) -> None:
     dev_in, dev_out = _device(args.input), _device(args.output)
     try:
         rate = args.samplerate or int(sd.query_devices(dev_in, "input")["default_samplerate"])
-        fx = Processor(spec.task, spec.recon, model=args.model)
+        fx = Processor(spec.task, spec.recon, model=args.model, profile=spec.profile_name)
         loop = LiveLoop(fx, rate, args.blocksize, args.channels, dev_in, dev_out)
         loop.start()
     except (sd.PortAudioError, ValueError) as exc:
         raise UserError(f"cannot open audio device: {' '.join(str(exc).split())}") from None
-    print(f"streamproc live: {spec.task}/{spec.recon} at {rate} Hz, block {args.blocksize}, "
+    print(f"streamproc live: {spec.task}/{spec.recon} ({spec.profile_name}) at {rate} Hz, block {args.blocksize}, "
           f"latency {loop.latency_samples} samples ({loop.report()['latency_ms']:.1f} ms); Ctrl-C stops",
           file=sys.stderr)
     start = time.monotonic()

@@ -63,13 +63,14 @@ class Engine:
     delay-line view: exactly as many samples as it was given, the first ``latency`` zeros.
     """
 
-    def __init__(self, core: Core, in_rate: int, out_rate: int | None = None) -> None:
+    def __init__(self, core: Core, in_rate: int, out_rate: int | None = None, quality: str = "HQ") -> None:
         self.core = core
         self.in_rate = int(in_rate)
         self.out_rate = int(out_rate or in_rate)
         model_rate = core.cfg.sample_rate
-        self._rs_in = StreamingResampler(self.in_rate, model_rate) if self.in_rate != model_rate else None
-        self._rs_out = (StreamingResampler(model_rate, self.out_rate, chunk=core.cfg.hop,
+        self._rs_in = (StreamingResampler(self.in_rate, model_rate, quality=quality)
+                       if self.in_rate != model_rate else None)
+        self._rs_out = (StreamingResampler(model_rate, self.out_rate, chunk=core.cfg.hop, quality=quality,
                                            input_in_chunks=True)
                         if self.out_rate != model_rate else None)
         lat_model = core.latency + (self._rs_in.latency if self._rs_in else 0)

@@ -40,13 +40,15 @@ class LiveLoop:
     """Runs a Processor's engines on a full-duplex stream. Use as a context manager or start/stop."""
 
     def __init__(self, processor: Processor, samplerate: int, blocksize: int = 256, channels: int = 1,
-                 input_device=None, output_device=None, margin_ms: float = 40.0) -> None:
+                 input_device=None, output_device=None, margin_ms: float | None = None) -> None:
         self.processor = processor
         self.samplerate, self.blocksize, self.channels = int(samplerate), int(blocksize), int(channels)
         self.input_device, self.output_device = input_device, output_device
         processor._ensure(self.samplerate, self.channels)
         self._engines: list[Engine] = processor._engines
         self.engine_latency = self._engines[0].latency
+        if margin_ms is None:
+            margin_ms = processor.spec.profile.live_margin_ms
         margin = int(round(margin_ms * self.samplerate / 1000))
         self.latency_samples = self.engine_latency + self.blocksize + margin
         cap = 4 * (self.latency_samples + 8 * self.blocksize)

@@ -18,7 +18,7 @@ import numpy as np
 from .engine import Engine
 from .errors import UserError
 from .frame_model import FrameModel
-from .tasks import build_core, resolve
+from .tasks import build_engine, resolve
 
 MAX_CHANNELS = 64
 
@@ -63,8 +63,8 @@ class Processor:
     """
 
     def __init__(self, task: str = "resynth", recon: str | None = None,
-                 model: str | Path | FrameModel | None = None) -> None:
-        self.spec = resolve(task, recon)
+                 model: str | Path | FrameModel | None = None, profile: str = "default") -> None:
+        self.spec = resolve(task, recon, profile)
         self.task, self.recon = self.spec.task, self.spec.recon
         self._model = model
         self._frame_model()  # fail now, not at the first buffer, on a bad model path
@@ -91,13 +91,13 @@ class Processor:
             raise UserError(f"{channels} channels: at most {MAX_CHANNELS} are supported")
         if self._rate != rate or len(self._engines) != channels:
             model = self._frame_model()
-            self._engines = [Engine(build_core(self.spec, model), rate) for _ in range(channels)]
+            self._engines = [build_engine(self.spec, model, rate) for _ in range(channels)]
             self._rate = rate
             self._started = False
 
     def latency_for(self, sample_rate: float) -> int:
         """Latency in samples at a host rate (without allocating a processor for it)."""
-        return Engine(build_core(self.spec, self._frame_model()), int(round(sample_rate))).latency
+        return build_engine(self.spec, self._frame_model(), int(round(sample_rate))).latency
 
     @property
     def latency_samples(self) -> int:

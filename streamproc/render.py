@@ -6,9 +6,8 @@ from typing import Callable
 import numpy as np
 
 from .config import DEFAULT
-from .engine import Engine
 from .frame_model import FrameModel
-from .tasks import TaskSpec, build_core
+from .tasks import TaskSpec, build_engine
 
 
 def output_rate(in_rate: int, requested: int | None = None) -> int:
@@ -23,6 +22,6 @@ def render_array(x: np.ndarray, in_rate: int, spec: TaskSpec, model: FrameModel 
     out_rate = output_rate(in_rate, out_rate)
     outs = []
     for ch in x:
-        engine = Engine(build_core(spec, model), in_rate, out_rate)
+        engine = build_engine(spec, model, in_rate, out_rate)
         outs.append(engine.render(ch, block=block, progress=progress))
     return np.stack(outs)

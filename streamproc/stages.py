@@ -86,9 +86,15 @@ class Chunker:
     waits for at most ``new_frames - 1 + lookahead_frames`` later frames.
     """
 
-    def __init__(self, model: FrameModel, crossfade: int | None = None, silence: float = -1.0) -> None:
+    def __init__(self, model: FrameModel, crossfade: int | None = None, silence: float = -1.0,
+                 new: int | None = None, lookahead: int | None = None) -> None:
+        """``new``/``lookahead`` re-chunk the model's window (same width, more context, less
+        future): less latency for some quality, no retraining."""
         self.model = model
-        self.ctx, self.new, self.ahead = model.context_frames, model.new_frames, model.lookahead_frames
+        width = model.context_frames + model.new_frames + model.lookahead_frames
+        self.new = model.new_frames if new is None else min(new, model.new_frames)
+        self.ahead = model.lookahead_frames if lookahead is None else min(lookahead, model.lookahead_frames)
+        self.ctx = width - self.new - self.ahead
         if self.new < 1 or self.ctx < 0 or self.ahead < 0:
             raise ValueError("model chunking must have new_frames >= 1, context/lookahead >= 0")
         self.window = self.ctx + self.new + self.ahead

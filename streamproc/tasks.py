@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import DEFAULT, SpectralConfig
-from .engine import Core
+from .engine import Core, Engine
 from .errors import UserError
 from .frame_model import FrameModel, IdentityModel
 from .stages import Chunker, Descale, GriffinLim, MelFeatures, OverlapAdd, RatioMask
@@ -19,8 +19,26 @@ RECONS: dict[str, tuple[str, ...]] = {
 TASKS = tuple(RECONS)
 MODEL_TASKS = ("separate", "superres", "synth")
 
-GLA_LOOKAHEAD = 3
-GLA_ITERATIONS = 6  # bench.phase: -31.8 dB at 0.49 ms/frame (8: -33.3 dB at 0.60 ms)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Latency-versus-quality settings that need no retraining."""
+    gla_lookahead: int          # frames of future the streaming Griffin-Lim waits for
+    gla_iterations: int
+    resample_quality: str       # soxr quality of the host <-> 16 kHz resamplers
+    chunk_new: int | None       # override a model's chunking (frames per run, lookahead);
+    chunk_lookahead: int | None  # None keeps the model's own. Window width never changes.
+    live_margin_ms: float       # live pre-buffer beyond the engine latency + one block
+
+
+PROFILES: dict[str, Profile] = {
+    # bench.phase: -31.8 dB spectral convergence at 0.49 ms/frame (8 iterations: -33.3 dB, 0.60 ms)
+    "default": Profile(3, 6, "HQ", None, None, 40.0),
+    # 2 frames less Griffin-Lim lookahead (-32 ms), soxr LQ (about -35 ms at 44.1/48 kHz),
+    # models re-chunked to 4 new + 4 lookahead frames
+    "low-latency": Profile(1, 8, "LQ", 4, 4, 15.0),
+}
 
 
 @dataclass(frozen=True)
@@ -28,16 +46,20 @@ class TaskSpec:
     task: str
     recon: str
     cfg: SpectralConfig
+    profile: Profile = PROFILES["default"]
+    profile_name: str = "default"
 
 
-def resolve(task: str, recon: str | None) -> TaskSpec:
+def resolve(task: str, recon: str | None, profile: str = "default") -> TaskSpec:
+    if profile not in PROFILES:
+        raise UserError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
     if task not in RECONS:
         raise UserError(f"unknown task {task!r} (choose from {', '.join(TASKS)})")
     recons = RECONS[task]
     recon = recon or recons[0]
     if recon not in recons:
         raise UserError(f"--recon {recon} is not available for task {task} (choose from {', '.join(recons)})")
-    return TaskSpec(task, recon, DEFAULT)
+    return TaskSpec(task, recon, DEFAULT, PROFILES[profile], profile)
 
 
 def build_core(spec: TaskSpec, model: FrameModel | None = None) -> Core:
@@ -51,11 +73,17 @@ def build_core(spec: TaskSpec, model: FrameModel | None = None) -> Core:
     if kind != "mel" or model.n_outputs != cfg.n_mels:
         raise UserError(f"task {spec.task} needs a model that outputs a {cfg.n_mels}-band mel image, "
                         f"this one outputs {kind} with {model.n_outputs} rows")
-    stages = [MelFeatures(cfg), Chunker(model)]
+    prof = spec.profile
+    stages = [MelFeatures(cfg), Chunker(model, new=prof.chunk_new, lookahead=prof.chunk_lookahead)]
     if spec.recon == "mask":
         stages.append(RatioMask(cfg))
     elif spec.recon == "gla":
-        stages += [Descale(cfg), GriffinLim(cfg, GLA_LOOKAHEAD, GLA_ITERATIONS)]
+        stages += [Descale(cfg), GriffinLim(cfg, prof.gla_lookahead, prof.gla_iterations)]
     else:  # pragma: no cover - resolve() guards this
         raise UserError(f"unknown recon {spec.recon!r}")
     return Core(cfg, stages, OverlapAdd(cfg))
+
+
+def build_engine(spec: TaskSpec, model: FrameModel | None, in_rate: int, out_rate: int | None = None) -> Engine:
+    """One channel's engine for a task, at host rate(s)."""
+    return Engine(build_core(spec, model), in_rate, out_rate, spec.profile.resample_quality)

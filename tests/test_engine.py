@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 
 import streamproc
-from streamproc.engine import Engine
-from streamproc.tasks import build_core, resolve
+import streamproc.config
+import streamproc.dsp
+from streamproc.tasks import build_engine, resolve
 
 
-def _engine(recon, rate):
-    return Engine(build_core(resolve("resynth", recon)), rate)
+def _engine(recon, rate, profile="default"):
+    return build_engine(resolve("resynth", recon, profile), None, rate)
 
 
 def _push_in_blocks(engine, x, sizes):
@@ -20,10 +21,12 @@ def _push_in_blocks(engine, x, sizes):
     return np.concatenate(out)
 
 
-@pytest.mark.parametrize("recon,rate", [("gla", 16000), ("gla", 44100), ("mask", 48000), ("mask", 16000)])
-def test_block_size_invariance(recon, rate, tone):
+@pytest.mark.parametrize("recon,rate,profile", [("gla", 16000, "default"), ("gla", 44100, "default"),
+                                                ("mask", 48000, "default"), ("mask", 16000, "default"),
+                                                ("gla", 48000, "low-latency")])
+def test_block_size_invariance(recon, rate, profile, tone):
     x = tone(rate, 1.0)
-    e = _engine(recon, rate)
+    e = _engine(recon, rate, profile)
     whole = _push_in_blocks(e, x, [len(x)])
     rng = np.random.default_rng(3)
     random_sizes = list(rng.integers(1, 700, size=50)) + [1, 333, 1, 64, 4096]
@@ -34,8 +37,9 @@ def test_block_size_invariance(recon, rate, tone):
 
 
 @pytest.mark.parametrize("rate", [4000, 16000, 22050, 44100, 48000, 96000, 192000])
-def test_impulse_comes_out_exactly_latency_samples_late(rate):
-    e = _engine("mask", rate)
+@pytest.mark.parametrize("profile", ["default", "low-latency"])
+def test_impulse_comes_out_exactly_latency_samples_late(rate, profile):
+    e = _engine("mask", rate, profile)
     x = np.zeros(rate // 2 + e.latency)
     pos = rate // 5
     x[pos] = 1.0
@@ -60,6 +64,19 @@ def test_identity_mask_path_reconstructs_the_input(tone):
     x = tone(16000, 1.0)
     y = streamproc.Processor("resynth", "mask")(x, 16000)
     assert np.max(np.abs(y - x)) < 1e-5
+
+
+def test_low_latency_profile_is_lower_latency_and_still_close(tone):
+    for rate in (16000, 48000):
+        assert _engine("gla", rate, "low-latency").latency < _engine("gla", rate).latency - 0.03 * rate
+    x = tone(16000, 1.0)
+    ref = np.abs(streamproc.dsp.stft(x, streamproc.config.DEFAULT))
+    sc = {}
+    for profile in ("default", "low-latency"):
+        y = streamproc.Processor("resynth", "gla", profile=profile)(x, 16000)
+        sc[profile] = streamproc.dsp.spectral_convergence_db(ref, streamproc.dsp.stft(y, streamproc.config.DEFAULT))
+    # the mel round trip bounds both (about -17 dB on this tone); the profile costs little on top
+    assert sc["low-latency"] < sc["default"] + 1.5, sc
 
 
 def test_latency_grows_with_resampling_and_is_reported():

@@ -11,8 +11,9 @@ processor reports.
 - ``gla`` (streaming Griffin-Lim, the default and heavier path): STFT processing is not
   shift-invariant and the live engine starts at an arbitrary offset before the clip, so its
   phase choices differ from an offline render that starts with the clip; the check is then
-  that the best alignment of the signal envelopes is the reported latency (within 16 samples)
-  and that the log-mel spectrogram matches (mean absolute difference < 1 dB).
+  that the log-mel spectrogram at the reported latency differs from the offline render's no
+  more than an offline render started at another offset does (+0.5 dB), and clearly less
+  than one hop earlier or later.
 Both: zero underflows and overflows over 32 s at 48 kHz, block 256.
 """
 import json
@@ -79,7 +80,12 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_serv
     player, recorder = jack.Client("streamproc-test-play"), jack.Client("streamproc-test-rec")
     out_port, in_port = player.outports.register("out"), recorder.inports.register("in")
     rec = np.zeros(len(clip) + 3 * RATE, np.float32)
-    state = {"start": None}
+    state = {"start": None, "xruns": 0}
+
+    def count_xrun(delay):
+        state["xruns"] += 1
+
+    player.set_xrun_callback(count_xrun)
 
     @player.set_process_callback
     def play(frames):
@@ -124,6 +130,9 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_serv
             live.kill()
     stats = json.loads(report.read_text())
     assert stats["underflows"] == 0 and stats["overflows"] == 0, stats
+    # a JACK xrun means some client (this test's, or the processor's) missed a period: the
+    # audio was then not what was played, whoever was late. Tell that apart from a wrong result.
+    assert state["xruns"] == 0, f"JACK reported {state['xruns']} xruns: the machine was overloaded"
     # PortAudio's JACK backend buffers one period on output (part of the 2-period output
     # latency it reports to sounddevice; the other is the dummy driver's playback port)
     lat = stats["latency_samples"] + PERIOD
@@ -133,14 +142,9 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_serv
     offline = streamproc.Processor("resynth", recon)(clip, RATE)
     got = rec[lat: lat + len(clip)]
     if recon == "mask":
-        assert np.max(np.abs(got - offline)) < 1e-4
+        bad = np.nonzero(np.abs(got - offline) >= 1e-4)[0]
+        assert len(bad) == 0, f"{len(bad)} samples differ, first at {bad[0] / RATE:.3f} s"
         return
-    env = lambda s: np.convolve(s.astype(np.float64) ** 2, np.ones(480) / 480, "same")
-    seg = slice(RATE, 10 * RATE)
-    e_rec, e_off = env(rec[lat - 200 + seg.start: lat + 200 + seg.stop]), env(offline[seg])
-    xc = np.correlate(e_rec - e_rec.mean(), e_off - e_off.mean(), "valid")
-    assert abs(int(np.argmax(xc)) - 200) <= 16
-
     from streamproc import dsp
     from streamproc.config import DEFAULT
 
@@ -149,4 +153,12 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_serv
         mel = dsp.mel_from_magnitude(np.abs(dsp.stft(x16, DEFAULT)), DEFAULT)
         return 20 * np.log10(np.maximum(mel, 1e-4))
 
-    assert np.mean(np.abs(logmel(got) - logmel(offline))) < 1.0
+    ref = logmel(offline)
+    hop = DEFAULT.hop * RATE // DEFAULT.sample_rate
+    dist = {shift: float(np.mean(np.abs(logmel(rec[lat + shift: lat + shift + len(clip)]) - ref)))
+            for shift in (-hop, 0, hop)}
+    # what starting at another offset costs offline (the live engine started at an arbitrary one)
+    k = 384  # half a hop at 48 kHz: the farthest from the offline frame grid
+    other = streamproc.Processor("resynth", recon)(np.concatenate([np.zeros(k, np.float32), clip]), RATE)[k:]
+    shift_variance = float(np.mean(np.abs(logmel(other) - ref)))
+    assert dist[0] < shift_variance + 0.5 and dist[0] < min(dist[-hop], dist[hop]) - 0.5, (dist, shift_variance)
