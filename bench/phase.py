@@ -18,7 +18,7 @@ from streamproc.griffinlim import StreamingGriffinLim, griffinlim
 from .clips import test_clips
 from .common import write_json
 
-STREAMING = [(3, 8), (3, 6), (2, 8), (4, 8)]  # (lookahead frames, iterations)
+STREAMING = [(3, 6), (3, 8), (1, 8), (2, 8), (4, 8)]  # (lookahead frames, iterations); (3, 6) default, (1, 8) low-latency
 
 
 def _sc(mag: np.ndarray, y: np.ndarray) -> float:
