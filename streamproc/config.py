@@ -28,10 +28,6 @@ class SpectralConfig:
     def n_bins(self) -> int:
         return self.n_fft // 2 + 1
 
-    @property
-    def overlap(self) -> int:
-        return self.n_fft // self.hop
-
     def as_dict(self) -> dict:
         return asdict(self)
 

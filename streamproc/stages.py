@@ -110,14 +110,12 @@ class Chunker:
     def reset(self) -> None:
         self._feat = np.full((self.ctx, self.model.n_inputs), self.silence, np.float32)
         self._queue: list[Frames] = []
-        self._queued = 0
         self._tail: np.ndarray | None = None
 
     def process(self, frames: Frames) -> Frames:
         if len(frames):
             self._feat = np.concatenate([self._feat, frames.features.astype(np.float32, copy=False)])
             self._queue.append(frames)
-            self._queued += len(frames)
         outputs = []
         while len(self._feat) >= self.window:
             window = np.ascontiguousarray(self._feat[: self.window].T)
@@ -140,7 +138,6 @@ class Chunker:
     def _pop(self, n: int) -> Frames:
         queued = Frames.concat(self._queue)
         self._queue = [queued.slice(n, len(queued))]
-        self._queued -= n
         return queued.slice(0, n)
 
 
