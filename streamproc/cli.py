@@ -76,11 +76,14 @@ def cmd_render(args: argparse.Namespace) -> None:
     spec = resolve(args.task, args.recon, args.profile)
     src = check_input_path(args.input)
     dst = check_output_path(args.output, [src], AUDIO_EXTENSIONS)
+    from .tasks import shipped_model
+
     model = None
-    if args.model:
+    model_path = args.model or shipped_model(spec.task)
+    if model_path:
         from .onnx_model import load_model
 
-        model = load_model(args.model, task=spec.task, sample_rate=spec.cfg.sample_rate, cfg=spec.cfg)
+        model = load_model(model_path, task=spec.task, sample_rate=spec.cfg.sample_rate, cfg=spec.cfg)
     x, rate = read_audio(src)
     from .render import output_rate, render_array
 
@@ -112,10 +115,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    from .tasks import MODEL_TASKS
+    from .tasks import MODEL_TASKS, shipped_model
 
     for task, recons in RECONS.items():
-        need = "  [needs --model: no trained model ships yet]" if task in MODEL_TASKS else ""
+        shipped = shipped_model(task)
+        need = (f"  [model {shipped.name}]" if shipped else
+                "  [needs --model: no trained model ships yet]" if task in MODEL_TASKS else "")
         print(f"task {task}: recon {', '.join(recons)} (default {recons[0]}){need}")
     try:
         from .onnx_model import list_models

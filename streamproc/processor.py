@@ -18,7 +18,7 @@ import numpy as np
 from .engine import Engine
 from .errors import UserError
 from .frame_model import FrameModel
-from .tasks import build_engine, resolve
+from .tasks import build_engine, resolve, shipped_model
 
 MAX_CHANNELS = 64
 
@@ -66,7 +66,7 @@ class Processor:
                  model: str | Path | FrameModel | None = None, profile: str = "default") -> None:
         self.spec = resolve(task, recon, profile)
         self.task, self.recon = self.spec.task, self.spec.recon
-        self._model = model
+        self._model = model if model is not None else shipped_model(self.task)
         self._frame_model()  # fail now, not at the first buffer, on a bad model path
         self._engines: list[Engine] = []
         self._rate: int | None = None

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from .config import DEFAULT, SpectralConfig
 from .engine import Core, Engine
 from .errors import UserError
 from .frame_model import FrameModel, IdentityModel
+from .onnx_model import MODELS_DIR
 from .stages import Chunker, Descale, GriffinLim, MelFeatures, OverlapAdd, RatioMask
 
 # task -> reconstructions it offers; the first listed is the default
@@ -19,6 +21,12 @@ RECONS: dict[str, tuple[str, ...]] = {
 TASKS = tuple(RECONS)
 MODEL_TASKS = ("separate", "superres", "synth")
 
+
+
+def shipped_model(task: str) -> Path | None:
+    """The trained model that ships for a task (``models_data/<task>.onnx``), if any."""
+    path = MODELS_DIR / f"{task}.onnx"
+    return path if task in MODEL_TASKS and path.is_file() else None
 
 
 @dataclass(frozen=True)
