@@ -70,7 +70,7 @@ def load_checkpoint(path: Path) -> dict:
     return ck
 
 
-def _setup_distributed() -> tuple[int, int, int, torch.device]:
+def _setup_distributed(threads: int | None = None) -> tuple[int, int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -79,14 +79,14 @@ def _setup_distributed() -> tuple[int, int, int, torch.device]:
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+        torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // world))
     if world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return world, rank, local, device
 
 
 def train(args: argparse.Namespace) -> dict:
-    world, rank, _, device = _setup_distributed()
+    world, rank, _, device = _setup_distributed(getattr(args, "threads", None))
     try:
         return _train(args, world, rank, device)
     finally:
@@ -245,6 +245,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ckpt-every", type=int, default=500)
     ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads per process (default: cores / processes); 1 on a shared machine")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
     if a.steps < 1 or a.batch < 1 or a.ckpt_every < 1 or a.log_every < 1:
