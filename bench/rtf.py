@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from streamproc.benchmark import HEADER, measure, row_line
-from streamproc.tasks import MODEL_TASKS, PROFILES, RECONS
+from streamproc.tasks import MODEL_TASKS, PROFILES, RECONS, shipped_model
 
 from .clips import test_clips
 from .common import write_json
@@ -21,7 +21,7 @@ RATES = (16000, 44100, 48000)
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", nargs="*", default=[t for t in RECONS if t not in MODEL_TASKS])
+    ap.add_argument("--tasks", nargs="*", default=[t for t in RECONS if t not in MODEL_TASKS or shipped_model(t)])
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--blocks", nargs="*", type=int, default=list(BLOCKS))
     ap.add_argument("--rates", nargs="*", type=int, default=list(RATES))
