@@ -10,6 +10,7 @@ not fit counts as an overflow.
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -106,6 +107,10 @@ class LiveLoop:
         import sounddevice as sd
 
         self.warm_up()
+        # the callback needs the GIL: don't let the worker's Python code hold it for the
+        # default 5 ms switch interval, which is a whole period at 256 samples / 48 kHz
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, 0.0005))
         self._running = True
         self._worker = threading.Thread(target=self._work, name="streamproc-worker", daemon=True)
         self._worker.start()
@@ -124,6 +129,7 @@ class LiveLoop:
         self._wake.set()
         if self._worker is not None:
             self._worker.join(timeout=5)
+            sys.setswitchinterval(self._switch_interval)
         if self.error is not None:
             raise self.error
         return self.stats

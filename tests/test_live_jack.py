@@ -30,7 +30,11 @@ import soxr
 
 jack = pytest.importorskip("jack")
 
-RATE, PERIOD, SECONDS = 48000, 256, 32.0
+RATE, BLOCK, SECONDS = 48000, 256, 32.0
+# JACK's period: .ci/run starts the dummy server with 1024 (21 ms to finish a cycle) because
+# on a 2-core machine without realtime scheduling, three processes meeting a 5 ms deadline
+# every period glitch now and then; the live processor still runs 256-sample blocks.
+PERIOD = 1024
 EXAMPLES = Path(__file__).parents[1] / "streamproc" / "examples"
 
 
@@ -63,6 +67,15 @@ def jack_server():
         proc.wait(5)
 
 
+@pytest.fixture
+def fast_gil():
+    """This process runs two JACK clients' callbacks in Python: hand them the GIL promptly."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
+    yield
+    sys.setswitchinterval(old)
+
+
 def _clip() -> np.ndarray:
     parts = [sf.read(str(EXAMPLES / f))[0] for f in ("violin.flac", "piano.flac")]
     x16 = np.concatenate(parts * 3)[: int(SECONDS * 16000)]
@@ -70,11 +83,11 @@ def _clip() -> np.ndarray:
 
 
 @pytest.mark.parametrize("recon", ["mask", "gla"])
-def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_server, tmp_path, recon):
+def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_server, fast_gil, tmp_path, recon):
     clip = _clip()
     report = tmp_path / "live.json"
     live = subprocess.Popen([sys.executable, "-m", "streamproc", "live", "--task", "resynth", "--recon", recon,
-                             "--samplerate", str(RATE), "--blocksize", str(PERIOD),
+                             "--samplerate", str(RATE), "--blocksize", str(BLOCK),
                              "--duration", str(SECONDS + 8), "--report", str(report)],
                             stderr=subprocess.PIPE, text=True)
     player, recorder = jack.Client("streamproc-test-play"), jack.Client("streamproc-test-rec")
@@ -123,6 +136,7 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_serv
             recorder.connect(live_out, in_port)
             time.sleep(0.5)
             state["start"] = player.last_frame_time + PERIOD * 8
+            state["xruns"] = 0  # count from here: connecting clients may glitch, playing must not
             time.sleep((len(rec)) / RATE + 1.0)
         assert live.wait(timeout=30) == 0
     finally:
@@ -133,9 +147,9 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_serv
     # a JACK xrun means some client (this test's, or the processor's) missed a period: the
     # audio was then not what was played, whoever was late. Tell that apart from a wrong result.
     assert state["xruns"] == 0, f"JACK reported {state['xruns']} xruns: the machine was overloaded"
-    # PortAudio's JACK backend buffers one period on output (part of the 2-period output
-    # latency it reports to sounddevice; the other is the dummy driver's playback port)
-    lat = stats["latency_samples"] + PERIOD
+    # PortAudio's JACK backend buffers one callback block on output (measured: one block with
+    # JACK periods of 256 and of 1024; it is part of the output latency PortAudio reports)
+    lat = stats["latency_samples"] + BLOCK
 
     import streamproc
 
@@ -143,7 +157,11 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_serv
     got = rec[lat: lat + len(clip)]
     if recon == "mask":
         bad = np.nonzero(np.abs(got - offline) >= 1e-4)[0]
-        assert len(bad) == 0, f"{len(bad)} samples differ, first at {bad[0] / RATE:.3f} s"
+        if len(bad):
+            seg = slice(RATE, 3 * RATE)
+            xc = np.correlate(rec[lat - 4096 + seg.start: lat + 4096 + seg.stop], offline[seg], "valid")
+            pytest.fail(f"{len(bad)} samples differ, first at {bad[0] / RATE:.3f} s; the recording "
+                        f"lines up best {int(np.argmax(xc)) - 4096} samples after the expected latency")
         return
     from streamproc import dsp
     from streamproc.config import DEFAULT
