@@ -36,6 +36,9 @@ class StreamingResampler:
         self._pending = np.zeros(0)
 
     def process(self, x: np.ndarray) -> np.ndarray:
+        if len(self._pending) + len(x) < self.chunk:  # not a whole chunk yet: just keep it
+            self._pending = np.concatenate([self._pending, x])
+            return x[:0]
         if len(self._pending):
             x = np.concatenate([self._pending, x])
         usable = len(x) - len(x) % self.chunk
