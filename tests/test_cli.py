@@ -40,6 +40,7 @@ def test_render_works_and_keeps_length_and_channels(tmp_path, tone):
     out = tmp_path / "out.wav"
     assert main(["render", str(src), str(out), "--task", "resynth", "--block", "333"]) == 0
     y, sr = sf.read(out, always_2d=True)
+    assert out.stat().st_mode & 0o044  # readable by others as usual, not mkstemp's 0600
     assert sr == 22050 and y.shape == (int(0.7 * 22050), 2)
 
 
