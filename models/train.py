@@ -185,17 +185,23 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
         fake = G(x)
         stats = {}
         if gan:
-            # discriminator: real pairs -> 1, generated pairs -> 0, one batch through D
-            logits = D(torch.cat([x, x]), torch.cat([y, fake.detach()]))
-            half = logits.shape[0] // 2
-            loss_d = 0.5 * (bce(logits[:half], torch.ones_like(logits[:half]))
-                            + bce(logits[half:], torch.zeros_like(logits[half:])))
+            # discriminator: real and generated pairs in separate passes (as pix2pix does), so
+            # BatchNorm never normalises a batch mixing the two: a joint batch lets D tell them
+            # apart by batch statistics it does not see in the generator's step
+            real_logits = D(x, y)
+            fake_logits = D(x, fake.detach())
+            loss_d = 0.5 * (bce(real_logits, torch.ones_like(real_logits))
+                            + bce(fake_logits, torch.zeros_like(fake_logits)))
             optD.zero_grad(set_to_none=True)
             loss_d.backward()
             optD.step()
-            # generator: fool D (D's own weights get gradients here but are not stepped)
+            # generator: fool D; D's weights are frozen for this pass (gradients reach G only)
+            for p in d_mod.parameters():
+                p.requires_grad_(False)
             pred = d_mod(x, fake)
             loss_adv = bce(pred, torch.ones_like(pred))
+            for p in d_mod.parameters():
+                p.requires_grad_(True)
             stats.update(loss_d=loss_d.item(), loss_g_adv=loss_adv.item())
         else:
             loss_adv = torch.zeros((), device=device)
