@@ -20,7 +20,7 @@ Estimates of the violin stem, each scored against the true (same room, same gain
   costs. Griffin-Lim phase is not the stem's phase, so SI-SDR (a waveform metric) is not
   meaningful for the ``gla`` rows; compare them by LSD.
 
-Metrics: SI-SDR (dB, zero-mean signals, Le Roux et al. 2019) and log-spectral distance
+Metrics (``streamproc.metrics``): SI-SDR (dB, zero-mean signals, Le Roux et al. 2019) and log-spectral distance
 (mean over frames of sqrt(mean over bins of (log10(|S_ref|^2+eps) - log10(|S_est|^2+eps))^2),
 16 kHz STFT magnitudes, n_fft 1024, hop 256, eps 1e-10). With ``--data`` (a test-split set
 from ``python -m models.data --split test``) also the mean L1 of the model's mel image against
@@ -36,39 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
+from streamproc.metrics import EPS, lsd, si_sdr
+
 from .common import write_json
 
-EPS = 1e-10
 LEAD_PROGRAM = 40  # violin
-
-
-# ------------------------------------------------------------------ metrics
-
-def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
-    """Scale-invariant SDR in dB (both signals made zero-mean first)."""
-    ref = np.asarray(ref, np.float64) - np.mean(ref)
-    est = np.asarray(est, np.float64) - np.mean(est)
-    alpha = np.dot(est, ref) / max(np.dot(ref, ref), EPS)
-    target = alpha * ref
-    noise = est - target
-    return float(10.0 * np.log10(max(np.dot(target, target), EPS) / max(np.dot(noise, noise), EPS)))
-
-
-def _stft_mag(x: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
-    """|STFT| (frames, bins), periodic Hann, centred frames with zero padding."""
-    x = np.asarray(x, np.float64)
-    win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
-    pad = np.concatenate([np.zeros(n_fft // 2), x, np.zeros(n_fft // 2)])
-    n = 1 + (len(pad) - n_fft) // hop
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(n)[:, None]
-    return np.abs(np.fft.rfft(pad[idx] * win, axis=1))
-
-
-def lsd(ref: np.ndarray, est: np.ndarray) -> float:
-    """Log-spectral distance (16 kHz, n_fft 1024, hop 256)."""
-    a = np.log10(_stft_mag(ref) ** 2 + EPS)
-    b = np.log10(_stft_mag(est) ** 2 + EPS)
-    return float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=1))))
 
 
 # ------------------------------------------------------------------ clips
