@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from streamproc.blueprint import harmonic_blueprint  # noqa: F401  (one copy: the runtime's; models.data uses it)
+
 SAMPLE_RATE = 16000
 
 VIOLIN_FAMILY = (40, 41, 42, 110)  # violin, viola, cello, fiddle
@@ -263,30 +265,3 @@ def renderer(soundfont: Path) -> FluidRenderer:
     if key not in _RENDERERS:
         _RENDERERS[key] = FluidRenderer(soundfont)
     return _RENDERERS[key]
-
-
-def harmonic_blueprint(notes: np.ndarray, n_samples: int, n_harmonics: int, rolloff: float,
-                       rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Sine fundamental plus harmonics 2..n_harmonics (amplitude rolloff**(h-1), slightly
-    jittered per harmonic), 10 ms fades, level from velocity: the synth task's input."""
-    out = np.zeros(n_samples, dtype=np.float64)
-    amps = rolloff ** np.arange(n_harmonics) * rng.uniform(0.7, 1.0, n_harmonics)
-    amps[0] = 1.0
-    amps /= amps.sum()
-    fade = int(0.01 * sample_rate)
-    for s, e, m, v in notes:
-        a, b = int(s * sample_rate), min(int(e * sample_rate), n_samples)
-        if b - a < 2:
-            continue
-        t = np.arange(b - a) / sample_rate
-        f0 = 440.0 * 2.0 ** ((m - 69) / 12)
-        tone = np.zeros(b - a)
-        for h in range(n_harmonics):
-            if (h + 1) * f0 < sample_rate / 2:
-                tone += amps[h] * np.sin(2 * np.pi * (h + 1) * f0 * t)
-        env = np.ones(b - a)
-        k = min(fade, (b - a) // 2)
-        env[:k] = np.linspace(0, 1, k)
-        env[len(env) - k:] = np.linspace(1, 0, k)
-        out[a:b] += tone * env * (v / 127.0) * 0.3
-    return out.astype(np.float32)

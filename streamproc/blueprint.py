@@ -1,0 +1,103 @@
+"""Melodies to "harmonic blueprints", the input of the ``synth`` task (DESIGN.md).
+
+A blueprint is a sine fundamental plus a few harmonics per note; the synth model restyles it
+as a violin. The training-data renderer (``models.render``) and ``streamproc synth`` share
+:func:`harmonic_blueprint`, so the runtime feeds the model exactly the kind of signal it was
+trained on. :func:`melody_from_midi` reduces a MIDI file to the monophonic melody the model
+expects.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+SAMPLE_RATE = 16000
+MIDI_EXTENSIONS = (".mid", ".midi")
+MIN_SEGMENT_S = 0.03  # skyline fragments shorter than this (staggered chord onsets) are dropped
+
+
+def harmonic_blueprint(notes: np.ndarray, n_samples: int, n_harmonics: int, rolloff: float,
+                       rng: np.random.Generator | None = None, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Sine fundamental plus harmonics 2..n_harmonics (amplitude rolloff**(h-1), jittered per
+    harmonic by ``rng`` in training; ``rng=None``: no jitter), 10 ms fades, level from velocity.
+
+    ``notes``: rows (start_s, end_s, midi_pitch, velocity). Float32 of ``n_samples``.
+    """
+    out = np.zeros(n_samples, dtype=np.float64)
+    jitter = rng.uniform(0.7, 1.0, n_harmonics) if rng is not None else np.ones(n_harmonics)
+    amps = rolloff ** np.arange(n_harmonics) * jitter
+    amps[0] = 1.0
+    amps /= amps.sum()
+    fade = int(0.01 * sample_rate)
+    for s, e, m, v in notes:
+        a, b = int(s * sample_rate), min(int(e * sample_rate), n_samples)
+        if b - a < 2:
+            continue
+        t = np.arange(b - a) / sample_rate
+        f0 = 440.0 * 2.0 ** ((m - 69) / 12)
+        tone = np.zeros(b - a)
+        for h in range(n_harmonics):
+            if (h + 1) * f0 < sample_rate / 2:
+                tone += amps[h] * np.sin(2 * np.pi * (h + 1) * f0 * t)
+        env = np.ones(b - a)
+        k = min(fade, (b - a) // 2)
+        env[:k] = np.linspace(0, 1, k)
+        env[len(env) - k:] = np.linspace(1, 0, k)
+        out[a:b] += tone * env * (v / 127.0) * 0.3
+    return out.astype(np.float32)
+
+
+def skyline(notes: np.ndarray, min_segment: float = MIN_SEGMENT_S) -> np.ndarray:
+    """Polyphonic notes -> monophonic: wherever notes overlap, the highest sounding one wins
+    (a lower note still held resumes when the higher one ends). Rows (start, end, pitch, vel)."""
+    notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4)
+    bounds = np.unique(notes[:, :2])
+    segs: list[list[float]] = []
+    last = -1
+    for t0, t1 in zip(bounds[:-1], bounds[1:]):
+        active = np.flatnonzero((notes[:, 0] <= t0) & (notes[:, 1] > t0))
+        if len(active) == 0:
+            last = -1
+            continue
+        # highest pitch; among equal pitches the latest onset (a re-struck note)
+        win = int(active[np.lexsort((notes[active, 0], notes[active, 2]))[-1]])
+        if win == last and segs:
+            segs[-1][1] = float(t1)
+        else:
+            segs.append([float(t0), float(t1), notes[win, 2], notes[win, 3]])
+        last = win
+    out = np.array([s for s in segs if s[1] - s[0] >= min_segment], dtype=np.float64).reshape(-1, 4)
+    return out
+
+
+def melody_from_midi(path: str | Path) -> np.ndarray:
+    """The melody of a MIDI file: rows (start_s, end_s, midi_pitch, velocity), sorted by start.
+
+    Non-drum instruments only, reduced to one voice by :func:`skyline`. UserError (one line)
+    for a missing, non-MIDI or corrupt file and for one without pitched notes.
+    """
+    from .audio_io import check_input_path
+
+    p = check_input_path(path, MIDI_EXTENSIONS, kind="MIDI")
+    import pretty_midi
+
+    try:
+        with warnings.catch_warnings():  # pretty_midi warns about odd but usable meta events
+            warnings.simplefilter("ignore")
+            pm = pretty_midi.PrettyMIDI(str(p))
+    except Exception as exc:  # noqa: BLE001  (mido raises OSError, EOFError, KeyError, ValueError, ...)
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise UserError(f"cannot read {p} as MIDI: {reason[:160]}") from None
+    rows = [(n.start, n.end, n.pitch, n.velocity)
+            for inst in pm.instruments if not inst.is_drum for n in inst.notes if n.end > n.start]
+    if not rows:
+        drums = any(inst.is_drum and inst.notes for inst in pm.instruments)
+        raise UserError(f"{p} has no pitched notes{' (only drums)' if drums else ''}: nothing to synthesise")
+    melody = skyline(np.array(rows, dtype=np.float64))
+    if len(melody) == 0:
+        raise UserError(f"{p} has no note longer than {MIN_SEGMENT_S * 1000:g} ms: nothing to synthesise")
+    return melody
