@@ -44,8 +44,10 @@ def griffinlim(mag: np.ndarray, cfg: SpectralConfig, n_iter: int = 32, momentum:
 
 
 @numba.njit(cache=True, nogil=True)
-def _refine(slot, P, D, spec, contrib, cprev, mags, w, inv_scale, ana, hop, beta):
-    """One Griffin-Lim update of the open frame in ``slot`` against the partial overlap-add."""
+def _refine(slot, P, D, spec, contrib, cprev, mags, known, n_known, w, inv_scale, ana, hop, beta):
+    """One Griffin-Lim update of the open frame in ``slot`` against the partial overlap-add.
+
+    Bins below ``n_known`` are not estimated: they hold the known spectrum ``known``."""
     n_fft = w.shape[0]
     off = slot * hop
     buf = np.empty(n_fft)
@@ -54,6 +56,9 @@ def _refine(slot, P, D, spec, contrib, cprev, mags, w, inv_scale, ana, hop, beta
     rebuilt = np.fft.rfft(buf)
     nb = rebuilt.shape[0]
     for b in range(nb):
+        if b < n_known:
+            spec[slot, b] = known[slot, b]
+            continue
         t = rebuilt[b] - beta * cprev[slot, b]
         a = abs(t)
         spec[slot, b] = mags[slot, b] * t / a if a > 1e-16 else mags[slot, b]
@@ -66,8 +71,8 @@ def _refine(slot, P, D, spec, contrib, cprev, mags, w, inv_scale, ana, hop, beta
 
 
 @numba.njit(cache=True, nogil=True)
-def _push(new_mags, P, W, D, spec, contrib, cprev, mags, state, w, inv_scale, ana, advance, hop,
-          lookahead, iterations, beta, inv_ola, out):
+def _push(new_mags, new_known, P, W, D, spec, contrib, cprev, mags, known, n_known, state, w, inv_scale,
+          ana, advance, hop, lookahead, iterations, beta, inv_ola, out):
     """Feed frames; write committed frames into ``out``; return how many were committed."""
     n_fft = w.shape[0]
     n_out = 0
@@ -77,6 +82,8 @@ def _push(new_mags, P, W, D, spec, contrib, cprev, mags, state, w, inv_scale, an
         for b in range(mags.shape[1]):
             mags[slot, b] = new_mags[k, b]
             cprev[slot, b] = 0.0
+        for b in range(n_known):
+            known[slot, b] = new_known[k, b]
         # initial phase: re-analysis of the overlap already present, else phase advance
         buf = np.empty(n_fft)
         energy = 0.0
@@ -86,7 +93,9 @@ def _push(new_mags, P, W, D, spec, contrib, cprev, mags, state, w, inv_scale, an
         guess = np.fft.rfft(buf)
         for b in range(mags.shape[1]):
             a = abs(guess[b])
-            if energy > 0.0 and a > 1e-12:
+            if b < n_known:
+                spec[slot, b] = known[slot, b]
+            elif energy > 0.0 and a > 1e-12:
                 spec[slot, b] = mags[slot, b] * guess[b] / a
             else:
                 prev = spec[slot - 1, b] if slot > 0 else 0.0
@@ -105,7 +114,7 @@ def _push(new_mags, P, W, D, spec, contrib, cprev, mags, state, w, inv_scale, an
         # refine the open frames, newest first then back to the oldest
         for _ in range(iterations):
             for s in range(slot, -1, -1):
-                _refine(s, P, D, spec, contrib, cprev, mags, w, inv_scale, ana, hop, beta)
+                _refine(s, P, D, spec, contrib, cprev, mags, known, n_known, w, inv_scale, ana, hop, beta)
         if slot == lookahead:  # buffer full: commit the oldest frame and slide by one hop
             out[n_out] = spec[0]
             n_out += 1
@@ -121,22 +130,29 @@ def _push(new_mags, P, W, D, spec, contrib, cprev, mags, state, w, inv_scale, an
                 contrib[s] = contrib[s + 1]
                 cprev[s] = cprev[s + 1]
                 mags[s] = mags[s + 1]
+                known[s] = known[s + 1]
         else:
             state[0] = slot + 1
     return n_out
 
-
-FRESH = True
 
 class StreamingGriffinLim:
     """Frame-by-frame phase reconstruction (RTISI-LA). Latency: ``lookahead`` frames.
 
     ``push(mags)`` takes magnitude frames (n, bins) and returns the committed complex frames;
     the i-th committed frame is the reconstruction of the i-th pushed frame.
+
+    ``known_bins`` > 0: the lowest bins are known in full (magnitude and phase), as in
+    super-resolution where the input's own low band is kept; ``push(mags, known)`` then takes
+    them (n, known_bins) and only the bins above are estimated, consistently with the known
+    ones (the overlap-add they are refined against contains the known band).
     """
 
     def __init__(self, cfg: SpectralConfig, lookahead: int = 3, iterations: int = 6,
-                 momentum: float = 0.5) -> None:
+                 momentum: float = 0.5, known_bins: int = 0) -> None:
+        if not 0 <= known_bins <= cfg.n_bins:
+            raise ValueError(f"known_bins must be within 0..{cfg.n_bins}")
+        self.known_bins = int(known_bins)
         if lookahead < 0 or iterations < 0:
             raise ValueError("lookahead and iterations must be >= 0")
         self.cfg = cfg
@@ -163,13 +179,20 @@ class StreamingGriffinLim:
         self._contrib = np.zeros((slots, c.n_fft))
         self._cprev = np.zeros((slots, c.n_bins), np.complex128)
         self._mags = np.zeros((slots, c.n_bins))
+        self._known = np.zeros((slots, max(self.known_bins, 1)), np.complex128)
         self._state = np.zeros(1, np.int64)
 
-    def push(self, mags: np.ndarray) -> np.ndarray:
+    def push(self, mags: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
         mags = np.ascontiguousarray(np.atleast_2d(mags), dtype=np.float64)
         out = np.empty((mags.shape[0], self.cfg.n_bins), np.complex128)
-        n = _push(mags, self._P, self._W, self._D, self._spec, self._contrib, self._cprev, self._mags,
-                  self._state, self._w, self._inv_scale, self._ana, self._advance, self.cfg.hop,
+        if self.known_bins:
+            if known is None or np.shape(known) != (mags.shape[0], self.known_bins):
+                raise ValueError(f"push needs the known spectrum, shape ({mags.shape[0]}, {self.known_bins})")
+            known = np.ascontiguousarray(known, dtype=np.complex128)
+        else:
+            known = np.zeros((mags.shape[0], 1), np.complex128)
+        n = _push(mags, known, self._P, self._W, self._D, self._spec, self._contrib, self._cprev, self._mags,
+                  self._known, self.known_bins, self._state, self._w, self._inv_scale, self._ana, self._advance, self.cfg.hop,
                   self.lookahead, self.iterations, self.beta, self._inv_ola, out)
         return out[:n]
 
@@ -178,5 +201,7 @@ class StreamingGriffinLim:
         self.reset()
         mags = np.asarray(mags, dtype=np.float64)
         tail = np.zeros((self.lookahead, mags.shape[1]))
+        if self.known_bins:
+            raise ValueError("reconstruct() has no known band; stream with push(mags, known)")
         spec = np.concatenate([self.push(mags), self.push(tail)])[: mags.shape[0]]
         return istft(spec, self.cfg, length)

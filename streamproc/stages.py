@@ -112,9 +112,17 @@ class Chunker:
         self._queue: list[Frames] = []
         self._tail: np.ndarray | None = None
 
+    def _model_input(self, frames: Frames) -> np.ndarray:
+        """The image columns the model reads (here: the features)."""
+        return frames.features
+
+    def _with_prediction(self, frames: Frames, pred: np.ndarray) -> Frames:
+        return frames.with_(features=pred)
+
     def process(self, frames: Frames) -> Frames:
         if len(frames):
-            self._feat = np.concatenate([self._feat, frames.features.astype(np.float32, copy=False)])
+            cols = self._model_input(frames)
+            self._feat = np.concatenate([self._feat, np.asarray(cols, dtype=np.float32)])
             self._queue.append(frames)
         outputs = []
         while len(self._feat) >= self.window:
@@ -130,7 +138,7 @@ class Chunker:
             self._tail = pred[self.ctx + self.new: self.ctx + self.new + x].copy() if x else None
             self._feat = self._feat[self.new:]
             done = self._pop(self.new)
-            outputs.append(done.with_(features=new))
+            outputs.append(self._with_prediction(done, new))
         if not outputs:
             return Frames.empty(frames.stft.shape[1])
         return Frames.concat(outputs)
@@ -139,6 +147,28 @@ class Chunker:
         queued = Frames.concat(self._queue)
         self._queue = [queued.slice(n, len(queued))]
         return queued.slice(0, n)
+
+
+class Restore(Chunker):
+    """GAN-S restoration: linear magnitudes (after descaling) through the restoration cGAN.
+
+    The network works on the same normalised dB scale as the log-mel features, but on all
+    linear bins, and puts back the harmonic fine structure that the mel projection blurred.
+    """
+
+    def __init__(self, model: FrameModel, cfg: SpectralConfig, new: int | None = None,
+                 lookahead: int | None = None) -> None:
+        if model.n_inputs != cfg.n_bins or model.n_outputs != cfg.n_bins:
+            raise ValueError(f"a restoration model maps {cfg.n_bins} linear bins to {cfg.n_bins}, "
+                             f"this one {model.n_inputs} -> {model.n_outputs}")
+        self.cfg = cfg
+        super().__init__(model, new=new, lookahead=lookahead)
+
+    def _model_input(self, frames: Frames) -> np.ndarray:
+        return dsp.features_from_mel(frames.magnitude, self.cfg)
+
+    def _with_prediction(self, frames: Frames, pred: np.ndarray) -> Frames:
+        return frames.with_(magnitude=dsp.mel_from_features(pred, self.cfg))
 
 
 class Descale(FramewiseStage):
@@ -175,11 +205,16 @@ class RatioMask(FramewiseStage):
 
 
 class GriffinLim:
-    """magnitude -> complex spectrum by streaming Griffin-Lim (RTISI-LA)."""
+    """magnitude -> complex spectrum by streaming Griffin-Lim (RTISI-LA).
+
+    ``known_bins`` > 0 (superres ``hybrid``): the input's own spectrum is kept below that bin
+    (magnitude and phase) and only the band above is reconstructed, in agreement with it.
+    """
 
     def __init__(self, cfg: SpectralConfig, lookahead: int = 3, iterations: int = 6,
-                 momentum: float = 0.5) -> None:
-        self.gla = StreamingGriffinLim(cfg, lookahead, iterations, momentum)
+                 momentum: float = 0.5, known_bins: int = 0) -> None:
+        self.known_bins = known_bins
+        self.gla = StreamingGriffinLim(cfg, lookahead, iterations, momentum, known_bins)
         self.latency = lookahead
         self.reset()
 
@@ -190,7 +225,8 @@ class GriffinLim:
     def process(self, frames: Frames) -> Frames:
         if len(frames):
             self._queue.append(frames)
-        spec = self.gla.push(frames.magnitude) if len(frames) else frames.stft[:0]
+        known = frames.stft[:, : self.known_bins] if self.known_bins else None
+        spec = self.gla.push(frames.magnitude, known) if len(frames) else frames.stft[:0]
         if not len(spec):
             return Frames.empty(frames.stft.shape[1])
         queued = Frames.concat(self._queue)

@@ -9,24 +9,40 @@ from .engine import Core, Engine
 from .errors import UserError
 from .frame_model import FrameModel, IdentityModel
 from .onnx_model import MODELS_DIR
-from .stages import Chunker, Descale, GriffinLim, MelFeatures, OverlapAdd, RatioMask
+from .stages import Chunker, Descale, GriffinLim, MelFeatures, OverlapAdd, RatioMask, Restore
 
 # task -> reconstructions it offers; the first listed is the default
 RECONS: dict[str, tuple[str, ...]] = {
-    "resynth": ("gla", "mask"),   # identity model: what the reconstruction alone costs
-    "separate": ("mask", "gla"),  # mask: test-split SI-SDR 12.2 dB; gla LSD is worse than the mix
-    "superres": ("gla",),
-    "synth": ("gla",),
+    "resynth": ("gla", "mask", "restore"),   # identity model: what the reconstruction alone costs
+    "separate": ("mask", "restore", "gla"),
+    "superres": ("hybrid", "restore", "gla"),
+    "synth": ("restore", "gla"),
+    "pitch": ("sine",),          # the tracked f0 sonified as a sine (streamproc.pitch)
 }
 TASKS = tuple(RECONS)
-MODEL_TASKS = ("separate", "superres", "synth")
+MODEL_TASKS = ("separate", "superres", "synth", "pitch")
 
+
+
+RESTORE_MODEL = "restore"          # models_data/restore.onnx: the GAN-S restoration cGAN
+HYBRID_CUTOFF_HZ = 1800.0          # superres input is band-limited at 2 kHz (4 kHz rate); soxr's
+                                   # passband ends a little below, so the known band stops here
 
 
 def shipped_model(task: str) -> Path | None:
     """The trained model that ships for a task (``models_data/<task>.onnx``), if any."""
     path = MODELS_DIR / f"{task}.onnx"
-    return path if task in MODEL_TASKS and path.is_file() else None
+    return path if task in (*MODEL_TASKS, RESTORE_MODEL) and path.is_file() else None
+
+
+def load_restore_model(cfg: SpectralConfig, path: str | Path | None = None) -> FrameModel:
+    """The restoration model for ``--recon restore`` / ``hybrid`` (shipped unless ``path``)."""
+    from .onnx_model import load_model
+
+    path = path or shipped_model(RESTORE_MODEL)
+    if path is None:
+        raise UserError("no restoration model ships with this version; use --recon gla")
+    return load_model(path, task=RESTORE_MODEL, sample_rate=cfg.sample_rate, cfg=cfg)
 
 
 @dataclass(frozen=True)
@@ -70,13 +86,19 @@ def resolve(task: str, recon: str | None, profile: str = "default") -> TaskSpec:
     return TaskSpec(task, recon, DEFAULT, PROFILES[profile], profile)
 
 
-def build_core(spec: TaskSpec, model: FrameModel | None = None) -> Core:
+def build_core(spec: TaskSpec, model: FrameModel | None = None, restore_model: FrameModel | None = None) -> Core:
+    """The frame-domain chain for a task and reconstruction. ``restore_model`` overrides the
+    shipped restoration model (``restore`` and ``hybrid`` only)."""
     cfg = spec.cfg
     if model is None:
         if spec.task in MODEL_TASKS:
             raise UserError(f"no trained model for task {spec.task} ships with this version yet; "
                             f"pass one with --model FILE.onnx (see models/README.md)")
         model = IdentityModel(cfg.n_mels)
+    if spec.task == "pitch":
+        from .pitch import build_pitch_core
+
+        return build_pitch_core(spec, model)
     kind = getattr(model, "output_kind", "mel")
     if kind != "mel" or model.n_outputs != cfg.n_mels:
         raise UserError(f"task {spec.task} needs a model that outputs a {cfg.n_mels}-band mel image, "
@@ -87,11 +109,17 @@ def build_core(spec: TaskSpec, model: FrameModel | None = None) -> Core:
         stages.append(RatioMask(cfg))
     elif spec.recon == "gla":
         stages += [Descale(cfg), GriffinLim(cfg, prof.gla_lookahead, prof.gla_iterations)]
+    elif spec.recon in ("restore", "hybrid"):
+        restorer = restore_model if restore_model is not None else load_restore_model(cfg)
+        known = int(HYBRID_CUTOFF_HZ * cfg.n_fft / cfg.sample_rate) if spec.recon == "hybrid" else 0
+        stages += [Descale(cfg), Restore(restorer, cfg, new=prof.chunk_new, lookahead=prof.chunk_lookahead),
+                   GriffinLim(cfg, prof.gla_lookahead, prof.gla_iterations, known_bins=known)]
     else:  # pragma: no cover - resolve() guards this
         raise UserError(f"unknown recon {spec.recon!r}")
     return Core(cfg, stages, OverlapAdd(cfg))
 
 
-def build_engine(spec: TaskSpec, model: FrameModel | None, in_rate: int, out_rate: int | None = None) -> Engine:
+def build_engine(spec: TaskSpec, model: FrameModel | None, in_rate: int, out_rate: int | None = None,
+                 restore_model: FrameModel | None = None) -> Engine:
     """One channel's engine for a task, at host rate(s)."""
-    return Engine(build_core(spec, model), in_rate, out_rate, spec.profile.resample_quality)
+    return Engine(build_core(spec, model, restore_model), in_rate, out_rate, spec.profile.resample_quality)
