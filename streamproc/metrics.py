@@ -48,3 +48,19 @@ def lsd(ref: np.ndarray, est: np.ndarray, band: tuple[float, float] | None = Non
             raise ValueError(f"band {band} Hz holds no STFT bin (0..{LSD_RATE // 2} Hz)")
         a, b = a[:, keep], b[:, keep]
     return float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=1))))
+
+
+def score(ref: np.ndarray, est: np.ndarray, rate: int) -> dict[str, float]:
+    """SI-SDR (at ``rate``) and LSD (resampled to 16 kHz) of (channels, samples) arrays of one
+    shape, each the mean over channels."""
+    ref, est = np.atleast_2d(np.asarray(ref, np.float64)), np.atleast_2d(np.asarray(est, np.float64))
+    if ref.shape != est.shape:
+        raise ValueError(f"shapes differ: {ref.shape} and {est.shape}")
+    if int(rate) != LSD_RATE:
+        import soxr
+
+        ref16, est16 = (soxr.resample(a.T, int(rate), LSD_RATE, quality="HQ").T for a in (ref, est))
+    else:
+        ref16, est16 = ref, est
+    return {"si_sdr": float(np.mean([si_sdr(r, e) for r, e in zip(ref, est)])),
+            "lsd": float(np.mean([lsd(r, e) for r, e in zip(ref16, est16)]))}

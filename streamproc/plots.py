@@ -141,7 +141,7 @@ def plot_separation_overlay(ref: np.ndarray, est: np.ndarray, rate: int, path: s
     r, e = mel_db(ref, rate), mel_db(est, rate)
     n = min(r.shape[1], e.shape[1])
     classes = classify_overlay(r[:, :n], e[:, :n], threshold_db)
-    fig = Figure(figsize=(8.0, 4.2), layout="constrained")
+    fig = Figure(figsize=(10.0, 4.2), layout="constrained")
     ax = fig.subplots()
     ax.imshow(OVERLAY_COLOURS[classes], origin="lower", aspect="auto", extent=_extent(n),
               interpolation="nearest")
@@ -151,8 +151,8 @@ def plot_separation_overlay(ref: np.ndarray, est: np.ndarray, rate: int, path: s
 
     names = ("neither", "match", "missed (reference only)", "interference (estimate only)")
     ax.legend(handles=[Patch(facecolor=OVERLAY_COLOURS[k], edgecolor="grey", label=names[k]) for k in
-                       (MATCH, MISSED, INTERFERENCE, NONE)], loc="upper right", fontsize="small",
-              framealpha=0.8)
+                       (MATCH, MISSED, INTERFERENCE, NONE)], loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              fontsize="small")
     _save(fig, path)
 
 
