@@ -1,10 +1,17 @@
-"""Real-time factor measurement, shared by ``streamproc bench`` and ``python -m bench.rtf``.
+"""Real-time factor, per-block worker time, latency and cold start of the streaming engine.
 
-RTF = processing time / audio duration, streaming block by block through a Processor with
-``reset=False``, as a host would call it.
+Shared by ``streamproc bench`` and ``python -m bench.rtf``. Audio streams block by block
+through a Processor with ``reset=False``, as a host's worker thread would call it:
+RTF = processing time / audio duration, and each block's time is what the live worker spends
+on it, to be compared with the block period (block / rate). Latency is the engine's declared
+one (exact by construction, see ``streamproc.engine``).
 """
 from __future__ import annotations
 
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -12,32 +19,103 @@ import numpy as np
 
 from .processor import Processor
 
-EXAMPLE = Path(__file__).parent / "examples" / "violin.flac"
+EXAMPLES = Path(__file__).parent / "examples"
+EXAMPLE = EXAMPLES / "violin.flac"
+# the bundled clip that suits each task; a missing one falls back to EXAMPLE
+TASK_CLIPS = {"separate": "duet.flac", "superres": "lofi.flac", "synth": "blueprint.flac",
+              "pitch": "melody.flac"}
+
+
+def task_clip(task: str) -> Path:
+    """The bundled example a task is benchmarked on (what it would be given in use)."""
+    path = EXAMPLES / TASK_CLIPS.get(task, EXAMPLE.name)
+    return path if path.is_file() else EXAMPLE
+
+
+def load_clip(path: Path, rate: int, seconds: float | None = None) -> np.ndarray:
+    """First channel of ``path`` at ``rate``, looped or cut to ``seconds`` when given."""
+    import soxr
+
+    from .audio_io import read_audio
+
+    x, sr = read_audio(path)
+    x = soxr.resample(x[0], sr, rate) if sr != rate else x[0]
+    return np.resize(x, int(round(seconds * rate))) if seconds else x
 
 
 def measure(task: str, recon: str, rate: int, block: int, x: np.ndarray, model=None,
             profile: str = "default") -> dict:
+    """Streams ``x`` (at ``rate``) in ``block``-sample calls; timing of each call and in total.
+
+    ``rtf`` is wall time; ``cpu_rtf`` is this process's CPU time (all threads), which a busy
+    machine inflates less. One warm-up pass first (Numba cache, allocations, ONNX session).
+    """
     fx = Processor(task, recon, model=model, profile=profile)
-    fx.process(x[: rate // 2], rate, reset=False)  # warm up (JIT cache, allocation)
+    fx.process(x[: rate // 2], rate, buffer_size=block, reset=False)
     fx.reset()
     times = []
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     for i in range(0, len(x), block):
         t = time.perf_counter()
         fx.process(x[i:i + block], rate, buffer_size=block, reset=False)
         times.append(time.perf_counter() - t)
-    total = time.perf_counter() - t0
+    total, cpu = time.perf_counter() - t0, time.process_time() - c0
     ms = 1e3 * np.array(times)
-    return {"task": task, "recon": recon, "profile": profile, "rate": rate, "block": block, "rtf": total / (len(x) / rate),
+    dur = len(x) / rate
+    return {"task": task, "recon": fx.recon, "profile": profile, "rate": rate, "block": block,
+            "seconds": dur, "blocks": len(times), "rtf": total / dur, "cpu_rtf": cpu / dur,
             "block_ms_p50": float(np.percentile(ms, 50)), "block_ms_p99": float(np.percentile(ms, 99)),
-            "block_ms_max": float(ms.max()), "block_budget_ms": 1e3 * block / rate,
+            "block_ms_max": float(ms.max()), "block_period_ms": 1e3 * block / rate,
             "latency_samples": fx.latency_samples, "latency_ms": 1e3 * fx.latency_samples / rate}
 
 
-HEADER = (f"{'task':8s} {'recon':6s} {'profile':11s} {'rate':>6s} {'block':>6s} {'rtf':>7s} {'p50 ms':>7s} "
-          f"{'p99 ms':>7s} {'max ms':>7s} {'latency ms':>10s}")
+HEADER = (f"{'task':8s} {'recon':7s} {'profile':11s} {'rate':>6s} {'block':>5s} {'rtf':>7s} {'cpu rtf':>7s} "
+          f"{'p50 ms':>7s} {'p99 ms':>7s} {'max ms':>7s} {'period':>7s} {'latency ms':>10s}")
 
 
 def row_line(r: dict) -> str:
-    return (f"{r['task']:8s} {r['recon']:6s} {r['profile']:11s} {r['rate']:6d} {r['block']:6d} {r['rtf']:7.4f} "
-            f"{r['block_ms_p50']:7.3f} {r['block_ms_p99']:7.3f} {r['block_ms_max']:7.3f} {r['latency_ms']:10.1f}")
+    return (f"{r['task']:8s} {r['recon']:7s} {r['profile']:11s} {r['rate']:6d} {r['block']:5d} {r['rtf']:7.4f} "
+            f"{r['cpu_rtf']:7.4f} {r['block_ms_p50']:7.3f} {r['block_ms_p99']:7.3f} {r['block_ms_max']:7.3f} "
+            f"{r['block_period_ms']:7.3f} {r['latency_ms']:10.1f}")
+
+
+# Run in a fresh interpreter: import, build the task's processor with its shipped model, then
+# stream 256-sample blocks of a harmonic tone, reporting the first block's return and the first
+# block that yields output (every stage, model and Griffin-Lim included, has run by then).
+_COLD = """
+import sys
+import numpy as np
+from streamproc import Processor
+task, model, rate, block = sys.argv[1], sys.argv[2] or None, int(sys.argv[3]), int(sys.argv[4])
+fx = Processor(task, model=model)
+t = np.arange(10 * rate) / rate
+x = 0.2 * sum(np.sin(2 * np.pi * 440 * k * t) / k for k in range(1, 6))
+fx.process(x[:block], rate, buffer_size=block, reset=False)
+print("first_block", flush=True)
+for i in range(block, len(x), block):
+    if len(fx.process(x[i:i + block], rate, buffer_size=block, reset=False)):
+        break
+print("first_output", flush=True)
+"""
+
+
+def cold_start(task: str, model: str | Path | None = None, rate: int = 48000, block: int = 256,
+               repeats: int = 3, timeout: float = 300.0) -> dict:
+    """Wall seconds from launching a fresh Python to (a) the first block returning and (b) the
+    first block with output; medians over ``repeats`` launches, every run kept."""
+    runs = []
+    for _ in range(repeats):
+        with tempfile.TemporaryFile("w+") as err:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "-c", _COLD, task, str(model or ""), str(rate), str(block)],
+                                    stdout=subprocess.PIPE, stderr=err, text=True)
+            marks = {line.strip(): time.perf_counter() - t0 for line in proc.stdout}
+            proc.wait(timeout=timeout)
+            if proc.returncode or len(marks) != 2:
+                err.seek(0)
+                last = err.read().strip().splitlines()[-1:]
+                raise RuntimeError(f"cold start of {task} failed (exit {proc.returncode}): {' '.join(last)}")
+        runs.append(marks)
+    return {"task": task, "rate": rate, "block": block, "runs": runs,
+            "first_block_s": statistics.median(r["first_block"] for r in runs),
+            "first_output_s": statistics.median(r["first_output"] for r in runs)}

@@ -1,0 +1,65 @@
+"""The real-time benchmark's measuring helpers on a tiny grid (no timing thresholds)."""
+import math
+
+import numpy as np
+
+import streamproc
+from streamproc import benchmark
+
+
+def test_measure_reports_every_field_and_the_declared_latency(tone):
+    x = tone(48000, 1.0)
+    r = benchmark.measure("resynth", "gla", 48000, 256, x)
+    assert (r["task"], r["recon"], r["profile"], r["rate"], r["block"]) == ("resynth", "gla", "default", 48000, 256)
+    assert r["blocks"] == math.ceil(len(x) / 256) and r["seconds"] == 1.0
+    assert r["rtf"] > 0 and r["cpu_rtf"] >= 0
+    assert 0 <= r["block_ms_p50"] <= r["block_ms_p99"] <= r["block_ms_max"]
+    assert abs(r["block_period_ms"] - 1e3 * 256 / 48000) < 1e-9
+    declared = streamproc.Processor("resynth", "gla").latency_for(48000)
+    assert r["latency_samples"] == declared and r["latency_ms"] == 1e3 * declared / 48000
+    line = benchmark.row_line(r)
+    assert line.split()[:5] == ["resynth", "gla", "default", "48000", "256"]
+    assert len(line.split()) == 12 and len(line) == len(benchmark.HEADER)  # one value under each column
+
+
+def test_low_latency_profile_declares_less_latency(tone):
+    x = tone(16000, 0.6)
+    default, low = (benchmark.measure("resynth", "gla", 16000, 1024, x, profile=p) for p in ("default", "low-latency"))
+    assert low["latency_samples"] < default["latency_samples"]
+
+
+def test_task_clips_fall_back_to_the_violin_and_loop_to_length():
+    assert benchmark.task_clip("resynth") == benchmark.EXAMPLE
+    assert benchmark.task_clip("separate").name in ("duet.flac", "violin.flac")
+    x = benchmark.load_clip(benchmark.EXAMPLE, 16000, 20.0)  # the clip is 8 s: looped
+    assert x.shape == (320000,) and np.array_equal(x[:1000], x[128000:129000])
+
+
+def test_cold_start_times_a_fresh_interpreter():
+    c = benchmark.cold_start("resynth", repeats=1)
+    assert len(c["runs"]) == 1 and 0 < c["first_block_s"] <= c["first_output_s"]
+
+
+def test_targets_and_plot_on_a_made_up_grid(tmp_path, monkeypatch):
+    from bench import rtf
+
+    def row(recon, profile, block, rtf_, p99, latency):
+        return {"task": "separate", "recon": recon, "profile": profile, "rate": 48000, "block": block,
+                "rtf": rtf_, "block_ms_p99": p99, "block_period_ms": 1e3 * block / 48000, "latency_ms": latency}
+
+    rows = [row("restore", "default", 256, 0.1, 6.0, 150.0), row("restore", "default", 64, 0.2, 1.0, 150.0),
+            row("restore", "low-latency", 256, 0.1, 1.0, 90.0)]
+    errors = [{"task": "pitch", "recon": "sine", "profile": "default", "skipped": "no model"}]
+    cold = [{"task": "separate", "runs": [{}], "first_block_s": 1.0, "first_output_s": 2.5}]
+    got = {(c["target"].split()[0], c["subject"]): c["pass"] for c in rtf.targets(rows, cold, errors)}
+    assert got[("GAN-S", "separate/restore")] is False        # worst cell (block 64) counts
+    assert got[("default", "separate/restore")] is True
+    assert got[("low-latency", "separate/restore")] is False
+    assert got[("p99", "separate/restore/default")] is False   # 6 ms > 5.33 ms period
+    assert got[("p99", "separate/restore/low-latency")] is True
+    assert got[("pitch", "pitch/sine")] is None                # could not run: n/a, not a pass
+    assert [c["pass"] for c in rtf.targets(rows, cold) if c["subject"] == "separate" and "cold" in c["target"]] \
+        == [True, False]
+    monkeypatch.setattr(rtf, "OUT", tmp_path)
+    rtf.plot([{**r, "task": "separate"} for r in rows], [{"method": "m", "clip": "c", "rtf": 0.5}], "t")
+    assert (tmp_path / "t.png").stat().st_size > 1000
