@@ -191,7 +191,11 @@ def plot(rows: list[dict], base: list[dict], name: str) -> None:
     ax[0, 1].axhline(1.0, color="k", lw=0.8, ls=":")
     ax[0, 1].set(xscale="log", yscale="log", xlabel="block (samples)", ylabel="p99 block time / block period",
                  title=f"worker time per block, {rate} Hz (below 1 = in time)")
-    ax[0, 0].legend(fontsize=7)
+    blocks = sorted({r["block"] for r in sel})
+    for a in ax[0]:
+        a.set_xticks(blocks, [str(b) for b in blocks])
+        a.minorticks_off()
+    ax[0, 0].legend(fontsize=6, ncol=2, loc="lower left")
     lat = [max(r["latency_ms"] for r in sel if (r["task"], r["recon"], r["profile"]) == p) for p in pipes]
     colors = ["C0" if p[2] == "default" else "C1" for p in pipes]
     ax[1, 0].bar(range(len(pipes)), lat, color=colors)
