@@ -98,7 +98,7 @@ def lofi(x: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------ drawing an excerpt
 
-def _draw(works: tuple[str, ...] | list[str], rng: np.random.Generator, seconds: float,
+def draw_excerpt(works: tuple[str, ...] | list[str], rng: np.random.Generator, seconds: float,
           need_accomp: bool) -> tuple[str, np.ndarray, np.ndarray, dict]:
     """A test-split excerpt with tempo/transposition augmentation as in models.data, where the
     melody sounds for at least half of the clip: (work, melody, accompaniment, info)."""
@@ -132,7 +132,7 @@ def _draw(works: tuple[str, ...] | list[str], rng: np.random.Generator, seconds:
     raise RuntimeError("no usable test-split work in 200 draws")
 
 
-def _synth():
+def fluid():
     from models import render as R
 
     return R.renderer(R.soundfont_path(SOUNDFONT))
@@ -152,9 +152,9 @@ def render_superres(works, seed: int, index: int, seconds: float) -> Clip:
     from models.data import _apply, _fit_range, _level, _reverb, _with_velocity
 
     rng = np.random.default_rng([seed, index, 11])
-    rel, mel, acc, info = _draw(works, rng, seconds, need_accomp=True)
+    rel, mel, acc, info = draw_excerpt(works, rng, seconds, need_accomp=True)
     n = int(round(seconds * SAMPLE_RATE))
-    synth = _synth()
+    synth = fluid()
     vbase = int(rng.integers(55, 120))
     solo = rng.random() < 0.3
     prog_m = int(rng.choice(R.VIOLIN_FAMILY if rng.random() < 0.7 else R.PIANO_FAMILY))
@@ -180,7 +180,7 @@ def synth_pair(mel: np.ndarray, seconds: float, rng: np.random.Generator) -> tup
     vbase = int(rng.integers(55, 120))
     notes = _with_velocity(_fit_range(mel, *R.PROGRAM_RANGE[VIOLIN]), vbase, rng)
     blue = harmonic_blueprint(notes, n, SYNTH_HARMONICS, SYNTH_ROLLOFF, rng)
-    violin = _synth().render(notes, VIOLIN, n)
+    violin = fluid().render(notes, VIOLIN, n)
     lvl = 10.0 ** (rng.uniform(-24.0, -1.0) / 20.0)
     blue = blue * (lvl / max(float(np.abs(blue).max()), 1e-6))
     violin = violin * (lvl / max(float(np.abs(violin).max()), 1e-6))
@@ -189,7 +189,7 @@ def synth_pair(mel: np.ndarray, seconds: float, rng: np.random.Generator) -> tup
 
 def render_synth(works, seed: int, index: int, seconds: float) -> Clip:
     rng = np.random.default_rng([seed, index, 13])
-    rel, mel, _, info = _draw(works, rng, seconds, need_accomp=False)
+    rel, mel, _, info = draw_excerpt(works, rng, seconds, need_accomp=False)
     blue, violin, notes = synth_pair(mel, seconds, rng)
     info.update(programs=[VIOLIN], harmonics=SYNTH_HARMONICS, rolloff=SYNTH_ROLLOFF)
     return Clip("synth", index, blue, violin, notes[:, :3], info)
@@ -205,7 +205,7 @@ def pitch_audio(mel: np.ndarray, prog: int, seconds: float, rng: np.random.Gener
     vbase = int(rng.integers(55, 120))
     mel = _fit_range(mel, *R.PROGRAM_RANGE.get(prog, (40, 96)))
     fx = _reverb(rng) if room else None
-    audio = _apply(fx, _synth().render(_with_velocity(mel, vbase, rng), prog, n, bend_cents=bend))
+    audio = _apply(fx, fluid().render(_with_velocity(mel, vbase, rng), prog, n, bend_cents=bend))
     audio = np.asarray(audio, np.float64) * _level(audio, rng)
     notes = mel[:, :3].copy()
     notes[:, 2] += bend / 100.0
@@ -216,7 +216,7 @@ def render_pitch(works, seed: int, index: int, seconds: float) -> Clip:
     from models import render as R
 
     rng = np.random.default_rng([seed, index, 17])
-    rel, mel, _, info = _draw(works, rng, seconds, need_accomp=False)
+    rel, mel, _, info = draw_excerpt(works, rng, seconds, need_accomp=False)
     prog = int(rng.choice(R.VIOLIN_FAMILY + R.PIANO_FAMILY))
     bend = float(rng.uniform(-50.0, 50.0)) if rng.random() < 0.5 else 0.0
     audio, notes, room = pitch_audio(mel, prog, seconds, rng, bend)
