@@ -100,3 +100,19 @@ def test_synth_clip_is_deterministic_and_level_matched():
     np.testing.assert_array_equal(a.input, b.input)
     np.testing.assert_array_equal(a.reference, b.reference)
     assert np.abs(a.input).max() == pytest.approx(np.abs(a.reference).max(), rel=1e-5)
+
+
+def test_bundled_examples_are_small_16k_mono_and_agree_with_their_midi():
+    pretty_midi = pytest.importorskip("pretty_midi")
+    import soundfile as sf
+
+    ex = Path(__file__).resolve().parent.parent / "streamproc" / "examples"
+    for name in ("lofi.flac", "blueprint.flac", "melody.flac"):
+        info = sf.info(str(ex / name))
+        assert (info.samplerate, info.channels) == (16000, 1) and info.duration == pytest.approx(8.0)
+        assert (ex / name).stat().st_size < 300_000
+    notes = [n for i in pretty_midi.PrettyMIDI(str(ex / "melody.mid")).instruments for n in i.notes]
+    f0 = np.loadtxt(ex / "melody-f0.csv", delimiter=",", skiprows=1)
+    t, ref = T.f0_reference(np.array([[n.start, n.end, n.pitch] for n in notes]), 8.0)
+    np.testing.assert_allclose(f0[:, 0], t, atol=1e-6)
+    assert np.mean(np.abs(f0[:, 1] - ref) < 0.01) > 0.97  # MIDI ticks move note edges a little
