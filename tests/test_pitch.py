@@ -1,0 +1,251 @@
+"""Pitch task: decoding pitch maps, the 10 ms track, notes, writers, CLI, and the sine core in the engine."""
+import csv
+import json
+
+import numpy as np
+import pretty_midi
+import pytest
+import soundfile as sf
+
+import streamproc
+from streamproc.cli import main
+from streamproc.engine import Engine
+from streamproc.pitch import (DEFAULT_LAYOUT, PitchTrack, decode_pitchmap, hz_to_midi, midi_to_hz,
+                              notes_from_track, track_pitch, voicing_threshold, write_csv, write_json,
+                              write_midi)
+from streamproc.tasks import build_core, build_engine, resolve, shipped_model
+
+ROWS = DEFAULT_LAYOUT["n_pitch_bins"]
+
+
+def _map(rows_values: dict[int, float], n_frames: int = 1) -> np.ndarray:
+    pm = np.full((n_frames, ROWS), -1.0)
+    for r, v in rows_values.items():
+        pm[:, r] = v
+    return pm
+
+
+# ----------------------------------------------------------------------------- decoding
+
+def test_decode_single_rows_exactly():
+    rows = np.array([0, 1, 47, 48, 100, ROWS - 1])
+    pm = np.full((len(rows), ROWS), -1.0)
+    pm[np.arange(len(rows)), rows] = 1.0
+    midi, voiced = decode_pitchmap(pm, DEFAULT_LAYOUT)
+    assert np.array_equal(midi, 36.0 + rows / 2.0)
+    assert voiced.all()
+
+
+def test_decode_refines_between_rows():
+    midi, _ = decode_pitchmap(_map({48: 1.0, 49: 1.0}), DEFAULT_LAYOUT)
+    assert midi[0] == pytest.approx(36 + 48.5 / 2)        # two equal rows: halfway
+    midi, _ = decode_pitchmap(_map({47: 0.0, 48: 1.0}), DEFAULT_LAYOUT)
+    assert midi[0] == pytest.approx(36 + (48 - 1 / 3) / 2)  # heights 1 and 2 above -1: a third of a row down
+    midi, _ = decode_pitchmap(_map({0: 1.0, 1: 0.0}), DEFAULT_LAYOUT)  # edge row: no neighbour below
+    assert midi[0] == pytest.approx(36 + (1 / 3) / 2)
+
+
+def test_decode_voicing_threshold():
+    pm = np.concatenate([_map({60: -0.5}), _map({60: 0.3}), _map({})])
+    assert voicing_threshold(DEFAULT_LAYOUT, 0.5) == 0.0
+    assert decode_pitchmap(pm, DEFAULT_LAYOUT, threshold=0.0)[1].tolist() == [False, True, False]
+    assert decode_pitchmap(pm, DEFAULT_LAYOUT, threshold=-0.6)[1].tolist() == [True, True, False]
+    assert decode_pitchmap(pm, DEFAULT_LAYOUT, threshold=0.5)[1].tolist() == [False, False, False]
+    assert decode_pitchmap(np.zeros((0, ROWS)), DEFAULT_LAYOUT)[0].shape == (0,)
+
+
+# ----------------------------------------------------------------------------- notes and writers
+
+def _track(labels: list, level_db: float = -20.0) -> PitchTrack:
+    """A track from MIDI labels per 10 ms (None = unvoiced), each detuned a little."""
+    f0 = np.array([0.0 if m is None else float(midi_to_hz(m + 0.2)) for m in labels])
+    n = len(f0)
+    return PitchTrack(np.arange(n) * 0.01, f0, np.full(n, level_db), 44100, "test")
+
+
+def test_notes_tolerate_glitches_and_drop_short_runs():
+    labels = ([60] * 30 + [61] * 2 + [60] * 10 + [None] * 2 + [60] * 18  # one note with a blip and a dropout
+              + [None] + [62] * 20                                       # one-point gap: a new note
+              + [None] * 10 + [64] * 3 + [None] * 5                      # 30 ms: too short
+              + [65] * 7)                                                # 70 ms: kept
+    notes = notes_from_track(_track(labels, -30.0))
+    got = [(n.start, n.end, n.pitch) for n in notes]
+    assert got == [(0.0, 0.62, 60), (0.63, 0.83, 62), (1.01, 1.08, 65)]
+    assert all(n.velocity == round(127 * 0.5) for n in notes)
+    assert notes_from_track(_track(labels), min_duration=0.1)[-1].pitch == 62
+    assert notes_from_track(_track([None] * 20)) == []
+
+
+def test_csv_json_midi_read_back(tmp_path):
+    tr = _track([None] * 3 + [69] * 40 + [None] * 2 + [72] * 30)
+    write_csv(tr, tmp_path / "t.csv")
+    text = (tmp_path / "t.csv").read_text()
+    assert text.splitlines()[0] == "time,f0"
+    rows = list(csv.DictReader(text.splitlines()))
+    assert len(rows) == len(tr.times)
+    assert [r["time"] for r in rows[:3]] == ["0.000", "0.010", "0.020"] and rows[0]["f0"] == "0"
+    assert float(rows[3]["f0"]) == pytest.approx(float(midi_to_hz(69.2)), abs=0.01)
+
+    notes = notes_from_track(tr)
+    write_midi(notes, tmp_path / "t.mid")
+    pm = pretty_midi.PrettyMIDI(str(tmp_path / "t.mid"))
+    got = pm.instruments[0].notes
+    assert [(g.pitch, g.velocity) for g in got] == [(n.pitch, n.velocity) for n in notes]
+    assert [g.pitch for g in got] == [69, 72]
+    assert np.allclose([(g.start, g.end) for g in got], [(n.start, n.end) for n in notes], atol=0.003)
+
+    write_json(tr, notes, tmp_path / "t.json")
+    doc = json.loads((tmp_path / "t.json").read_text())
+    assert doc["model"] == "test" and doc["sample_rate"] == 44100
+    assert len(doc["times"]) == len(doc["f0"]) == len(doc["voiced"]) == len(tr.times)
+    assert doc["voiced"][:4] == [False, False, False, True]
+    assert [n["pitch"] for n in doc["notes"]] == [69, 72]
+    assert not list(tmp_path.glob(".t.*"))  # atomic writes leave no temporaries
+
+
+# ----------------------------------------------------------------------------- the sine core
+
+class LoudestBandModel:
+    """Stand-in pitch model: lights a row that follows each frame's loudest mel band, as bright
+    as that band's normalised level (so silence is unvoiced); small chunking keeps tests quick."""
+
+    output_kind = "pitchmap"
+    pitch_layout = DEFAULT_LAYOUT
+    n_inputs = n_outputs = ROWS
+    context_frames, new_frames, lookahead_frames = 4, 3, 2
+
+    def run(self, window: np.ndarray) -> np.ndarray:
+        out = np.full(window.shape, -1.0, np.float32)
+        cols = np.arange(window.shape[1])
+        out[np.minimum(np.argmax(window, axis=0) + 60, ROWS - 1), cols] = window.max(axis=0)  # 30 semitones up
+        return out
+
+
+def _in_pieces(engine, x, sizes):
+    """Pushes x cut into pieces of the given sizes, repeated as needed."""
+    engine.reset()
+    cuts = np.cumsum(np.resize(sizes, len(x)))
+    return np.concatenate([engine.push(piece) for piece in np.split(x, cuts[cuts < len(x)])])
+
+
+@pytest.mark.parametrize("rate,profile", [(16000, "default"), (44100, "default"), (16000, "low-latency")])
+def test_pitch_core_block_size_invariance(rate, profile, tone):
+    x = tone(rate, 0.6) * (np.arange(int(rate * 0.6)) > rate * 0.2)  # silence, then the melody
+    e = build_engine(resolve("pitch", None, profile), LoudestBandModel(), rate)
+    whole = _in_pieces(e, x, [len(x)])
+    assert np.abs(whole).max() > 0.05
+    rng = np.random.default_rng(5)
+    for sizes in ([1], [333], [64, 1, 4096, 7], list(rng.integers(1, 700, size=40))):
+        y = _in_pieces(e, x, sizes)
+        assert len(y) == len(whole) == len(x) - e.latency
+        assert np.max(np.abs(y - whole)) <= 1e-9
+
+
+def test_pitch_core_latency_is_exact():
+    spec = resolve("pitch", None)
+    core = build_core(spec, LoudestBandModel())
+    chunker_frames = LoudestBandModel.new_frames - 1 + LoudestBandModel.lookahead_frames
+    assert core.latency == 255 + chunker_frames * 256 + 512
+    x = np.random.default_rng(0).standard_normal(16000) * 0.1
+    Engine(core, 16000).render(x, block=1)  # enough: never runs short
+    core.latency -= 1                      # one sample less: the engine runs short
+    with pytest.raises(RuntimeError, match="underrun"):
+        Engine(core, 16000).render(x, block=1)
+
+
+def _zero_crossing_rate_hz(y, rate):
+    """Local frequency from the spacing of upward zero crossings, per crossing (time, Hz)."""
+    up = np.flatnonzero((y[:-1] <= 0) & (y[1:] > 0))
+    return up[1:], rate / np.diff(up)
+
+
+def test_sine_output_is_time_aligned_and_as_loud_as_the_input(tone):
+    rate = 16000
+    t = np.arange(rate) / rate
+    t0 = 0.5  # a 300 Hz tone turns into a 600 Hz one here (same level: the loudest band moves at t0)
+    x = 0.2 * np.sin(2 * np.pi * np.cumsum(np.where(t < t0, 300.0, 600.0)) / rate)
+    x[: rate // 5] = 0.0  # and silence before 0.2 s
+    y = streamproc.Processor("pitch", model=LoudestBandModel())(x, rate)
+    assert y.shape == x.shape
+    on = np.flatnonzero(np.abs(y) > 1e-3)[0]
+    # the tone fades in where the input starts: the stand-in voices any frame whose 64 ms window
+    # reaches into the tone, so up to half a window early, never late
+    assert -512 <= on - rate // 5 <= 0, on - rate // 5
+    pos, f = _zero_crossing_rate_hz(y, rate)
+    early, late = np.median(f[(pos > 0.3 * rate) & (pos < 0.45 * rate)]), np.median(f[pos > 0.6 * rate])
+    assert late > 1.3 * early
+    after = pos > 0.3 * rate
+    switch = pos[after][np.flatnonzero(f[after] > np.sqrt(early * late))[0]]
+    assert abs(switch - t0 * rate) <= 256, switch - t0 * rate
+    steady = slice(int(0.3 * rate), int(0.45 * rate))
+    assert np.sqrt(np.mean(y[steady] ** 2)) == pytest.approx(np.sqrt(np.mean(x[steady] ** 2)), rel=0.1)
+
+
+def test_pitch_task_needs_a_pitch_model():
+    class MelModel(LoudestBandModel):
+        output_kind = "mel"
+
+    with pytest.raises(streamproc.UserError, match="pitch map"):
+        build_core(resolve("pitch", None), MelModel())
+
+
+def test_track_grid_and_interpolation():
+    class FixedRow(LoudestBandModel):
+        def run(self, window):
+            out = np.full(window.shape, -1.0, np.float32)
+            out[50] = np.where(window.max(axis=0) > -0.5, 1.0, -1.0)  # MIDI 61 where not silent
+            return out
+
+    rate = 22050
+    x = np.zeros(int(1.234 * rate))
+    x[int(0.4 * rate): int(0.9 * rate)] = 0.1 * np.random.default_rng(1).standard_normal(int(0.5 * rate))
+    tr = track_pitch(x, rate, model=FixedRow())
+    assert len(tr.times) == 124 and tr.times[0] == 0.0 and tr.times[-1] == pytest.approx(1.23)
+    assert tr.model == "FixedRow" and tr.sample_rate == rate
+    v = tr.voiced
+    assert np.allclose(tr.f0[v], midi_to_hz(61.0))
+    on = tr.times[v]
+    assert 0.33 < on[0] < 0.43 and 0.87 < on[-1] < 0.97  # the noise burst, smeared by the 64 ms window
+    assert v[np.argmin(np.abs(tr.times - 0.65))] and not v[:30].any()
+    with pytest.raises(streamproc.UserError, match="mono"):
+        track_pitch(np.zeros((2, 100)), rate, model=FixedRow())
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+def _fails(capsys, argv, needle, *never_written):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("streamproc: error:") and needle in err, err
+    for p in never_written:
+        assert not p.exists()
+        assert not list(p.parent.glob(f".{p.name}.*"))
+
+
+def test_pitch_cli_rejects_bad_outputs(tmp_path, capsys, tone):
+    src = tmp_path / "in.wav"
+    sf.write(src, tone(16000, 0.3), 16000)
+    for name in ("out.wav", "out.txt", "out"):
+        _fails(capsys, ["pitch", str(src), str(tmp_path / name)], "unsupported output format", tmp_path / name)
+    _fails(capsys, ["pitch", str(tmp_path / "nope.wav"), str(tmp_path / "o.csv")], "not found", tmp_path / "o.csv")
+    _fails(capsys, ["pitch", str(src), str(tmp_path / "o.csv"), "--plot", str(tmp_path / "p.jpg")],
+           "unsupported output format", tmp_path / "o.csv", tmp_path / "p.jpg")
+    _fails(capsys, ["pitch", str(src), str(tmp_path / "o.csv"), "--model", str(tmp_path / "m.onnx")],
+           "not found", tmp_path / "o.csv")
+    _fails(capsys, ["render", str(src), str(tmp_path / "o.csv"), "--task", "separate"],
+           "unsupported output format", tmp_path / "o.csv")
+
+
+needs_model = pytest.mark.skipif(shipped_model("pitch") is None, reason="no pitch model ships yet")
+
+
+@needs_model
+def test_cli_writes_csv_for_stereo_input(tmp_path, tone):
+    src = tmp_path / "in.flac"
+    sf.write(src, np.stack([tone(22050, 0.8), tone(22050, 0.8, 3)], axis=1), 22050)
+    for argv in (["pitch", str(src), str(tmp_path / "o.csv")],
+                 ["render", str(src), str(tmp_path / "r.csv"), "--task", "pitch"]):
+        assert main(argv) == 0
+    lines = (tmp_path / "o.csv").read_text().splitlines()
+    assert lines[0] == "time,f0" and len(lines) == 1 + 80
+    assert (tmp_path / "r.csv").read_text() == (tmp_path / "o.csv").read_text()
