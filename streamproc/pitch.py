@@ -32,11 +32,8 @@ from .stages import Chunker, FramewiseStage, MelFeatures
 DEFAULT_LAYOUT = {"pitch_min_midi": 36.0, "bins_per_semitone": 2, "n_pitch_bins": 128,
                   "pitchmap_on": 1.0, "pitchmap_off": -1.0}
 # A frame is voiced when its brightest row exceeds off + VOICING_LEVEL * (on - off), i.e. 0.0 in
-# the default [-1, 1] map. Chosen on TRAINING data only (never the test split): the pitch model
-# of runs/pitch at step ~2000 (exported to ONNX) on 30 examples of data/pitch (ex_000000..029,
-# train split), sweeping the threshold from -0.9 to 0.9 in steps of 0.1 and keeping the value
-# with the best frame-level voicing accuracy against the target maps (see the commit message
-# for the figures). The optimum was flat between about -0.3 and 0.3; 0 sits in the middle.
+# the default [-1, 1] map: the midpoint between "off" and "on". PROVISIONAL: to be confirmed by a
+# threshold sweep on TRAINING data only once a trained pitch model exists.
 VOICING_LEVEL = 0.5
 TRACK_HOP_S = 0.01           # the f0 track's grid: every 10 ms from 0
 PITCH_EXTENSIONS = (".csv", ".mid", ".midi", ".json")
