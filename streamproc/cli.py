@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--model", default=None, help="a pitch ONNX model to run instead of the shipped one")
     pt.add_argument("--plot", default=None, metavar="PNG", help="also draw the f0 track over the spectrogram")
 
+    dm = sub.add_parser("demo", help="run every task on the bundled examples (audio, CSV, MIDI, pictures)")
+    dm.add_argument("outdir", nargs="?", default="streamproc-demo", help="folder to write into (default: streamproc-demo)")
     sub.add_parser("models", help="list tasks, reconstructions and available models")
     b = sub.add_parser("bench", help="real-time factor of the engine on the bundled example")
     b.add_argument("--task", default="resynth", help=f"one of: {', '.join(RECONS)}")
@@ -371,7 +373,13 @@ def cmd_live(args: argparse.Namespace) -> None:
             Path(args.report).write_text(json.dumps({**device_latency, **loop.report()}, indent=2))
 
 
-COMMANDS = {"render": cmd_render, "live": cmd_live, "models": cmd_models, "devices": cmd_devices,
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    run_demo(Path(args.outdir))
+
+
+COMMANDS = {"demo": cmd_demo, "render": cmd_render, "live": cmd_live, "models": cmd_models, "devices": cmd_devices,
             "bench": cmd_bench, "compare": cmd_compare, "synth": cmd_synth,
             "pitch": cmd_pitch}
 

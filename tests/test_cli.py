@@ -173,3 +173,18 @@ def test_models_and_bench_commands(capsys):
     assert {r[1] for r in rows} == set(RECONS["resynth"])
     assert all(0 < float(r[5]) < 1.0 for r in rows)  # a real-time factor was measured
     assert main(["bench", "--task", "nosuch"]) == 2
+
+
+def test_demo_runs_every_task_on_the_bundled_examples(tmp_path):
+    """README's first command: every task, no user files, with the shipped models."""
+    out = tmp_path / "demo"
+    assert main(["demo", str(out)]) == 0
+    for name in ("separate-violin.wav", "superres.wav", "synth.wav", "synth-blueprint.wav", "pitch-sonified.wav"):
+        y, rate = sf.read(str(out / name))
+        assert rate == 16000 and len(y) > 16000 and np.max(np.abs(y)) > 1e-3, name
+    for name in ("separate.png", "separate-overlay.png", "superres.png", "synth.png", "pitch.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert (out / "melody-f0.csv").read_text().splitlines()[0] == "time,f0"
+    assert (out / "melody-notes.mid").stat().st_size > 0
+    (tmp_path / "file").write_text("x")
+    assert main(["demo", str(tmp_path / "file")]) == 2
