@@ -158,6 +158,15 @@ class SineSynth:
         return out
 
 
+def model_threshold(model: FrameModel) -> float | None:
+    """A model's own voicing threshold (metadata ``voicing_threshold``, map units), if it has one."""
+    value = (getattr(model, "metadata", None) or {}).get("voicing_threshold")
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        raise UserError(f"pitch model has a malformed voicing_threshold {value!r}") from None
+
+
 def _layout(model: FrameModel) -> dict:
     kind = getattr(model, "output_kind", "mel")
     if kind != "pitchmap":
@@ -173,7 +182,7 @@ def build_pitch_core(spec, model: FrameModel) -> Core:
     """The ``pitch`` task: mel -> model -> decode -> sine (see :class:`SineSynth`)."""
     cfg, prof = spec.cfg, spec.profile
     stages = [MelFeatures(cfg), Chunker(model, new=prof.chunk_new, lookahead=prof.chunk_lookahead),
-              PitchDecode(cfg, _layout(model))]
+              PitchDecode(cfg, _layout(model), model_threshold(model))]
     return Core(cfg, stages, SineSynth(cfg))
 
 
@@ -181,12 +190,16 @@ def build_pitch_core(spec, model: FrameModel) -> Core:
 
 @dataclass
 class PitchTrack:
-    """f0 every 10 ms from time 0 (Hz, 0 = unvoiced) and the input level there (dBFS RMS)."""
+    """f0 every 10 ms from time 0 (Hz, 0 = unvoiced) and the input level there (dBFS RMS).
+
+    ``f0_guess``: the decoded pitch at every point, voiced or not (what mir_eval's raw pitch
+    accuracy wants as the negative f0 of unvoiced frames)."""
     times: np.ndarray
     f0: np.ndarray
     level_db: np.ndarray
     sample_rate: int
     model: str = ""
+    f0_guess: np.ndarray | None = None
 
     @property
     def voiced(self) -> np.ndarray:
@@ -240,23 +253,24 @@ def frame_tracks(x16: np.ndarray, model: FrameModel, cfg: SpectralConfig = DEFAU
 
 
 def frames_to_grid(midi: np.ndarray, voiced: np.ndarray, rms: np.ndarray, duration_s: float,
-                   cfg: SpectralConfig = DEFAULT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Frame values -> (times, f0 Hz, level dB) every 10 ms from 0 up to the duration.
+                   cfg: SpectralConfig = DEFAULT) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Frame values -> (times, f0 Hz, level dB, f0 guess Hz) every 10 ms from 0 up to the duration.
 
     Between two frame centres f0 is interpolated in log-frequency; a grid point is unvoiced
     when either neighbouring frame is (unless it falls exactly on a frame centre)."""
     times = np.arange(int(math.ceil(duration_s / TRACK_HOP_S - 1e-9))) * TRACK_HOP_S
     if not len(midi):
-        return times, np.zeros(len(times)), np.full(len(times), -120.0)
+        return times, np.zeros(len(times)), np.full(len(times), -120.0), np.zeros(len(times))
     pos = (times * cfg.sample_rate - (cfg.hop - cfg.n_fft // 2)) / cfg.hop  # fractional frame index
     k0 = np.clip(np.floor(pos).astype(int), 0, len(midi) - 1)
     k1 = np.minimum(k0 + 1, len(midi) - 1)
     w = np.clip(pos - k0, 0.0, 1.0)
     on = voiced[k0] & (voiced[k1] | (w == 0))
     m = (1 - w) * midi[k0] + w * midi[k1]  # linear in MIDI = linear in log-f0
-    f0 = np.where(on, midi_to_hz(m), 0.0)
+    guess = midi_to_hz(m)
+    f0 = np.where(on, guess, 0.0)
     db = 20 * np.log10(np.maximum((1 - w) * rms[k0] + w * rms[k1], 1e-6))
-    return times, f0, db
+    return times, f0, db, guess
 
 
 def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | Path | None = None
@@ -280,8 +294,8 @@ def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | P
     else:
         x16 = x
     midi, voiced, rms = frame_tracks(x16, fm, cfg)
-    times, f0, db = frames_to_grid(midi, voiced, rms, len(x) / sample_rate, cfg)
-    return PitchTrack(times, f0, db, int(sample_rate), _model_name(fm))
+    times, f0, db, guess = frames_to_grid(midi, voiced, rms, len(x) / sample_rate, cfg)
+    return PitchTrack(times, f0, db, int(sample_rate), _model_name(fm), guess)
 
 
 # ----------------------------------------------------------------------------- notes

@@ -1,6 +1,7 @@
 """Pitch task: decoding pitch maps, the 10 ms track, notes, writers, CLI, and the sine core in the engine."""
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
@@ -181,6 +182,18 @@ def test_sine_output_is_time_aligned_and_as_loud_as_the_input(tone):
     assert np.sqrt(np.mean(y[steady] ** 2)) == pytest.approx(np.sqrt(np.mean(x[steady] ** 2)), rel=0.1)
 
 
+def test_a_model_can_carry_its_own_voicing_threshold(tone):
+    class Picky(LoudestBandModel):
+        metadata = {"voicing_threshold": "0.99"}  # brighter than any frame of the tone
+
+    x = tone(16000, 0.5)
+    assert np.abs(streamproc.Processor("pitch", model=LoudestBandModel())(x, 16000)).max() > 0.05
+    assert np.abs(streamproc.Processor("pitch", model=Picky())(x, 16000)).max() == 0.0
+    Picky.metadata = {"voicing_threshold": "loud"}
+    with pytest.raises(streamproc.UserError, match="voicing_threshold"):
+        build_core(resolve("pitch", None), Picky())
+
+
 def test_pitch_task_needs_a_pitch_model():
     class MelModel(LoudestBandModel):
         output_kind = "mel"
@@ -207,6 +220,7 @@ def test_track_grid_and_interpolation():
     on = tr.times[v]
     assert 0.33 < on[0] < 0.43 and 0.87 < on[-1] < 0.97  # the noise burst, smeared by the 64 ms window
     assert v[np.argmin(np.abs(tr.times - 0.65))] and not v[:30].any()
+    assert tr.f0_guess.shape == tr.f0.shape and np.array_equal(tr.f0_guess[v], tr.f0[v])
     with pytest.raises(streamproc.UserError, match="mono"):
         track_pitch(np.zeros((2, 100)), rate, model=FixedRow())
 
