@@ -14,11 +14,13 @@ missing. Figures (``streamproc.metrics``; LSD on 16 kHz STFT magnitudes, n_fft 1
   (models_data/separate-cnn.onnx, every recon) and the ideal-ratio-mask oracle (input phase).
 - superres: LSD over 0-8 kHz, the lower band 0-2 kHz and the upper band 2-8 kHz; beside the
   input itself (through 4 kHz and back with soxr HQ) and linear interpolation of the 4 kHz
-  signal (the paper's baseline, ``np.interp``).
+  signal (the paper's baseline, ``np.interp``). The lower band includes soxr's transition
+  band (about 1.8-2 kHz, empty in the input), which dominates the input's lower-band figure.
 - synth: log-mel L1 (dB, 128 mel bands, floor -100 dB) to the violin rendering of the same
   notes, beside the harmonic input; melody accuracy = raw pitch accuracy (mir_eval, 50 cents)
   of pYIN (130-2100 Hz) on the output against the notes (also on the input and on the true
-  violin rendering: the tracker's own ceiling).
+  violin rendering: the ceiling of this measure; FluidR3's violin reaches each note about
+  50 ms after its MIDI onset, which the note-based reference does not model).
 - pitch: raw pitch / raw chroma / overall accuracy (mir_eval.melody, 10 ms grid) of
   ``streamproc.pitch.track_pitch`` beside pYIN (librosa, 60-2640 Hz) and torchcrepe tiny and
   full (CPU, 16 kHz, hop 160, viterbi decoder, voiced where the 3-frame median of periodicity
@@ -40,6 +42,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -168,7 +171,7 @@ def _run(scores: Scores, name: str, fn, x: np.ndarray):
     return y
 
 
-def _process(p) -> callable:
+def _process(p) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: np.asarray(p(x.astype(np.float32), SR, reset=True), np.float64)
 
 
@@ -231,19 +234,25 @@ def eval_synth(clips: list, profile: str, bar) -> dict:
 
 def _trackers() -> tuple[dict, dict]:
     """{name: f(audio) -> (times, f0)} for our tracker and the baselines, {name: why missing}."""
+    from streamproc.errors import UserError
+
     trackers, missing = {}, {}
     try:
+        from streamproc.onnx_model import load_model
         from streamproc.pitch import track_pitch
         from streamproc.tasks import shipped_model
 
         path = shipped_model("pitch")
         if path is None:
             raise FileNotFoundError("no models_data/pitch.onnx")
-        from streamproc.onnx_model import load_model
-
         model = load_model(path, task="pitch")
-        trackers["streamproc"] = lambda x: (lambda tr: (tr.times, tr.f0))(track_pitch(x, SR, model=model))
-    except (ImportError, OSError, ValueError) as e:
+
+        def ours(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            tr = track_pitch(x, SR, model=model)
+            return tr.times, tr.f0
+
+        trackers["streamproc"] = ours
+    except (ImportError, OSError, ValueError, UserError) as e:
         missing["streamproc"] = str(e)
     trackers["pyin"] = lambda x: pyin_track(x, *PITCH_PYIN)
     try:
