@@ -263,3 +263,22 @@ def test_cli_writes_csv_for_stereo_input(tmp_path, tone):
     lines = (tmp_path / "o.csv").read_text().splitlines()
     assert lines[0] == "time,f0" and len(lines) == 1 + 80
     assert (tmp_path / "r.csv").read_text() == (tmp_path / "o.csv").read_text()
+
+
+@needs_model
+def test_shipped_model_tracks_the_bundled_melody():
+    """Loose, so that it holds for every better model: melody.flac (a test-split tune on violin)
+    against its true f0 (melody-f0.csv, from the notes), away from note changes."""
+    examples = Path(streamproc.__file__).parent / "examples"
+    x, rate = sf.read(examples / "melody.flac")
+    ref = np.loadtxt(examples / "melody-f0.csv", delimiter=",", skiprows=1)
+    tr = track_pitch(x, rate)
+    n = min(len(tr.times), len(ref))
+    assert np.allclose(tr.times[:n], ref[:n, 0])
+    f0, truth = tr.f0[:n], ref[:n, 1]
+    steady = (truth > 0) & (np.abs(np.diff(truth, prepend=0)) == 0) & (np.abs(np.diff(truth, append=0)) == 0)
+    steady &= np.convolve(steady, np.ones(7), "same") == 7  # 30 ms either side of a change or rest
+    hit = (f0 > 0) & (np.abs(1200 * np.log2(np.where(f0 > 0, f0, 1) / np.where(truth > 0, truth, 1))) < 50)
+    assert np.mean(hit[steady]) >= 0.7, np.mean(hit[steady])
+    notes = notes_from_track(tr)
+    assert {n.pitch for n in notes} & set(np.rint(hz_to_midi(truth[truth > 0])).astype(int))
