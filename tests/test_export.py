@@ -207,7 +207,8 @@ def test_render_cli_runs_an_exported_model_and_refuses_wrong_ones(tmp_path, caps
     out.unlink()
     for argv, needle in [
         (["--task", "superres", "--model", model], "not 'superres'"),
-        (["--task", "synth"], "no trained model"),
+        (["--task", "synth", "--recon", "mask"], "not available for task synth"),
+        (["--task", "superres", "--recon", "mask"], "not available for task superres"),
         (["--task", "separate", "--model", str(src)], "model"),
     ]:
         assert main(["render", str(src), str(out), *argv]) == 2
