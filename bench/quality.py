@@ -51,6 +51,7 @@ from .common import OUT, machine, write_json
 
 AUDIO_TASKS = ("separate", "superres", "synth")
 LOW_BAND, HIGH_BAND = (0.0, 2000.0), (2000.0, 8000.0)
+LSD_RANGE_DB = 80.0  # LSD80: both spectra floored 80 dB below the reference's loudest bin (streamproc.metrics)
 SYNTH_PYIN = (130.0, 2100.0)
 PITCH_PYIN = (60.0, 2640.0)    # the pitch map's range, MIDI 36..100
 CREPE_THRESHOLD = 0.21
@@ -204,7 +205,8 @@ def eval_separate(clips: list, profile: str, bar) -> dict:
     cnn, cnn_missing = processors("separate", profile, cnn_path) if cnn_path.is_file() else ({}, {"*": "no file"})
     r = _eval_audio("separate", clips, profile, bar,
                     lambda c: {"mixture": c.input, "oracle_irm": oracle_irm(c.input, c.reference)},
-                    lambda c, e: {"si_sdr": si_sdr(c.reference, e), "lsd": lsd(c.reference, e)},
+                    lambda c, e: {"si_sdr": si_sdr(c.reference, e), "lsd": lsd(c.reference, e),
+                                  "lsd80": lsd(c.reference, e, range_db=LSD_RANGE_DB)},
                     {f"cnn-{k}": p for k, p in cnn.items()})
     r["missing"].update({f"cnn-{k}": v for k, v in cnn_missing.items()})
     return r
@@ -217,7 +219,10 @@ def eval_superres(clips: list, profile: str, bar) -> dict:
                        lambda c: {"input": c.input,
                                   "linear": linear_upsample(testsets.through_low_rate(c.reference), len(c.reference))},
                        lambda c, e: {"lsd": lsd(c.reference, e), "lsd_low": lsd(c.reference, e, LOW_BAND),
-                                     "lsd_high": lsd(c.reference, e, HIGH_BAND)})
+                                     "lsd_high": lsd(c.reference, e, HIGH_BAND),
+                                     "lsd80": lsd(c.reference, e, range_db=LSD_RANGE_DB),
+                                     "lsd80_low": lsd(c.reference, e, LOW_BAND, LSD_RANGE_DB),
+                                     "lsd80_high": lsd(c.reference, e, HIGH_BAND, LSD_RANGE_DB)})
 
 
 def eval_synth(clips: list, profile: str, bar) -> dict:
@@ -226,7 +231,8 @@ def eval_synth(clips: list, profile: str, bar) -> dict:
 
     def score(c, e):
         mel = melody_scores(*testsets.f0_reference(c.notes, c.seconds), *pyin_track(e, *SYNTH_PYIN))
-        return {"logmel_l1_db": log_mel_l1_db(c.reference, e), "lsd": lsd(c.reference, e), "melody_rpa": mel["rpa"]}
+        return {"logmel_l1_db": log_mel_l1_db(c.reference, e), "lsd": lsd(c.reference, e),
+                "lsd80": lsd(c.reference, e, range_db=LSD_RANGE_DB), "melody_rpa": mel["rpa"]}
 
     return _eval_audio("synth", clips, profile, bar,
                        lambda c: {"blueprint": c.input, "violin_reference": c.reference}, score)
@@ -293,9 +299,12 @@ def eval_pitch(clips: list, profile: str, bar, crepe_full_clips: int | None = No
 
 EVALUATORS = {"separate": eval_separate, "superres": eval_superres, "synth": eval_synth, "pitch": eval_pitch}
 COLUMNS = {  # metric key, header, format
-    "separate": [("si_sdr", "SI-SDR dB", "{:7.2f}"), ("lsd", "LSD", "{:6.3f}")],
-    "superres": [("lsd", "LSD", "{:6.3f}"), ("lsd_low", "LSD 0-2k", "{:6.3f}"), ("lsd_high", "LSD 2-8k", "{:6.3f}")],
-    "synth": [("logmel_l1_db", "logmel L1 dB", "{:6.2f}"), ("lsd", "LSD", "{:6.3f}"), ("melody_rpa", "melody RPA", "{:5.3f}")],
+    "separate": [("si_sdr", "SI-SDR dB", "{:7.2f}"), ("lsd", "LSD", "{:6.3f}"), ("lsd80", "LSD80", "{:6.3f}")],
+    "superres": [("lsd", "LSD", "{:6.3f}"), ("lsd_low", "LSD 0-2k", "{:6.3f}"), ("lsd_high", "LSD 2-8k", "{:6.3f}"),
+                 ("lsd80", "LSD80", "{:6.3f}"), ("lsd80_low", "LSD80 0-2k", "{:6.3f}"),
+                 ("lsd80_high", "LSD80 2-8k", "{:6.3f}")],
+    "synth": [("logmel_l1_db", "logmel L1 dB", "{:6.2f}"), ("lsd", "LSD", "{:6.3f}"), ("lsd80", "LSD80", "{:6.3f}"),
+              ("melody_rpa", "melody RPA", "{:5.3f}")],
     "pitch": [("rpa", "RPA", "{:5.3f}"), ("rca", "RCA", "{:5.3f}"), ("oa", "OA", "{:5.3f}")],
 }
 
@@ -318,13 +327,15 @@ def targets(summary: dict) -> list[dict]:
 
     if "separate" in summary:
         check("separate SI-SDR (mask) >= 10 dB", lambda a: a >= 10.0, _get(summary, "separate", "mask", "si_sdr"))
-        check("separate LSD (restore) <= 0.45", lambda a: a <= 0.45, _get(summary, "separate", "restore", "lsd"))
+        for m in ("lsd", "lsd80"):
+            check(f"separate {m.upper()} (restore) <= 0.45", lambda a: a <= 0.45, _get(summary, "separate", "restore", m))
     if "superres" in summary:
-        for r in RECONS["superres"]:
-            check(f"superres upper-band LSD ({r}) <= 0.55", lambda a: a <= 0.55,
-                  _get(summary, "superres", r, "lsd_high"))
-        check("superres lower-band LSD (hybrid) <= input's", lambda a, b: a <= b,
-              _get(summary, "superres", "hybrid", "lsd_low"), _get(summary, "superres", "input", "lsd_low"))
+        for m in ("lsd", "lsd80"):
+            for r in RECONS["superres"]:
+                check(f"superres upper-band {m.upper()} ({r}) <= 0.55", lambda a: a <= 0.55,
+                      _get(summary, "superres", r, f"{m}_high"))
+            check(f"superres lower-band {m.upper()} (hybrid) <= input's", lambda a, b: a <= b,
+                  _get(summary, "superres", "hybrid", f"{m}_low"), _get(summary, "superres", "input", f"{m}_low"))
     if "synth" in summary:
         for r in RECONS["synth"]:
             check(f"synth log-mel L1 ({r}) <= half the harmonic input's", lambda a, b: a <= 0.5 * b,
@@ -336,8 +347,9 @@ def targets(summary: dict) -> list[dict]:
               _get(summary, "pitch", "pyin", "rpa"))
     for task in AUDIO_TASKS:
         if task in summary:
-            check(f"{task} LSD: restore < gla (GAN-S ablation)", lambda a, b: a < b,
-                  _get(summary, task, "restore", "lsd"), _get(summary, task, "gla", "lsd"))
+            for m in ("lsd", "lsd80"):
+                check(f"{task} {m.upper()}: restore < gla (GAN-S ablation)", lambda a, b: a < b,
+                      _get(summary, task, "restore", m), _get(summary, task, "gla", m))
     return out
 
 

@@ -6,7 +6,11 @@
   (log10(|S_ref|^2 + eps) - log10(|S_est|^2 + eps))^2) on 16 kHz STFT magnitudes (n_fft 1024,
   hop 256, periodic Hann, centred frames, eps 1e-10): phase-blind, so it also scores
   Griffin-Lim outputs. ``band`` restricts it to bins within [lo_hz, hi_hz] (e.g. the upper
-  band a super-resolution model fills in).
+  band a super-resolution model fills in). With eps 1e-10 on this unnormalised STFT, bins as
+  quiet as about -150 dB below full scale count as much as loud ones, and soundfont renderings
+  have exact digital silence there, so the figure can be ruled by what nobody hears.
+  ``range_db`` (e.g. 80) floors both spectra at that many dB below the reference's loudest
+  bin instead: the same distance over the dynamic range that matters. Reports give both.
 """
 from __future__ import annotations
 
@@ -36,10 +40,16 @@ def _stft_mag(x: np.ndarray, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP) -> np.n
     return np.abs(np.fft.rfft(pad[idx] * win, axis=1))
 
 
-def lsd(ref: np.ndarray, est: np.ndarray, band: tuple[float, float] | None = None) -> float:
-    """Log-spectral distance of 16 kHz signals (1-D, equal length); ``band`` = (lo_hz, hi_hz)."""
-    a = np.log10(_stft_mag(ref) ** 2 + EPS)
-    b = np.log10(_stft_mag(est) ** 2 + EPS)
+def lsd(ref: np.ndarray, est: np.ndarray, band: tuple[float, float] | None = None,
+        range_db: float | None = None) -> float:
+    """Log-spectral distance of 16 kHz signals (1-D, equal length); ``band`` = (lo_hz, hi_hz);
+    ``range_db``: floor both power spectra that far below the reference's loudest bin."""
+    p, q = _stft_mag(ref) ** 2, _stft_mag(est) ** 2
+    if range_db is None:
+        a, b = np.log10(p + EPS), np.log10(q + EPS)
+    else:
+        floor = max(float(p.max()) * 10.0 ** (-range_db / 10.0), EPS)
+        a, b = np.log10(np.maximum(p, floor)), np.log10(np.maximum(q, floor))
     if band is not None:
         lo, hi = band
         freqs = np.fft.rfftfreq(LSD_N_FFT, 1.0 / LSD_RATE)

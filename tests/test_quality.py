@@ -116,3 +116,17 @@ def test_bundled_examples_are_small_16k_mono_and_agree_with_their_midi():
     t, ref = T.f0_reference(np.array([[n.start, n.end, n.pitch] for n in notes]), 8.0)
     np.testing.assert_allclose(f0[:, 0], t, atol=1e-6)
     assert np.mean(np.abs(f0[:, 1] - ref) < 0.01) > 0.97  # MIDI ticks move note edges a little
+
+
+def test_lsd_with_a_dynamic_range_ignores_what_lies_below_it():
+    """LSD80 floors both spectra 80 dB under the reference's peak: differences in inaudible
+    bins (here: a -100 dBFS hiss where the reference is digital silence) no longer count, audible ones still do."""
+    from streamproc.metrics import lsd
+
+    t = np.arange(16000) / 16000
+    ref = 0.5 * np.sin(2 * np.pi * 440 * t) * (t < 0.5)  # then exact digital silence
+    hiss = ref + 1e-5 * np.random.default_rng(0).standard_normal(len(t))  # -100 dBFS
+    assert lsd(ref, hiss) > 0.5
+    assert lsd(ref, hiss, range_db=80) < 1e-3
+    louder = ref + 0.5 * np.sin(2 * np.pi * 3000 * t)
+    assert lsd(ref, louder, range_db=80) > 0.3
