@@ -51,6 +51,39 @@ def facts(path: Path) -> tuple[str, dict]:
     return table, {"metadata": md, "network": net, "training": tr}
 
 
+HEADERS = {"si_sdr": "SI-SDR dB", "lsd": "LSD", "lsd80": "LSD80", "lsd_low": "LSD 0-2k", "lsd_high": "LSD 2-8k",
+           "lsd80_low": "LSD80 0-2k", "lsd80_high": "LSD80 2-8k", "logmel_l1_db": "log-mel L1 dB",
+           "melody_rpa": "melody RPA", "rpa": "RPA", "rca": "RCA", "oa": "OA", "rtf": "RTF"}
+
+
+def quality_table(report: dict, task: str, profile: str = "default") -> str:
+    """The ``bench.quality`` summary of one task as a markdown table (means; medians in brackets)."""
+    tasks = report["profiles"][profile]["tasks"]
+    if task not in tasks:
+        return ""
+    summ = tasks[task]["summary"]
+    metrics = [k for k in HEADERS if any(f"{k}_mean" in v or (k == "rtf" and "rtf" in v) for v in summ.values())]
+    head = "| method | " + " | ".join(HEADERS[m] for m in metrics) + " | clips |"
+    rows = [head, "|" + "---|" * (len(metrics) + 2)]
+    for method, v in summ.items():
+        cells = []
+        for m in metrics:
+            if m == "rtf":
+                cells.append(f"{v['rtf']:.3f}" if "rtf" in v else "-")
+            elif f"{m}_mean" in v:
+                cells.append(f"{v[f'{m}_mean']:.3f} ({v[f'{m}_median']:.3f})")
+            else:
+                cells.append("-")
+        rows.append(f"| {method} | " + " | ".join(cells) + f" | {v.get('n', '-')} |")
+    targets = [t for t in report["profiles"][profile]["targets"] if t["target"].startswith(task)]
+    lines = "\n".join(rows)
+    if targets:
+        lines += "\n\nTargets: " + "; ".join(
+            f"{t['target']}: {', '.join(str(f) for f in t['figures'])} "
+            f"**{ {True: 'PASS', False: 'MISS', None: 'n/a'}[t['pass']] }**" for t in targets)
+    return lines
+
+
 def card(path: Path, command: str, figures: str = "") -> str:
     table, info = facts(path)
     task = info["metadata"]["task"]
@@ -66,9 +99,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("model", type=Path)
     ap.add_argument("--command", required=True, help="the commands that rendered the data, trained and exported it")
     ap.add_argument("--figures", type=Path, help="markdown with the test-split figures")
+    ap.add_argument("--quality", type=Path, help="bench.quality JSON: append these tasks' tables")
+    ap.add_argument("--tasks", default=None, help="comma-separated tasks whose tables to append (default: the model's)")
     ap.add_argument("--out", type=Path, help="write here (default: print)")
     a = ap.parse_args(argv)
-    text = card(a.model, a.command, a.figures.read_text() if a.figures else "")
+    figures = a.figures.read_text() if a.figures else ""
+    if a.quality:
+        report = json.loads(a.quality.read_text())
+        tasks = a.tasks.split(",") if a.tasks else [facts(a.model)[1]["metadata"]["task"]]
+        cmd = report.get("command", "python -m bench.quality")
+        tables = [f"`{cmd}` ({report['clips']} test-split clips of {report['seconds']:.0f} s per task, "
+                  f"{report['soundfont']}; run {report['machine']['when']} on {report['machine']['cores']} cores):"]
+        tables += [f"**{t}**\n\n{quality_table(report, t)}" for t in tasks]
+        figures = "\n\n".join(tables) + ("\n\n" + figures if figures else "")
+    text = card(a.model, a.command, figures)
     if a.out:
         a.out.write_text(text)
     else:
