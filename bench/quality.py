@@ -436,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crepe-full-clips", type=int, help="score torchcrepe full on the first N pitch clips "
                     "only (it runs at several times real time on CPU; default all)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 clips of 5 s, no crepe-full")
+    ap.add_argument("--update", action="store_true",
+                    help="re-run only --tasks and merge them into the report already at --out (same clips "
+                         "and seconds); targets are recomputed over the merged report")
     a = ap.parse_args(argv)
     tasks = [t for t in a.tasks.split(",") if t]
     profiles = [p for p in a.profile.split(",") if p]
@@ -449,8 +452,16 @@ def main(argv: list[str] | None = None) -> int:
     payload = {"command": "python -m bench.quality " + " ".join(argv if argv is not None else sys.argv[1:]),
                "clips": a.clips, "seconds": a.seconds, "crepe_full_clips": a.crepe_full_clips, "seed": a.seed, "soundfont": testsets.SOUNDFONT,
                "testset_version": testsets.VERSION, "models": _model_info(), "profiles": {}}
+    old = json.loads(a.out.read_text()) if a.update and a.out.is_file() else None
+    if old is not None:
+        if (old["clips"], old["seconds"], old["seed"]) != (a.clips, a.seconds, a.seed):
+            ap.error(f"--update: {a.out} was made with other clips/seconds/seed")
+        payload["command"] = old["command"] + " ; " + payload["command"]
+        payload["crepe_full_clips"] = old.get("crepe_full_clips")
     for profile in profiles:
         results = {}
+        if old is not None and profile in old["profiles"]:
+            results = {t: v for t, v in old["profiles"][profile]["tasks"].items() if t not in tasks}
         for task in tasks:
             if task == "pitch" and profile != "default":
                 results[task] = {"skipped": "track_pitch has no latency profile: see the default profile"}
@@ -460,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = EVALUATORS[task](sets[task], profile, bar, **kw)
             results[task] = {"summary": r["scores"].summary(), "missing": r["missing"], "per_clip": r["scores"].per_clip}
             print_table(task, results[task], a.clips, a.seconds, profile)
+        results = {t: results[t] for t in EVALUATORS if t in results}
         done = {t: v for t, v in results.items() if "summary" in v}
         tg = targets(done)
         print_ablation(done, profile)
