@@ -1,0 +1,36 @@
+"""What ships in streamproc/models_data: every task's model, within the size budget, each with
+a model card, each trained (not a placeholder) and loadable by the runtime without torch."""
+import json
+
+import pytest
+
+from streamproc.onnx_model import MODELS_DIR, load_model, read_metadata
+from streamproc.tasks import MODEL_TASKS, RESTORE_MODEL, shipped_model
+
+SHIPPED = sorted(MODELS_DIR.glob("*.onnx"))
+
+
+def test_every_model_task_and_the_restoration_net_ship():
+    for task in (*MODEL_TASKS, RESTORE_MODEL):
+        assert shipped_model(task) is not None, task
+    assert (MODELS_DIR / "separate-cnn.onnx").is_file()  # the CNN baseline
+
+
+def test_size_budget():
+    sizes = {p.name: p.stat().st_size for p in SHIPPED}
+    assert all(b <= 8_000_000 for b in sizes.values()), sizes
+    assert sum(sizes.values()) <= 40_000_000, sizes
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_each_model_is_trained_documented_and_loads(path):
+    md = read_metadata(path)
+    training = json.loads(md["training"])
+    assert training["steps"] >= 1000 and training["data_minutes"] >= 30
+    assert set(training["soundfonts"]) <= {"FluidR3_GM", "TimGM6mb"}
+    card = path.with_suffix(".md")
+    assert card.is_file(), f"{path.name} has no model card"
+    text = card.read_text()
+    assert "test split" in text.lower() and str(training["steps"]) in text
+    m = load_model(path, task=md["task"])
+    assert m.n_inputs == int(md["n_inputs"])
