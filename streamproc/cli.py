@@ -120,14 +120,9 @@ def cmd_render(args: argparse.Namespace) -> None:
     plot, ref_path = _check_plot_args(args, [src, dst])
     if dst.suffix.lower() in PITCH_EXTENSIONS:  # DESIGN.md: render --task pitch writes CSV/MIDI/JSON too
         return _pitch_to_file(src, dst, args.model, plot)
-    from .tasks import shipped_model
+    from .tasks import task_model
 
-    model = None
-    model_path = args.model or shipped_model(spec.task)
-    if model_path:
-        from .onnx_model import load_model
-
-        model = load_model(model_path, task=spec.task, sample_rate=spec.cfg.sample_rate, cfg=spec.cfg)
+    model = task_model(spec.task, args.model, spec.cfg)
     x, rate = read_audio(src)
     ref = _read_reference(ref_path, x, rate) if ref_path else None
     from .render import output_rate, render_array
@@ -152,18 +147,25 @@ def cmd_render(args: argparse.Namespace) -> None:
 
 def _check_plot_args(args: argparse.Namespace, taken: list[Path]) -> tuple[Path | None, Path | None]:
     """Validate --plot and --reference before any long work, so a mistake writes nothing."""
-    plot = ref = None
+    ref = None
     if args.reference and args.task == "pitch":
         raise UserError("--reference scores audio against audio; for --task pitch it has no meaning")
-    if args.plot:
-        from .plots import check_plot_path
-
-        plot = check_plot_path(args.plot)
-        if any(plot.resolve() == p.resolve() for p in taken):
-            raise UserError(f"--plot {plot} names an input or output file; choose another name")
+    plot = _plot_path(args.plot, taken)
     if args.reference:
         ref = check_input_path(args.reference, kind="reference")
     return plot, ref
+
+
+def _plot_path(text: str | None, taken: list[Path]) -> Path | None:
+    """--plot's PNG path, checked before any work; never one of the command's own files."""
+    if not text:
+        return None
+    from .plots import check_plot_path
+
+    plot = check_plot_path(text)
+    if any(plot.resolve() == p.resolve() for p in taken):
+        raise UserError(f"--plot {plot} names an input or output file; choose another name")
+    return plot
 
 
 def _read_reference(path: Path, x, rate: int):
@@ -198,11 +200,7 @@ def _print_scores(ref, est, rate: int) -> None:
 def cmd_compare(args: argparse.Namespace) -> None:
     ref_path = check_input_path(args.reference, kind="reference")
     est_path = check_input_path(args.estimate, kind="estimate")
-    plot = None
-    if args.plot:
-        from .plots import check_plot_path
-
-        plot = check_plot_path(args.plot)
+    plot = _plot_path(args.plot, [ref_path, est_path])
     ref, rate = read_audio(ref_path)
     est, est_rate = read_audio(est_path)
     if est_rate != rate:
@@ -221,7 +219,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
     import numpy as np
 
     from .blueprint import MIDI_EXTENSIONS, SAMPLE_RATE, harmonic_blueprint, melody_from_midi
-    from .tasks import shipped_model
+    from .tasks import task_model
 
     spec = resolve("synth", args.recon)
     src = check_input_path(args.midi, MIDI_EXTENSIONS, kind="MIDI")
@@ -229,12 +227,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
     blue_dst = check_output_path(args.blueprint_out, [src, dst], AUDIO_EXTENSIONS) if args.blueprint_out else None
     if not 0.0 < args.rolloff <= 1.0:
         raise UserError(f"--rolloff must be in (0, 1], got {args.rolloff:g}")
-    model_path = args.model or shipped_model("synth")
-    model = None
-    if model_path:
-        from .onnx_model import load_model
-
-        model = load_model(model_path, task="synth", sample_rate=spec.cfg.sample_rate, cfg=spec.cfg)
+    model = task_model("synth", args.model, spec.cfg)
     notes = melody_from_midi(src)
     n = int(np.ceil((notes[:, 1].max() + SYNTH_TAIL_S) * SAMPLE_RATE))
     blue = harmonic_blueprint(notes, n, args.harmonics, args.rolloff, rng=None).astype(np.float64)
@@ -270,14 +263,7 @@ def cmd_pitch(args: argparse.Namespace) -> None:
 
     src = check_input_path(args.input)
     dst = check_output_path(args.output, [src], PITCH_EXTENSIONS)
-    plot = None
-    if args.plot:
-        from .plots import check_plot_path
-
-        plot = check_plot_path(args.plot)
-        if any(plot.resolve() == p.resolve() for p in (src, dst)):
-            raise UserError(f"--plot {plot} names the input or output file; choose another name")
-    _pitch_to_file(src, dst, args.model, plot)
+    _pitch_to_file(src, dst, args.model, _plot_path(args.plot, [src, dst]))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

@@ -136,6 +136,9 @@ def _push(new_mags, new_known, P, W, D, spec, contrib, cprev, mags, known, n_kno
     return n_out
 
 
+_NO_KNOWN = np.zeros((0, 1), np.complex128)
+
+
 class StreamingGriffinLim:
     """Frame-by-frame phase reconstruction (RTISI-LA). Latency: ``lookahead`` frames.
 
@@ -190,7 +193,7 @@ class StreamingGriffinLim:
                 raise ValueError(f"push needs the known spectrum, shape ({mags.shape[0]}, {self.known_bins})")
             known = np.ascontiguousarray(known, dtype=np.complex128)
         else:
-            known = np.zeros((mags.shape[0], 1), np.complex128)
+            known = _NO_KNOWN  # never read when known_bins == 0
         n = _push(mags, known, self._P, self._W, self._D, self._spec, self._contrib, self._cprev, self._mags,
                   self._known, self.known_bins, self._state, self._w, self._inv_scale, self._ana, self._advance, self.cfg.hop,
                   self.lookahead, self.iterations, self.beta, self._inv_ola, out)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -107,14 +108,20 @@ class PitchDecode(FramewiseStage):
         return frames.with_(features=np.column_stack([midi, voiced.astype(np.float64)]))
 
 
-def frame_rms(stft_row: np.ndarray, cfg: SpectralConfig) -> float:
-    """RMS of the input under one frame's window, from its (amplitude-scaled) spectrum.
-
-    Parseval on the one-sided spectrum; ``dsp`` scales spectra by 2 / sum(window)."""
-    w = dsp.analysis_window(cfg.n_fft)
+@lru_cache(maxsize=None)
+def _rms_factor(n_fft: int) -> float:
+    """energy-of-spectrum -> mean square under the window (Parseval on the one-sided spectrum;
+    ``dsp`` scales spectra by 2 / sum(window))."""
+    w = dsp.analysis_window(n_fft)
     scale = 2.0 / w.sum()
-    energy = 2.0 * float(np.vdot(stft_row, stft_row).real) / (scale * scale * cfg.n_fft)
-    return math.sqrt(energy / float(np.dot(w, w)))
+    return 2.0 / (scale * scale * n_fft * float(np.dot(w, w)))
+
+
+def frame_rms(stft: np.ndarray, cfg: SpectralConfig) -> np.ndarray:
+    """RMS of the input under each frame's window, from its (amplitude-scaled) spectrum:
+    (frames, bins) -> (frames,); one row -> a 0-d array."""
+    power = np.sum(np.abs(np.asarray(stft)) ** 2, axis=-1)
+    return np.sqrt(power * _rms_factor(cfg.n_fft))
 
 
 class SineSynth:
@@ -147,10 +154,11 @@ class SineSynth:
             return np.zeros(0)
         out = np.empty(n * c.hop)
         step = 2.0 * math.pi / c.sample_rate
+        amps = math.sqrt(2.0) * frame_rms(frames.stft, c)
         for k in range(n):
             midi, voiced = frames.features[k]
             f0 = float(midi_to_hz(midi)) if voiced else 0.0
-            amp = math.sqrt(2.0) * frame_rms(frames.stft[k], c) if voiced else 0.0
+            amp = float(amps[k]) if voiced else 0.0
             prev = self._f0 if self._amp > 0 else 0.0
             if prev > 0 and f0 > 0:
                 f = prev * (f0 / prev) ** self._u
@@ -217,18 +225,13 @@ class PitchTrack:
 
 
 def _resolve_model(model: FrameModel | str | Path | None, cfg: SpectralConfig) -> FrameModel:
-    if model is None:
-        from .tasks import shipped_model
+    from .tasks import task_model
 
-        model = shipped_model("pitch")
-        if model is None:
-            raise UserError("no trained pitch model ships with this version yet; pass one with "
-                            "--model FILE.onnx (see models/README.md)")
-    if isinstance(model, (str, Path)):
-        from .onnx_model import load_model
-
-        model = load_model(model, task="pitch", sample_rate=cfg.sample_rate, cfg=cfg)
-    return model
+    resolved = task_model("pitch", model, cfg)
+    if resolved is None:
+        raise UserError("no trained pitch model ships with this version yet; pass one with "
+                        "--model FILE.onnx (see models/README.md)")
+    return resolved
 
 
 def _model_name(model: FrameModel) -> str:
@@ -257,7 +260,7 @@ def frame_tracks(x16: np.ndarray, model: FrameModel, cfg: SpectralConfig = DEFAU
         if len(frames):
             midi.append(frames.features[:, 0])
             voiced.append(frames.features[:, 1] > 0.5)
-            rms.append(np.array([frame_rms(row, cfg) for row in frames.stft]))
+            rms.append(frame_rms(frames.stft, cfg))
     cat = lambda parts, dtype: np.concatenate(parts)[:need] if parts else np.zeros(0, dtype)  # noqa: E731
     return cat(midi, float), cat(voiced, bool), cat(rms, float)
 

@@ -18,7 +18,7 @@ import numpy as np
 from .engine import Engine
 from .errors import UserError
 from .frame_model import FrameModel
-from .tasks import build_engine, resolve, shipped_model
+from .tasks import build_engine, resolve, task_model
 
 MAX_CHANNELS = 64
 
@@ -66,7 +66,7 @@ class Processor:
                  model: str | Path | FrameModel | None = None, profile: str = "default") -> None:
         self.spec = resolve(task, recon, profile)
         self.task, self.recon = self.spec.task, self.spec.recon
-        self._model = model if model is not None else shipped_model(self.task)
+        self._model = model
         self._frame_model()  # fail now, not at the first buffer, on a bad model path
         self._engines: list[Engine] = []
         self._rate: int | None = None
@@ -75,12 +75,7 @@ class Processor:
 
     # -- construction ------------------------------------------------------------------
     def _frame_model(self) -> FrameModel | None:
-        if self._model is None or not isinstance(self._model, (str, Path)):
-            return self._model
-        from .onnx_model import load_model  # optional runtime piece, imported on demand
-
-        self._model = load_model(self._model, task=self.task, sample_rate=self.spec.cfg.sample_rate,
-                                 cfg=self.spec.cfg)
+        self._model = task_model(self.task, self._model, self.spec.cfg)
         return self._model
 
     def _ensure(self, sample_rate: float, channels: int) -> None:

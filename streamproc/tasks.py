@@ -36,14 +36,26 @@ def shipped_model(task: str) -> Path | None:
     return path if task in (*MODEL_TASKS, RESTORE_MODEL) and path.is_file() else None
 
 
-def load_restore_model(cfg: SpectralConfig, path: str | Path | None = None) -> FrameModel:
-    """The restoration model for ``--recon restore`` / ``hybrid`` (shipped unless ``path``)."""
-    from .onnx_model import load_model
-
-    path = path or shipped_model(RESTORE_MODEL)
+def task_model(task: str, model: FrameModel | str | Path | None = None,
+               cfg: SpectralConfig = DEFAULT) -> FrameModel | None:
+    """The model a task runs: ``model`` itself if it is one, else the ONNX file it names, else
+    the shipped one; None where the task ships none. Files are checked against ``cfg``."""
+    if model is not None and not isinstance(model, (str, Path)):
+        return model
+    path = model or shipped_model(task)
     if path is None:
+        return None
+    from .onnx_model import load_model  # optional runtime piece, imported on demand
+
+    return load_model(path, task=task, sample_rate=cfg.sample_rate, cfg=cfg)
+
+
+def load_restore_model(cfg: SpectralConfig) -> FrameModel:
+    """The shipped restoration model for ``--recon restore``."""
+    model = task_model(RESTORE_MODEL, None, cfg)
+    if model is None:
         raise UserError("no restoration model ships with this version; use --recon gla")
-    return load_model(path, task=RESTORE_MODEL, sample_rate=cfg.sample_rate, cfg=cfg)
+    return model
 
 
 @dataclass(frozen=True)
