@@ -2,7 +2,8 @@
 
     python -m models.wavenet_train --data data/vocoder --steps 20000 --out runs/wavenet
                                    [--net '{"n_layers": 20}'] [--batch 4] [--segment 4000]
-                                   [--lr 1e-3] [--resume] [--seed 0]
+                                   [--lr 1e-3] [--lr-half-life 0] [--resume] [--seed 0]
+                                   [--device auto] [--max-minutes 0]
     python -m models.wavenet_data --minutes 30 --out data/vocoder     # the clips it reads
 
 Each step takes ``batch`` segments of receptive-field + ``segment`` samples with their mel
@@ -56,6 +57,14 @@ def make_batch(data: AudioClips, cfg: WaveNetConfig, rng: np.random.Generator, b
     return torch.from_numpy(x_in), torch.from_numpy(mel), frame_idx, torch.from_numpy(target)
 
 
+def pick_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainError("--device cuda: no CUDA device here")
+    return name
+
+
 def train(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     ckpt_path = out / "ckpt_last.pt"
@@ -84,8 +93,10 @@ def train(args: argparse.Namespace) -> dict:
     (out / "config.json").write_text(json.dumps(json.loads(cfg.to_json()), indent=1))
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = torch.device(pick_device(args.device))
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(args.seed)
-    model = WaveNet(cfg)
+    model = WaveNet(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     if ck is not None:
         model.load_state_dict(ck["model"])
@@ -93,7 +104,8 @@ def train(args: argparse.Namespace) -> dict:
 
     def summary(step: int, wall: float, loss: float | None) -> dict:
         m = data.manifest
-        return {"steps": step, "batch": args.batch, "segment": args.segment, "lr": args.lr, "seed": args.seed,
+        return {"steps": step, "batch": args.batch, "segment": args.segment, "lr": args.lr,
+                "lr_half_life": args.lr_half_life, "seed": args.seed, "device": device.type,
                 "data_minutes": m["minutes"], "data_examples": m["n_examples"], "data_seed": m["seed"],
                 "n_works": len(m["works"]), "soundfonts": m["soundfonts"], "wall_seconds": round(wall, 2),
                 "params": n_params(model), "receptive_field": cfg.receptive_field,
@@ -111,17 +123,20 @@ def train(args: argparse.Namespace) -> dict:
     model.train()
     for step in range(start + 1, args.steps + 1):
         rng = np.random.default_rng([args.seed, step])
-        x_in, mel, fidx, target = make_batch(data, cfg, rng, args.batch, args.segment)
+        x_in, mel, fidx, target = (t.to(device, non_blocking=True)
+                                   for t in make_batch(data, cfg, rng, args.batch, args.segment))
+        for group in opt.param_groups:  # a function of the step alone, so a resumed run continues exactly
+            group["lr"] = args.lr * (0.5 ** (step / args.lr_half_life) if args.lr_half_life else 1.0)
         logits = model(x_in, mel, fidx)[:, :, -args.segment:]
         loss = F.cross_entropy(logits, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        losses.append(loss.item())
+        losses.append(loss.detach())  # no GPU sync per step
         if step % args.log_every == 0 or step == args.steps:
             now = time.time()
-            last = float(np.mean(losses))
+            last = float(torch.stack(losses).mean())
             rate = len(losses) * args.batch * args.segment / max(now - t_last, 1e-9)
             rec = {"step": step, "loss_ce": round(last, 5), "samples_per_s": round(rate, 1),
                    "wall_seconds": round(wall_before + now - t0, 2)}
@@ -132,6 +147,8 @@ def train(args: argparse.Namespace) -> dict:
             losses, t_last = [], now
         if step % args.ckpt_every == 0 and step != args.steps:
             checkpoint(step, wall_before + time.time() - t0, last)
+        if args.max_minutes and time.time() - t0 > 60 * args.max_minutes:
+            break  # a lent machine's time is up: checkpoint and stop cleanly; --resume goes on
     wall = wall_before + time.time() - t0
     final = max(step, start)
     checkpoint(final, wall, last)
@@ -149,7 +166,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--segment", type=int, default=4000, help="scored samples per segment")
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr-half-life", type=float, default=0.0, help="steps per halving of the lr (0 = constant)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ap.add_argument("--max-minutes", type=float, default=0.0, help="stop (with a checkpoint) after this wall time")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--log-every", type=int, default=20)

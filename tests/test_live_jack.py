@@ -82,10 +82,16 @@ def _clip() -> np.ndarray:
     return soxr.resample(x16, 16000, RATE).astype(np.float32)
 
 
-@pytest.mark.parametrize("recon", ["mask", "gla"])
-def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_server, fast_gil, tmp_path, recon):
-    clip = _clip()
-    report = tmp_path / "live.json"
+ATTEMPTS = 3  # a session with a JACK xrun is played again: the audio then was not what was played
+
+
+def _live_session(clip: np.ndarray, report: Path, recon: str) -> tuple[np.ndarray, dict, int]:
+    """Play `clip` into `streamproc live` and record its output: (recording, its report, JACK xruns).
+
+    Two JACK clients play and record (one client doing both would close a loop in JACK's graph,
+    which JACK breaks with a period of delay), timestamping by JACK frame time, so the recording
+    starts exactly where the clip started.
+    """
     live = subprocess.Popen([sys.executable, "-m", "streamproc", "live", "--task", "resynth", "--recon", recon,
                              "--samplerate", str(RATE), "--blocksize", str(BLOCK),
                              "--duration", str(SECONDS + 8), "--report", str(report)],
@@ -142,11 +148,23 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_serv
     finally:
         if live.poll() is None:
             live.kill()
-    stats = json.loads(report.read_text())
-    assert stats["underflows"] == 0 and stats["overflows"] == 0, stats
+    return rec, json.loads(report.read_text()), state["xruns"]
+
+
+@pytest.mark.parametrize("recon", ["mask", "gla"])
+def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_server, fast_gil, tmp_path, recon):
+    clip = _clip()
+    xruns = []
+    for attempt in range(ATTEMPTS):
+        rec, stats, n = _live_session(clip, tmp_path / f"live-{attempt}.json", recon)
+        # underflows and overflows are the processor's own: never excused by a retry
+        assert stats["underflows"] == 0 and stats["overflows"] == 0, stats
+        xruns.append(n)
+        if n == 0:
+            break
     # a JACK xrun means some client (this test's, or the processor's) missed a period: the
     # audio was then not what was played, whoever was late. Tell that apart from a wrong result.
-    assert state["xruns"] == 0, f"JACK reported {state['xruns']} xruns: the machine was overloaded"
+    assert xruns[-1] == 0, f"JACK reported xruns in every one of {ATTEMPTS} sessions {xruns}: the machine was overloaded"
     # PortAudio's JACK backend buffers one callback block on output (measured: one block with
     # JACK periods of 256 and of 1024; it is part of the output latency PortAudio reports)
     lat = stats["latency_samples"] + BLOCK
