@@ -424,13 +424,14 @@ def _save(path: Path, payload: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
-    from streamproc.tasks import PROFILES
+    from streamproc.tasks import OFFLINE_PROFILE, PROFILES
 
     ap = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", default=",".join(EVALUATORS), help="comma-separated, from " + ",".join(EVALUATORS))
     ap.add_argument("--clips", type=int, default=20, help="clips per task (default 20)")
     ap.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
-    ap.add_argument("--profile", default="default", help="comma-separated: " + ",".join(PROFILES))
+    ap.add_argument("--profile", default=OFFLINE_PROFILE,
+                    help=f"comma-separated: {','.join(PROFILES)} (default {OFFLINE_PROFILE}: what render uses)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT / "quality.json")
     ap.add_argument("--crepe-full-clips", type=int, help="score torchcrepe full on the first N pitch clips "
@@ -458,13 +459,16 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--update: {a.out} was made with other clips/seconds/seed")
         payload["command"] = old["command"] + " ; " + payload["command"]
         payload["crepe_full_clips"] = old.get("crepe_full_clips")
+        payload["profiles"] = dict(old["profiles"])  # profiles not re-run stay as they were
+        if "profile_note" in old:
+            payload["profile_note"] = old["profile_note"]
     for profile in profiles:
         results = {}
         if old is not None and profile in old["profiles"]:
             results = {t: v for t, v in old["profiles"][profile]["tasks"].items() if t not in tasks}
         for task in tasks:
-            if task == "pitch" and profile != "default":
-                results[task] = {"skipped": "track_pitch has no latency profile: see the default profile"}
+            if task == "pitch" and profile != OFFLINE_PROFILE:
+                results[task] = {"skipped": f"track_pitch runs offline: see the {OFFLINE_PROFILE} profile"}
                 continue
             with tqdm(total=len(sets[task]), desc=f"{task} [{profile}]", unit="clip", leave=False) as bar:
                 kw = {"crepe_full_clips": a.crepe_full_clips} if task == "pitch" else {}

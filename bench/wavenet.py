@@ -3,7 +3,9 @@
     taskset -c 1 python -m bench.wavenet [--seconds 2] [--naive-samples 40] [--layers 10 15 20 25]
 
 Random weights (speed does not depend on training) of the shipped size: 32 residual, 64 skip,
-128 hidden channels, 256 mu-law classes, dilations 1, 2, ..., 512 repeated. Fast generation
+128 hidden channels, 256 mu-law classes, dilations 1, 2, ..., 512 repeated; then the shipped
+vocoder itself (models_data/vocoder.npz), checked against the targets: real-time factor
+<= 0.8 on one core at 16 kHz and >= 50x faster than naive at its receptive field. Fast generation
 runs ``--seconds`` of audio (after one warm-up call that compiles); naive generation, which
 recomputes every layer over the receptive field for each sample, runs ``--naive-samples``
 samples with the receptive field already full (continuing from a fast run's samples: the
@@ -38,8 +40,11 @@ def _time(fn, repeat: int) -> tuple[float, float]:
     return cpu, wall
 
 
-def measure(n_layers: int, seconds: float, naive_samples: int, repeat: int) -> dict:
-    voc = W.random_vocoder(n_layers, residual=32, skip=64, hidden=128, cond_channels=64, seed=n_layers)
+TARGET_RTF, TARGET_SPEEDUP = 0.8, 50.0
+
+
+def measure(voc: W.Vocoder, seconds: float, naive_samples: int, repeat: int, label: str) -> dict:
+    n_layers = int(voc.meta["n_layers"])
     rf = voc.receptive_field
     n_fast = int(seconds * SR)
     feats = np.random.default_rng(0).uniform(-1, 1, (n_fast // voc.hop + 3, 128)).astype(np.float32)
@@ -59,7 +64,7 @@ def measure(n_layers: int, seconds: float, naive_samples: int, repeat: int) -> d
     nidx = idx[: rf + naive_samples]
     cpu_naive, wall_naive = (v / naive_samples for v in
                              _time(lambda: W.generate_naive_from(voc, cond, nidx, inputs, rf), 1))
-    return {"layers": n_layers, "receptive_field": rf, "fast_samples": n_fast, "naive_samples": naive_samples,
+    return {"vocoder": label, "layers": n_layers, "receptive_field": rf, "fast_samples": n_fast, "naive_samples": naive_samples,
             "fast_samples_per_s": round(1.0 / cpu_fast, 1), "fast_rtf": round(cpu_fast * SR, 4),
             "fast_rtf_wall": round(wall_fast * SR, 4),
             "naive_samples_per_s": round(1.0 / cpu_naive, 2), "naive_rtf": round(cpu_naive * SR, 2),
@@ -74,15 +79,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="fast runs per depth (best taken)")
     a = ap.parse_args(argv)
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    rows = [measure(n, a.seconds, a.naive_samples, a.repeat) for n in a.layers]
+    rows = [measure(W.random_vocoder(n, residual=32, skip=64, hidden=128, cond_channels=64, seed=n),
+                    a.seconds, a.naive_samples, a.repeat, "random") for n in a.layers]
+    from streamproc.onnx_model import MODELS_DIR
+    from streamproc.tasks import VOCODER_FILE
+
+    shipped = MODELS_DIR / VOCODER_FILE
+    if shipped.is_file():
+        rows.append(measure(W.load_vocoder(shipped), a.seconds, a.naive_samples, a.repeat, "shipped"))
     print(f"WaveNet generation at {SR} Hz, 32 residual / 64 skip / 128 hidden, 256 classes; "
           f"CPU affinity {affinity}; RTF from thread CPU time (wall in the JSON)")
-    print(f"{'layers':>6} {'RF':>5} {'fast smp/s':>11} {'fast RTF':>9} {'naive smp/s':>12} {'naive RTF':>10} {'speedup':>8}")
+    print(f"{'weights':>8} {'layers':>6} {'RF':>5} {'fast smp/s':>11} {'fast RTF':>9} {'naive smp/s':>12} "
+          f"{'naive RTF':>10} {'speedup':>8}")
     for r in rows:
-        print(f"{r['layers']:>6} {r['receptive_field']:>5} {r['fast_samples_per_s']:>11.0f} {r['fast_rtf']:>9.3f} "
+        print(f"{r['vocoder']:>8} {r['layers']:>6} {r['receptive_field']:>5} {r['fast_samples_per_s']:>11.0f} {r['fast_rtf']:>9.3f} "
               f"{r['naive_samples_per_s']:>12.1f} {r['naive_rtf']:>10.1f} {r['speedup']:>7.0f}x")
+    targets = []
+    for r in rows:
+        if r["vocoder"] == "shipped":
+            targets = [{"target": f"shipped vocoder RTF <= {TARGET_RTF} on one core", "value": r["fast_rtf"],
+                        "met": r["fast_rtf"] <= TARGET_RTF},
+                       {"target": f"shipped vocoder >= {TARGET_SPEEDUP:.0f}x faster than naive", "value": r["speedup"],
+                        "met": r["speedup"] >= TARGET_SPEEDUP}]
+    for t in targets:
+        print(f"{'MET ' if t['met'] else 'MISS'} {t['target']}: {t['value']}")
     write_json("wavenet", {"sample_rate": SR, "residual": 32, "skip": 64, "hidden": 128, "classes": 256,
-                           "dilations": "1..512 repeated", "cpu_affinity": affinity, "rows": rows})
+                           "dilations": "1..512 repeated", "cpu_affinity": affinity, "rows": rows, "targets": targets})
     return 0
 
 

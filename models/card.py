@@ -23,7 +23,35 @@ PURPOSE = {
 }
 
 
+def vocoder_facts(path: Path) -> tuple[str, dict]:
+    """The GAN-WN vocoder (.npz written by export.wavenet): facts from its JSON meta."""
+    from streamproc.wavenet import load_vocoder
+
+    m = load_vocoder(path).meta
+    tr = m["training"]
+    rows = [
+        ("task", "vocoder (`--recon wavenet`, `wavenet-guided`): normalised log-mel frames → 16 kHz audio, "
+                 "sample by sample"),
+        ("network", f"WaveNet, {m['n_layers']} layers of kernel-2 dilated convolutions (dilations "
+                    f"{min(m['dilations'])}..{max(m['dilations'])}, receptive field {sum(m['dilations']) + 1} samples), "
+                    f"{m['residual']} residual / {m['skip']} skip / {m['hidden']} hidden channels, "
+                    f"mel conditioning through {m['cond_channels']} channels; {tr['params'] / 1e3:.0f} k parameters"),
+        ("output", f"{m['n_classes']}-class mu-law softmax (mu {m['mu']}), sampled with a seeded xorshift RNG"),
+        ("loss", "cross-entropy with teacher forcing (the true previous sample)"),
+        ("file", f"{path.stat().st_size / 1e6:.2f} MB float32 .npz (no pickle; Numba runtime streamproc.wavenet)"),
+        ("data", f"{tr['data_minutes']:.0f} min ({tr['data_examples']} clips) of train-split renderings, "
+                 f"{tr['n_works']} works, soundfonts {', '.join(tr['soundfonts'])}, data seed {tr['data_seed']}"),
+        ("steps", f"{tr['steps']} × segments of {tr['segment']} scored samples (Adam {tr['lr']}, halved every "
+                  f"{tr['lr_half_life']:.0f} steps, seed {tr['seed']}, {tr['device']}); last training CE {tr['last_loss']}"),
+        ("wall time", f"{tr['wall_seconds'] / 60:.0f} min of training loop on {tr['device'].upper()}"),
+    ]
+    table = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return table, {"metadata": {"task": "vocoder"}, "training": tr, "title": "GAN-WN vocoder"}
+
+
 def facts(path: Path) -> tuple[str, dict]:
+    if path.suffix == ".npz":
+        return vocoder_facts(path)
     from streamproc.onnx_model import read_metadata
 
     md = read_metadata(path)
@@ -56,7 +84,7 @@ HEADERS = {"si_sdr": "SI-SDR dB", "lsd": "LSD", "lsd80": "LSD80", "lsd_low": "LS
            "melody_rpa": "melody RPA", "rpa": "RPA", "rca": "RCA", "oa": "OA", "rtf": "RTF"}
 
 
-def quality_table(report: dict, task: str, profile: str = "default") -> str:
+def quality_table(report: dict, task: str, profile: str = "quality") -> str:
     """The ``bench.quality`` summary of one task as a markdown table (means; medians in brackets)."""
     tasks = report["profiles"][profile]["tasks"]
     if task not in tasks:
@@ -87,7 +115,8 @@ def quality_table(report: dict, task: str, profile: str = "default") -> str:
 def card(path: Path, command: str, figures: str = "") -> str:
     table, info = facts(path)
     task = info["metadata"]["task"]
-    parts = [f"# `{path.name}`: {task} ({'CNN baseline' if info['training']['loss'] == 'l1' else 'pix2pix cGAN'})",
+    kind = info.get("title") or ("CNN baseline" if info["training"]["loss"] == "l1" else "pix2pix cGAN")
+    parts = [f"# `{path.name}`: {task} ({kind})",
              "", table, "", "## Reproduce", "", "```", command.strip(), "```", ""]
     if figures:
         parts += ["## Quality on the test split", "", figures.strip(), ""]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .audio_io import AUDIO_EXTENSIONS, check_input_path, check_output_path, read_audio, write_audio
 from .errors import UserError
-from .tasks import RECONS, resolve
+from .tasks import OFFLINE_PROFILE, PROFILES, RECONS, resolve
 
 EXIT_USER = 2
 BLUEPRINT_HARMONICS, BLUEPRINT_ROLLOFF = 3, 0.5  # mid-range of the synth model's training blueprints
@@ -35,6 +35,11 @@ def _positive_int(name: str):
     return parse
 
 
+def _guide_weight_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--guide-weight", type=float, default=None, metavar="W",
+                   help="--recon wavenet-guided: each sample is W * input + (1 - W) * the vocoder's (default 0.5)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="streamproc", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -45,11 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--task", required=True, help=f"one of: {', '.join(RECONS)}")
     r.add_argument("--recon", default=None, help="reconstruction (default: the task's best)")
     r.add_argument("--model", default=None, help="an exported ONNX model to run instead of the shipped one")
+    _guide_weight_arg(r)
     r.add_argument("--block", type=_positive_int("--block"), default=4096,
                    help="block size in input samples (output does not depend on it)")
     r.add_argument("--out-rate", type=_positive_int("--out-rate"), default=None,
                    help="output sample rate (default: max(input rate, 16000))")
-    r.add_argument("--profile", default="default", help="default | low-latency")
+    r.add_argument("--profile", default=OFFLINE_PROFILE,
+                   help=f"{' | '.join(PROFILES)} (default {OFFLINE_PROFILE}: offline, latency costs nothing)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--plot", default=None, metavar="PNG",
                    help="also draw input | output (| reference) log-mel spectrograms into this PNG (needs matplotlib)")
@@ -61,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--task", required=True, help=f"one of: {', '.join(RECONS)}")
     lv.add_argument("--recon", default=None)
     lv.add_argument("--model", default=None, help="an exported ONNX model")
+    _guide_weight_arg(lv)
     lv.add_argument("--input", default=None, help="input device (index or name; default: system default)")
     lv.add_argument("--output", default=None, help="output device (index or name)")
     lv.add_argument("--blocksize", type=_positive_int("--blocksize"), default=256)
@@ -68,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="host rate (default: the device's)")
     lv.add_argument("--channels", type=_positive_int("--channels"), default=1)
     lv.add_argument("--profile", default="default",
-                    help="default | low-latency (less lookahead, faster resampling: less delay, some quality)")
+                    help="default (within 200 ms) | low-latency (less lookahead: less delay, some quality) | quality")
     lv.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     lv.add_argument("--report", default=None, help="write latency and under/overflow counts as JSON here")
 
@@ -105,14 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--task", default="resynth", help=f"one of: {', '.join(RECONS)}")
     b.add_argument("--model", default=None, help="an exported ONNX model (tasks that need one)")
     b.add_argument("--rate", type=_positive_int("--rate"), default=48000, help="host sample rate")
-    b.add_argument("--profile", default="default", help="default | low-latency")
+    b.add_argument("--profile", default="default", help=" | ".join(PROFILES))
     b.add_argument("--blocks", type=_positive_int("--blocks"), nargs="*", default=[64, 256, 1024, 4096])
     sub.add_parser("devices", help="list audio devices")
     return p
 
 
 def cmd_render(args: argparse.Namespace) -> None:
-    spec = resolve(args.task, args.recon, args.profile)
+    spec = resolve(args.task, args.recon, args.profile, args.guide_weight)
     src = check_input_path(args.input)
     from .pitch import PITCH_EXTENSIONS
 
@@ -221,7 +229,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
     from .blueprint import MIDI_EXTENSIONS, SAMPLE_RATE, harmonic_blueprint, melody_from_midi
     from .tasks import task_model
 
-    spec = resolve("synth", args.recon)
+    spec = resolve("synth", args.recon, OFFLINE_PROFILE)
     src = check_input_path(args.midi, MIDI_EXTENSIONS, kind="MIDI")
     dst = check_output_path(args.output, [src], AUDIO_EXTENSIONS)
     blue_dst = check_output_path(args.blueprint_out, [src, dst], AUDIO_EXTENSIONS) if args.blueprint_out else None
@@ -324,7 +332,7 @@ def cmd_live(args: argparse.Namespace) -> None:
     import json
     import time
 
-    spec = resolve(args.task, args.recon, args.profile)
+    spec = resolve(args.task, args.recon, args.profile, args.guide_weight)
     try:
         import sounddevice as sd
     except (ImportError, OSError) as exc:
@@ -335,7 +343,8 @@ def cmd_live(args: argparse.Namespace) -> None:
     dev_in, dev_out = _device(args.input), _device(args.output)
     try:
         rate = args.samplerate or int(sd.query_devices(dev_in, "input")["default_samplerate"])
-        fx = Processor(spec.task, spec.recon, model=args.model, profile=spec.profile_name)
+        fx = Processor(spec.task, spec.recon, model=args.model, profile=spec.profile_name,
+                       guide_weight=args.guide_weight)
         loop = LiveLoop(fx, rate, args.blocksize, args.channels, dev_in, dev_out)
         loop.start()
     except (sd.PortAudioError, ValueError) as exc:

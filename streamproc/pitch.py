@@ -243,9 +243,9 @@ def frame_tracks(x16: np.ndarray, model: FrameModel, cfg: SpectralConfig = DEFAU
                  block: int = 1 << 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """16 kHz mono -> per frame (MIDI pitch, voiced, RMS), frames 0.. until the last centre
     past the end. Runs the engine's own stages block by block (bounded memory)."""
-    from .tasks import resolve
+    from .tasks import OFFLINE_PROFILE, resolve
 
-    core = build_pitch_core(resolve("pitch", None), model)
+    core = build_pitch_core(resolve("pitch", None, OFFLINE_PROFILE), model)  # offline: the models' own chunking
     core.reset()
     lat_frames = sum(s.latency for s in core.stages)
     need = (len(x16) + cfg.n_fft // 2 - cfg.hop) // cfg.hop + 2  # frames whose centre reaches the end

@@ -63,8 +63,9 @@ class Processor:
     """
 
     def __init__(self, task: str = "resynth", recon: str | None = None,
-                 model: str | Path | FrameModel | None = None, profile: str = "default") -> None:
-        self.spec = resolve(task, recon, profile)
+                 model: str | Path | FrameModel | None = None, profile: str = "default",
+                 guide_weight: float | None = None) -> None:
+        self.spec = resolve(task, recon, profile, guide_weight)
         self.task, self.recon = self.spec.task, self.spec.recon
         self._model = model
         self._frame_model()  # fail now, not at the first buffer, on a bad model path
@@ -111,10 +112,11 @@ class Processor:
                 reset: bool = True) -> np.ndarray:
         streaming = not reset and self._engines
         x, layout = to_channels_first(input_array, len(self._engines) if streaming else None)
-        bad = ~np.isfinite(x)
-        if bad.any():
-            self.nonfinite_samples += int(bad.sum())
-            x = np.where(bad, 0.0, x)
+        if not np.isfinite(np.sum(x)):  # one reduction, no mask, in the common all-finite case
+            bad = ~np.isfinite(x)
+            if bad.any():
+                self.nonfinite_samples += int(bad.sum())
+                x = np.where(bad, 0.0, x)
         self._ensure(sample_rate, x.shape[0])
         if buffer_size < 1:
             raise UserError(f"buffer_size must be >= 1, got {buffer_size}")
@@ -122,6 +124,8 @@ class Processor:
             self.reset()
             y = np.stack([e.render(ch, block=buffer_size) for e, ch in zip(self._engines, x)])
             self.reset()
+        elif len(self._engines) == 1 and x.shape[1] <= buffer_size:  # a live host's block: no copies
+            y = self._engines[0].push(x[0])[None]
         else:
             outs = []
             for e, ch in zip(self._engines, x):

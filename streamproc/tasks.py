@@ -13,11 +13,11 @@ from .stages import Chunker, Descale, GriffinLim, MelFeatures, OverlapAdd, Ratio
 
 # task -> reconstructions it offers; the first listed is the default
 RECONS: dict[str, tuple[str, ...]] = {
-    "resynth": ("gla", "mask", "restore"),   # identity model: what the reconstruction alone costs
+    "resynth": ("gla", "mask", "restore", "wavenet"),  # identity model: what the reconstruction alone costs
     # defaults by the test-split figures (python -m bench.quality; models_data/*.md):
-    "separate": ("mask", "restore", "gla"),     # SI-SDR 12.6 dB, LSD80 0.51 (restore 0.80, gla 0.85)
-    "superres": ("hybrid", "gla", "restore"),   # keeps the input's exact low band (LSD80 0.29 vs 0.64)
-    "synth": ("gla", "restore"),                # log-mel L1 8.9 dB (restore 9.5), melody RPA 0.81 (0.76)
+    "separate": ("mask", "restore", "gla", "wavenet"),  # SI-SDR 12.6 dB, LSD80 0.51 (restore 0.80, gla 0.85)
+    "superres": ("hybrid", "gla", "restore", "wavenet", "wavenet-guided"),  # keeps the input's exact low band
+    "synth": ("gla", "restore", "wavenet"),     # log-mel L1 8.9 dB (restore 9.5), melody RPA 0.81 (0.76)
     "pitch": ("sine",),          # the tracked f0 sonified as a sine (streamproc.pitch)
 }
 TASKS = tuple(RECONS)
@@ -26,6 +26,9 @@ MODEL_TASKS = ("separate", "superres", "synth", "pitch")
 
 
 RESTORE_MODEL = "restore"          # models_data/restore.onnx: the GAN-S restoration cGAN
+VOCODER_FILE = "vocoder.npz"       # models_data/vocoder.npz: the GAN-WN vocoder (streamproc.wavenet)
+VOCODER_TEMPERATURE = 0.1          # sampling temperature: the best of 1.0-0.1 on train-split clips (models_data/vocoder.md)
+GUIDE_WEIGHT = 0.5                 # wavenet-guided: w in  w * guide + (1 - w) * prediction
 HYBRID_CUTOFF_HZ = 1800.0          # superres input is band-limited at 2 kHz (4 kHz rate); soxr's
                                    # passband ends a little below, so the known band stops here
 
@@ -58,6 +61,24 @@ def load_restore_model(cfg: SpectralConfig) -> FrameModel:
     return model
 
 
+_vocoders: dict[Path, object] = {}
+
+
+def load_shipped_vocoder(path: str | Path | None = None):
+    """The GAN-WN vocoder (read once per process; its weights are shared, generators are not)."""
+    from .wavenet import VocoderError, load_vocoder  # Numba kernels, compiled on first use
+
+    path = Path(path) if path is not None else MODELS_DIR / VOCODER_FILE
+    if path not in _vocoders:
+        if not path.is_file():
+            raise UserError("no WaveNet vocoder ships with this version; use another --recon")
+        try:
+            _vocoders[path] = load_vocoder(path)
+        except VocoderError as e:
+            raise UserError(str(e)) from None
+    return _vocoders[path]
+
+
 @dataclass(frozen=True)
 class Profile:
     """Latency-versus-quality settings that need no retraining."""
@@ -73,12 +94,25 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    # bench.phase: -31.8 dB spectral convergence at 0.49 ms/frame (8 iterations: -33.3 dB, 0.60 ms)
-    "default": Profile(3, 6, "HQ", None, None, 40.0),
-    # 2 frames less Griffin-Lim lookahead (-32 ms), soxr LQ (about -35 ms at 44.1/48 kHz),
-    # models re-chunked to 4 new + 4 lookahead frames
-    "low-latency": Profile(1, 8, "LQ", 4, 4, 15.0, restore_new=2, restore_lookahead=2),
+    # Latency (16 kHz) = hop 16 ms (framing) + model chunking (new - 1 + lookahead) x 16 ms
+    # [+ restoration chunking] [+ Griffin-Lim lookahead x 16 ms] + the synthesis window's
+    # 48 ms (overlap-add; 24 ms WaveNet, 32 ms sine); at 44.1/48 kHz add soxr both ways
+    # (HQ about 74 ms at 48 kHz, LQ about 41). Quality per profile: README, bench.quality.
+    #
+    # live and Processor default: every pipeline within 200 ms at 16-48 kHz. The models run on
+    # their whole trained window, re-chunked to 2 new + 2 lookahead frames (first 6 test clips:
+    # separate/mask 11.0 dB SI-SDR vs 12.3 at the models' own 8 + 16; superres and synth move
+    # by less than 0.1 LSD80 / 0.6 dB); Griffin-Lim lookahead 1 (bench.phase: -31.7 dB SC vs
+    # -33.8 at 3); soxr LQ; the restoration net 2 new + 0 lookahead.
+    "default": Profile(1, 8, "LQ", 2, 2, 20.0, restore_new=2, restore_lookahead=0),
+    # 1 new + 1 lookahead, Griffin-Lim without lookahead (RTISI): 80 ms at 16 kHz for every
+    # pipeline; the 64 ms of the n_fft-1024 windows and the resampling keep 44.1/48 kHz above it
+    "low-latency": Profile(0, 8, "LQ", 1, 1, 15.0, restore_new=1, restore_lookahead=0),
+    # offline rendering (render's default: latency is compensated there and costs nothing):
+    # the models' own chunking (8 new + 16 lookahead), Griffin-Lim lookahead 3, soxr HQ
+    "quality": Profile(3, 6, "HQ", None, None, 40.0),
 }
+OFFLINE_PROFILE = "quality"
 
 
 @dataclass(frozen=True)
@@ -88,9 +122,10 @@ class TaskSpec:
     cfg: SpectralConfig
     profile: Profile = PROFILES["default"]
     profile_name: str = "default"
+    guide_weight: float = GUIDE_WEIGHT   # wavenet-guided only
 
 
-def resolve(task: str, recon: str | None, profile: str = "default") -> TaskSpec:
+def resolve(task: str, recon: str | None, profile: str = "default", guide_weight: float | None = None) -> TaskSpec:
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
     if task not in RECONS:
@@ -99,7 +134,13 @@ def resolve(task: str, recon: str | None, profile: str = "default") -> TaskSpec:
     recon = recon or recons[0]
     if recon not in recons:
         raise UserError(f"--recon {recon} is not available for task {task} (choose from {', '.join(recons)})")
-    return TaskSpec(task, recon, DEFAULT, PROFILES[profile], profile)
+    if guide_weight is None:
+        guide_weight = GUIDE_WEIGHT
+    elif recon != "wavenet-guided":
+        raise UserError("--guide-weight applies to --recon wavenet-guided only")
+    elif not 0.0 <= guide_weight <= 1.0:
+        raise UserError(f"--guide-weight must be within [0, 1], got {guide_weight}")
+    return TaskSpec(task, recon, DEFAULT, PROFILES[profile], profile, float(guide_weight))
 
 
 def build_core(spec: TaskSpec, model: FrameModel | None = None, restore_model: FrameModel | None = None) -> Core:
@@ -135,6 +176,13 @@ def build_core(spec: TaskSpec, model: FrameModel | None = None, restore_model: F
         # trained on descaled true mels, not on a band the superres model invented
         known = int(HYBRID_CUTOFF_HZ * cfg.n_fft / cfg.sample_rate)
         stages += [Descale(cfg), GriffinLim(cfg, prof.gla_lookahead, prof.gla_iterations, known_bins=known)]
+    elif spec.recon in ("wavenet", "wavenet-guided"):
+        # GAN-WN: the vocoder hears the translated mel image itself; guided, it is teacher-forced
+        # towards the input (superres: the known low band) at every sample
+        from .wavenet import WaveNetSynth
+
+        guide = spec.guide_weight if spec.recon == "wavenet-guided" else None
+        return Core(cfg, stages, WaveNetSynth(load_shipped_vocoder(), cfg, guide, temperature=VOCODER_TEMPERATURE))
     else:  # pragma: no cover - resolve() guards this
         raise UserError(f"unknown recon {spec.recon!r}")
     return Core(cfg, stages, OverlapAdd(cfg))

@@ -143,7 +143,7 @@ def test_pitch_core_block_size_invariance(rate, profile, tone):
 
 
 def test_pitch_core_latency_is_exact():
-    spec = resolve("pitch", None)
+    spec = resolve("pitch", None, "quality")  # the model's own chunking
     core = build_core(spec, LoudestBandModel())
     chunker_frames = LoudestBandModel.new_frames - 1 + LoudestBandModel.lookahead_frames
     assert core.latency == 255 + chunker_frames * 256 + 512

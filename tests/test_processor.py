@@ -51,7 +51,7 @@ def test_bad_arguments_raise_user_errors():
     with pytest.raises(streamproc.UserError):
         streamproc.Processor("nope")
     with pytest.raises(streamproc.UserError):
-        streamproc.Processor("resynth", recon="wavenet")
+        streamproc.Processor("resynth", recon="hybrid")
     with pytest.raises(streamproc.UserError):
         streamproc.Processor("resynth")(np.zeros(100), 16000, buffer_size=0)
 
