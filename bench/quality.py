@@ -238,8 +238,9 @@ def eval_synth(clips: list, profile: str, bar) -> dict:
                        lambda c: {"blueprint": c.input, "violin_reference": c.reference}, score)
 
 
-def _trackers() -> tuple[dict, dict]:
-    """{name: f(audio) -> (times, f0)} for our tracker and the baselines, {name: why missing}."""
+def _trackers(profile: str | None = None) -> tuple[dict, dict]:
+    """{name: f(audio) -> (times, f0)} for our tracker and the baselines, {name: why missing}.
+    Under a live profile (not the offline one), only ours: the baselines do not change."""
     from streamproc.errors import UserError
 
     trackers, missing = {}, {}
@@ -254,12 +255,16 @@ def _trackers() -> tuple[dict, dict]:
         model = load_model(path, task="pitch")
 
         def ours(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            tr = track_pitch(x, SR, model=model)
+            tr = track_pitch(x, SR, model=model, profile=profile)
             return tr.times, tr.f0
 
         trackers["streamproc"] = ours
     except (ImportError, OSError, ValueError, UserError) as e:
         missing["streamproc"] = str(e)
+    from streamproc.tasks import OFFLINE_PROFILE
+
+    if profile not in (None, OFFLINE_PROFILE):
+        return trackers, missing
     trackers["pyin"] = lambda x: pyin_track(x, *PITCH_PYIN)
     try:
         import types
@@ -277,7 +282,7 @@ def _trackers() -> tuple[dict, dict]:
 def eval_pitch(clips: list, profile: str, bar, crepe_full_clips: int | None = None) -> dict:
     """``crepe_full_clips``: score crepe-full on the first N clips only (about 6x slower than
     real time on 2 busy cores); the table's n column says on how many."""
-    trackers, missing = _trackers()
+    trackers, missing = _trackers(profile)
     if crepe_full_clips == 0 and trackers.pop("crepe-full", None):
         missing["crepe-full"] = "skipped (--crepe-full-clips 0)"
     s = Scores()
@@ -467,9 +472,6 @@ def main(argv: list[str] | None = None) -> int:
         if old is not None and profile in old["profiles"]:
             results = {t: v for t, v in old["profiles"][profile]["tasks"].items() if t not in tasks}
         for task in tasks:
-            if task == "pitch" and profile != OFFLINE_PROFILE:
-                results[task] = {"skipped": f"track_pitch runs offline: see the {OFFLINE_PROFILE} profile"}
-                continue
             with tqdm(total=len(sets[task]), desc=f"{task} [{profile}]", unit="clip", leave=False) as bar:
                 kw = {"crepe_full_clips": a.crepe_full_clips} if task == "pitch" else {}
                 r = EVALUATORS[task](sets[task], profile, bar, **kw)

@@ -199,7 +199,8 @@ def _layout(model: FrameModel) -> dict:
 def build_pitch_core(spec, model: FrameModel) -> Core:
     """The ``pitch`` task: mel -> model -> decode -> sine (see :class:`SineSynth`)."""
     cfg, prof = spec.cfg, spec.profile
-    stages = [MelFeatures(cfg), Chunker(model, new=prof.chunk_new, lookahead=prof.chunk_lookahead),
+    new, lookahead = prof.chunking("pitch")
+    stages = [MelFeatures(cfg), Chunker(model, new=new, lookahead=lookahead),
               PitchDecode(cfg, _layout(model), model_threshold(model))]
     return Core(cfg, stages, SineSynth(cfg))
 
@@ -240,12 +241,13 @@ def _model_name(model: FrameModel) -> str:
 
 
 def frame_tracks(x16: np.ndarray, model: FrameModel, cfg: SpectralConfig = DEFAULT,
-                 block: int = 1 << 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 block: int = 1 << 16, profile: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """16 kHz mono -> per frame (MIDI pitch, voiced, RMS), frames 0.. until the last centre
-    past the end. Runs the engine's own stages block by block (bounded memory)."""
+    past the end. Runs the engine's own stages block by block (bounded memory); ``profile``
+    sets the model's chunking as in live use (default: offline, the model's own)."""
     from .tasks import OFFLINE_PROFILE, resolve
 
-    core = build_pitch_core(resolve("pitch", None, OFFLINE_PROFILE), model)  # offline: the models' own chunking
+    core = build_pitch_core(resolve("pitch", None, profile or OFFLINE_PROFILE), model)
     core.reset()
     lat_frames = sum(s.latency for s in core.stages)
     need = (len(x16) + cfg.n_fft // 2 - cfg.hop) // cfg.hop + 2  # frames whose centre reaches the end
@@ -286,11 +288,12 @@ def frames_to_grid(midi: np.ndarray, voiced: np.ndarray, rms: np.ndarray, durati
     return times, f0, db, guess
 
 
-def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | Path | None = None
-                ) -> PitchTrack:
+def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | Path | None = None,
+                profile: str | None = None) -> PitchTrack:
     """f0 of a mono recording every 10 ms (0 = unvoiced), through the streaming engine's stages.
 
-    ``model``: a pitch FrameModel or ONNX path; default the shipped ``pitch`` model."""
+    ``model``: a pitch FrameModel or ONNX path; default the shipped ``pitch`` model.
+    ``profile``: the model's chunking of a live profile (default: offline, ``quality``)."""
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim != 1:
         raise UserError(f"track_pitch takes mono audio (1-D), got shape {x.shape}; mix it down first")
@@ -306,7 +309,7 @@ def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | P
         x16 = soxr.resample(x, int(sample_rate), cfg.sample_rate, quality="HQ")
     else:
         x16 = x
-    midi, voiced, rms = frame_tracks(x16, fm, cfg)
+    midi, voiced, rms = frame_tracks(x16, fm, cfg, profile=profile)
     times, f0, db, guess = frames_to_grid(midi, voiced, rms, len(x) / sample_rate, cfg)
     return PitchTrack(times, f0, db, int(sample_rate), _model_name(fm), guess)
 

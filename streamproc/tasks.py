@@ -91,6 +91,14 @@ class Profile:
     restore_new: int = 4        # GAN-S restoration chunking (frames per run, lookahead): it is
     restore_lookahead: int = 4  # local in time; on the bundled clips 4 + 4 scored no worse LSD
                                 # than the window's own 8 + 16, at 256 ms less latency
+    task_chunks: tuple = ()     # (task, new, lookahead): a task's own re-chunking
+
+    def chunking(self, task: str) -> tuple[int | None, int | None]:
+        """(frames per model run, lookahead) for a task's model; (None, None) = its own."""
+        for name, new, lookahead in self.task_chunks:
+            if name == task:
+                return new, lookahead
+        return self.chunk_new, self.chunk_lookahead
 
 
 PROFILES: dict[str, Profile] = {
@@ -104,10 +112,13 @@ PROFILES: dict[str, Profile] = {
     # separate/mask 11.0 dB SI-SDR vs 12.3 at the models' own 8 + 16; superres and synth move
     # by less than 0.1 LSD80 / 0.6 dB); Griffin-Lim lookahead 1 (bench.phase: -31.7 dB SC vs
     # -33.8 at 3); soxr LQ; the restoration net 2 new + 0 lookahead.
-    "default": Profile(1, 8, "LQ", 2, 2, 20.0, restore_new=2, restore_lookahead=0),
+    # pitch runs its model every 6 frames with 1 of lookahead: the same latency budget, a third
+    # of the model runs (pitch's real-time-factor target is 0.03)
+    "default": Profile(1, 8, "LQ", 2, 2, 20.0, restore_new=2, restore_lookahead=0, task_chunks=(("pitch", 6, 1),)),
     # 1 new + 1 lookahead, Griffin-Lim without lookahead (RTISI): 80 ms at 16 kHz for every
     # pipeline; the 64 ms of the n_fft-1024 windows and the resampling keep 44.1/48 kHz above it
-    "low-latency": Profile(0, 8, "LQ", 1, 1, 15.0, restore_new=1, restore_lookahead=0),
+    "low-latency": Profile(0, 8, "LQ", 1, 1, 15.0, restore_new=1, restore_lookahead=0,
+                           task_chunks=(("pitch", 3, 0),)),
     # offline rendering (render's default: latency is compensated there and costs nothing):
     # the models' own chunking (8 new + 16 lookahead), Griffin-Lim lookahead 3, soxr HQ
     "quality": Profile(3, 6, "HQ", None, None, 40.0),
@@ -161,7 +172,8 @@ def build_core(spec: TaskSpec, model: FrameModel | None = None, restore_model: F
         raise UserError(f"task {spec.task} needs a model that outputs a {cfg.n_mels}-band mel image, "
                         f"this one outputs {kind} with {model.n_outputs} rows")
     prof = spec.profile
-    stages = [MelFeatures(cfg), Chunker(model, new=prof.chunk_new, lookahead=prof.chunk_lookahead)]
+    new, lookahead = prof.chunking(spec.task)
+    stages = [MelFeatures(cfg), Chunker(model, new=new, lookahead=lookahead)]
     if spec.recon == "mask":
         stages.append(RatioMask(cfg))
     elif spec.recon == "gla":
