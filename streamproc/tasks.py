@@ -104,7 +104,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     # Latency (16 kHz) = hop 16 ms (framing) + model chunking (new - 1 + lookahead) x 16 ms
     # [+ restoration chunking] [+ Griffin-Lim lookahead x 16 ms] + the synthesis window's
-    # 48 ms (overlap-add; 24 ms WaveNet, 32 ms sine); at 44.1/48 kHz add soxr both ways
+    # 48 ms (overlap-add; 32 ms WaveNet, 48 guided, 32 ms sine); at 44.1/48 kHz add soxr both ways
     # (HQ about 74 ms at 48 kHz, LQ about 41). Quality per profile: README, bench.quality.
     #
     # live and Processor default: every pipeline within 200 ms at 16-48 kHz. The models run on
@@ -114,7 +114,7 @@ PROFILES: dict[str, Profile] = {
     # -33.8 at 3); soxr LQ; the restoration net 2 new + 0 lookahead.
     # pitch runs its model every 6 frames with 1 of lookahead: the same latency budget, a third
     # of the model runs (pitch's real-time-factor target is 0.03)
-    "default": Profile(1, 8, "LQ", 2, 2, 20.0, restore_new=2, restore_lookahead=0, task_chunks=(("pitch", 6, 1),)),
+    "default": Profile(1, 8, "LQ", 2, 2, 40.0, restore_new=2, restore_lookahead=0, task_chunks=(("pitch", 6, 1),)),
     # 1 new + 1 lookahead, Griffin-Lim without lookahead (RTISI): 80 ms at 16 kHz for every
     # pipeline; the 64 ms of the n_fft-1024 windows and the resampling keep 44.1/48 kHz above it
     "low-latency": Profile(0, 8, "LQ", 1, 1, 15.0, restore_new=1, restore_lookahead=0,

@@ -591,12 +591,14 @@ class WaveNetSynth:
     """Synthesiser stage: translated mel frames (``frames.features``) -> samples at the model rate.
 
     Frame k (the k-th frame the framer emits) conditions samples [k*hop - offset, (k+1)*hop -
-    offset) with offset = n_fft/2 - hop/2, i.e. the hop around its window centre; so the
-    samples due after frame k are generated at once, and the stage's latency is ``offset``
-    (384 samples at n_fft 1024, hop 256). With ``guide_weight`` (superres teacher forcing) the
-    guide is the input itself, rebuilt by overlap-adding ``frames.stft`` (the untouched
-    analysis of the input), which is complete ``n_fft - hop`` samples after a frame:
-    the latency is then ``n_fft - hop`` (768).
+    offset) with offset = n_fft/2 - hop/2, i.e. the hop around its window centre. Like every
+    synthesiser, the stage hands out whole hops from sample 0 (the engine's output resampler
+    is fed whole hops and its declared hold-back assumes so), so the samples up to
+    ``k*hop - latency`` are generated after frame k, with the latency ``offset`` rounded up
+    to whole hops (512 samples at n_fft 1024, hop 256). With ``guide_weight`` (superres
+    teacher forcing) the guide is the input itself, rebuilt by overlap-adding ``frames.stft``
+    (the untouched analysis of the input), which is complete ``n_fft - hop`` samples after a
+    frame: the latency is then ``n_fft - hop`` (768).
     """
 
     def __init__(self, vocoder: Vocoder, cfg: SpectralConfig, guide_weight: float | None = None,
@@ -609,7 +611,8 @@ class WaveNetSynth:
         self.voc, self.cfg, self.guide_weight = vocoder, cfg, guide_weight
         self.gen = FastGenerator(vocoder, seed, temperature)
         self.offset = vocoder.cond_offset
-        self.latency = cfg.n_fft - cfg.hop if guide_weight is not None else self.offset
+        whole_hops = -(-self.offset // cfg.hop) * cfg.hop
+        self.latency = max(cfg.n_fft - cfg.hop, whole_hops) if guide_weight is not None else whole_hops
         self._ola = None
         if guide_weight is not None:
             from .stages import OverlapAdd
@@ -637,7 +640,7 @@ class WaveNetSynth:
         self._cond = np.concatenate([self._cond, cond]) if len(self._cond) else cond
         self._frames_in += n_new
         hop = self.cfg.hop
-        stop = self._frames_in * hop - self.offset          # samples conditioned so far
+        stop = self._frames_in * hop - self.latency         # whole hops, all conditioned (latency >= offset)
         if self._ola is not None:
             g = self._ola.process(frames)
             self._guide = np.concatenate([self._guide, g])

@@ -50,6 +50,18 @@ def test_wavenet_output_is_audio_and_deterministic_and_block_invariant():
     assert 1e-3 < np.sqrt(np.mean(y[4000:] ** 2)) < 1.0  # it makes sound, not silence or noise at full scale
 
 
+@pytest.mark.parametrize("recon, task", [("wavenet", "separate"), ("wavenet-guided", "superres")])
+@pytest.mark.parametrize("profile", ["default", "quality"])
+def test_streaming_at_host_rates_never_runs_short(recon, task, profile):
+    """The declared latency holds with the host-rate resamplers too (the vocoder hands out whole
+    hops, as the output resampler's declared hold-back assumes), for any block size."""
+    x = np.random.default_rng(1).standard_normal(44100).astype(np.float32) * 0.1
+    for rate, block in ((44100, 256), (48000, 1000), (22050, 64)):
+        fx = streamproc.Processor(task, recon, profile=profile)
+        out = [fx.process(x[i:i + block], rate, reset=False) for i in range(0, len(x), block)]
+        assert sum(map(len, out)) == len(x) - fx.latency_samples
+
+
 def test_render_cli_wavenet_guided(tmp_path):
     src = tmp_path / "in.wav"
     sf.write(str(src), _example("lofi.flac", 1.0), 16000)
