@@ -11,6 +11,8 @@ Writes ``bench/out/rtf.json`` and ``bench/out/rtf.png`` (``rtf-quick.*`` with ``
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
 
 import numpy as np
@@ -45,6 +47,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--cold-repeats", type=int, default=None, help="launches per task (median; default 3)")
     ap.add_argument("--quick", action="store_true",
                     help=f"blocks {QUICK['blocks']}, rates {QUICK['rates']}, {QUICK['seconds']:g} s, 1 cold launch")
+    ap.add_argument("--recons", nargs="*", default=None, help="only these reconstructions (default: all)")
+    ap.add_argument("--update", action="store_true",
+                    help="merge into the report already there: cells measured now replace theirs, the rest "
+                         "(and baselines or cold starts not re-run) stay; targets are recomputed over the whole")
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--no-cold-start", action="store_true")
     args = ap.parse_args(argv)
@@ -105,6 +111,8 @@ def run_grid(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
         for rate in args.rates:
             x = load_clip(clip, rate, args.seconds)
             for recon in RECONS[task]:
+                if args.recons and recon not in args.recons:
+                    continue
                 for profile in args.profiles:
                     for block in args.blocks:
                         try:
@@ -220,6 +228,7 @@ def plot(rows: list[dict], base: list[dict], name: str) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
+    args.command = "python -m bench.rtf " + " ".join(argv if argv is not None else sys.argv[1:])
     import onnxruntime
 
     skipped = [t for t in RECONS if t not in available_tasks()]
@@ -244,13 +253,23 @@ def main(argv: list[str] | None = None) -> dict:
             c = cold_start(task, repeats=args.cold_repeats)
             cold.append(c)
             print(f"  {task:8s} {c['first_block_s']:.2f} s | {c['first_output_s']:.2f} s", flush=True)
+    name = "rtf-quick" if args.quick else "rtf"
+    old = OUT / f"{name}.json"
+    if args.update and old.is_file():
+        prev = json.loads(old.read_text())
+        key = lambda r: (r["task"], r["recon"], r["profile"], r["rate"], r["block"])  # noqa: E731
+        now = {key(r) for r in rows}
+        rows = [r for r in prev["rows"] if key(r) not in now] + rows
+        base = base or prev.get("baselines", [])
+        cold = cold or prev.get("cold_start", [])
+        errors = [e for e in prev.get("errors", []) if (e["task"], e["recon"]) not in {k[:2] for k in now}] + errors
+        args.command = prev.get("args", {}).get("command", "python -m bench.rtf") + " ; " + args.command
     checks = targets(rows, cold, errors)
     print("\ntargets:")
     for c in checks:
         verdict, value = {True: "PASS", False: "MISS", None: "n/a "}[c["pass"]], c["value"]
         print(f"  {verdict}  {c['target']:42s} {c['subject']:28s} {'-' if value is None else f'{value:.3f}':>8s}"
               f" (limit {c['limit']:g}; {c['where']})")
-    name = "rtf-quick" if args.quick else "rtf"
     result = {"args": {k: v for k, v in vars(args).items()}, "providers": onnxruntime.get_available_providers(),
               "rows": rows, "errors": errors, "baselines": base, "baselines_mode": "offline, whole clip",
               "cold_start": cold, "targets": checks,

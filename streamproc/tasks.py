@@ -116,8 +116,11 @@ PROFILES: dict[str, Profile] = {
     # of the model runs (pitch's real-time-factor target is 0.03)
     "default": Profile(1, 8, "LQ", 2, 2, 40.0, restore_new=2, restore_lookahead=0, task_chunks=(("pitch", 6, 1),)),
     # 1 new + 1 lookahead, Griffin-Lim without lookahead (RTISI): 80 ms at 16 kHz for every
-    # pipeline; the 64 ms of the n_fft-1024 windows and the resampling keep 44.1/48 kHz above it
-    "low-latency": Profile(0, 8, "LQ", 1, 1, 15.0, restore_new=1, restore_lookahead=0,
+    # pipeline but restore's (128 ms: its net runs every 4 frames, since with the task model
+    # running every frame, more often would cost more than GAN-S's 0.15 real-time factor:
+    # measured 0.15-0.21 at every 2); the 64 ms of the n_fft-1024 windows and the resampling
+    # keep 44.1/48 kHz above it
+    "low-latency": Profile(0, 8, "LQ", 1, 1, 15.0, restore_new=4, restore_lookahead=0,
                            task_chunks=(("pitch", 3, 0),)),
     # offline rendering (render's default: latency is compensated there and costs nothing):
     # the models' own chunking (8 new + 16 lookahead), Griffin-Lim lookahead 3, soxr HQ
