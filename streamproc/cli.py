@@ -311,6 +311,19 @@ def cmd_models(args: argparse.Namespace) -> None:
         return
     for info in list_models():
         print(" ".join(f"{k}={v}" for k, v in info.items()))
+    from .onnx_model import MODELS_DIR
+    from .tasks import VOCODER_FILE
+
+    path = MODELS_DIR / VOCODER_FILE
+    if path.is_file():
+        from .wavenet import load_vocoder
+
+        meta = load_vocoder(path).meta
+        tr = meta.get("training", {})
+        print(f"path={path} name=vocoder task=vocoder (--recon wavenet) layers={meta['n_layers']} "
+              f"residual={meta['residual']} sample_rate={meta['sample_rate']} bytes={path.stat().st_size} "
+              f"steps={tr.get('steps')} data_minutes={tr.get('data_minutes')} soundfonts={tr.get('soundfonts')}")
+    print(f"profiles: {', '.join(PROFILES)} (render: {OFFLINE_PROFILE}; live, Processor, bench: default)")
 
 
 def cmd_devices(args: argparse.Namespace) -> None:
