@@ -92,11 +92,15 @@ class Profile:
     restore_lookahead: int = 4  # local in time; on the bundled clips 4 + 4 scored no worse LSD
                                 # than the window's own 8 + 16, at 256 ms less latency
     task_chunks: tuple = ()     # (task, new, lookahead): a task's own re-chunking
+    recon_chunks: tuple = ()    # (recon, new, lookahead): a reconstruction's, after task_chunks
 
-    def chunking(self, task: str) -> tuple[int | None, int | None]:
+    def chunking(self, task: str, recon: str | None = None) -> tuple[int | None, int | None]:
         """(frames per model run, lookahead) for a task's model; (None, None) = its own."""
         for name, new, lookahead in self.task_chunks:
             if name == task:
+                return new, lookahead
+        for name, new, lookahead in self.recon_chunks:
+            if name == recon:
                 return new, lookahead
         return self.chunk_new, self.chunk_lookahead
 
@@ -115,13 +119,16 @@ PROFILES: dict[str, Profile] = {
     # pitch runs its model every 6 frames with 1 of lookahead: the same latency budget, a third
     # of the model runs (pitch's real-time-factor target is 0.03)
     "default": Profile(1, 8, "LQ", 2, 2, 40.0, restore_new=2, restore_lookahead=0, task_chunks=(("pitch", 6, 1),)),
-    # 1 new + 1 lookahead, Griffin-Lim without lookahead (RTISI): 80 ms at 16 kHz for every
-    # pipeline but restore's (128 ms: its net runs every 4 frames, since with the task model
-    # running every frame, more often would cost more than GAN-S's 0.15 real-time factor:
-    # measured 0.15-0.21 at every 2); the 64 ms of the n_fft-1024 windows and the resampling
-    # keep 44.1/48 kHz above it
-    "low-latency": Profile(0, 8, "LQ", 1, 1, 15.0, restore_new=4, restore_lookahead=0,
-                           task_chunks=(("pitch", 3, 0),)),
+    # 80 ms at 16 kHz for every pipeline but restore's: the one frame of lookahead goes where it
+    # buys most. mask and wavenet give it to the model (1 new + 1 lookahead); the Griffin-Lim
+    # pipelines give it to Griffin-Lim and run the model without lookahead (first 6 test clips:
+    # synth/gla log-mel L1 9.0 dB vs 11.9 the other way round, separate/gla LSD80 0.90 vs 1.00;
+    # separate/mask keeps 9.8 dB SI-SDR vs 8.2). restore: 128 ms, its net every 4 frames (every
+    # 2, beside a task model every frame, measured 0.15-0.21 real-time factor, over GAN-S's
+    # 0.15). The 64 ms of the n_fft-1024 windows and the resampling keep 44.1/48 kHz above 80.
+    "low-latency": Profile(1, 8, "LQ", 1, 1, 15.0, restore_new=4, restore_lookahead=0,
+                           task_chunks=(("pitch", 3, 0),),
+                           recon_chunks=(("gla", 1, 0), ("hybrid", 1, 0), ("restore", 1, 0))),
     # offline rendering (render's default: latency is compensated there and costs nothing):
     # the models' own chunking (8 new + 16 lookahead), Griffin-Lim lookahead 3, soxr HQ
     "quality": Profile(3, 6, "HQ", None, None, 40.0),
@@ -175,7 +182,7 @@ def build_core(spec: TaskSpec, model: FrameModel | None = None, restore_model: F
         raise UserError(f"task {spec.task} needs a model that outputs a {cfg.n_mels}-band mel image, "
                         f"this one outputs {kind} with {model.n_outputs} rows")
     prof = spec.profile
-    new, lookahead = prof.chunking(spec.task)
+    new, lookahead = prof.chunking(spec.task, spec.recon)
     stages = [MelFeatures(cfg), Chunker(model, new=new, lookahead=lookahead)]
     if spec.recon == "mask":
         stages.append(RatioMask(cfg))
