@@ -22,10 +22,11 @@ def test_measure_reports_every_field_and_the_declared_latency(tone):
     assert len(line.split()) == 12 and len(line) == len(benchmark.HEADER)  # one value under each column
 
 
-def test_low_latency_profile_declares_less_latency(tone):
+def test_live_profiles_declare_less_latency(tone):
     x = tone(16000, 0.6)
-    default, low = (benchmark.measure("resynth", "gla", 16000, 1024, x, profile=p) for p in ("default", "low-latency"))
-    assert low["latency_samples"] < default["latency_samples"]
+    lat = {p: benchmark.measure("resynth", "gla", 16000, 1024, x, profile=p)["latency_samples"]
+           for p in ("quality", "default", "low-latency")}
+    assert lat["low-latency"] <= lat["default"] < lat["quality"], lat  # resynth has no model chunking to cut
 
 
 def test_task_clips_fall_back_to_the_violin_and_loop_to_length():
