@@ -81,11 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     rows = [measure(W.random_vocoder(n, residual=32, skip=64, hidden=128, cond_channels=64, seed=n),
                     a.seconds, a.naive_samples, a.repeat, "random") for n in a.layers]
-    from streamproc.onnx_model import MODELS_DIR
-    from streamproc.tasks import VOCODER_FILE
+    from streamproc.tasks import shipped_vocoder
 
-    shipped = MODELS_DIR / VOCODER_FILE
-    if shipped.is_file():
+    shipped = shipped_vocoder()
+    if shipped is not None:
         rows.append(measure(W.load_vocoder(shipped), a.seconds, a.naive_samples, a.repeat, "shipped"))
     print(f"WaveNet generation at {SR} Hz, 32 residual / 64 skip / 128 hidden, 256 classes; "
           f"CPU affinity {affinity}; RTF from thread CPU time (wall in the JSON)")

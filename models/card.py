@@ -27,13 +27,13 @@ def vocoder_facts(path: Path) -> tuple[str, dict]:
     """The GAN-WN vocoder (.npz written by export.wavenet): facts from its JSON meta."""
     from streamproc.wavenet import load_vocoder
 
-    m = load_vocoder(path).meta
-    tr = m["training"]
+    voc = load_vocoder(path)
+    m, tr = voc.meta, voc.meta["training"]
     rows = [
         ("task", "vocoder (`--recon wavenet`, `wavenet-guided`): normalised log-mel frames → 16 kHz audio, "
                  "sample by sample"),
         ("network", f"WaveNet, {m['n_layers']} layers of kernel-2 dilated convolutions (dilations "
-                    f"{min(m['dilations'])}..{max(m['dilations'])}, receptive field {sum(m['dilations']) + 1} samples), "
+                    f"{min(m['dilations'])}..{max(m['dilations'])}, receptive field {voc.receptive_field} samples), "
                     f"{m['residual']} residual / {m['skip']} skip / {m['hidden']} hidden channels, "
                     f"mel conditioning through {m['cond_channels']} channels; {tr['params'] / 1e3:.0f} k parameters"),
         ("output", f"{m['n_classes']}-class mu-law softmax (mu {m['mu']}), sampled with a seeded xorshift RNG"),

@@ -311,11 +311,10 @@ def cmd_models(args: argparse.Namespace) -> None:
         return
     for info in list_models():
         print(" ".join(f"{k}={v}" for k, v in info.items()))
-    from .onnx_model import MODELS_DIR
-    from .tasks import VOCODER_FILE
+    from .tasks import shipped_vocoder
 
-    path = MODELS_DIR / VOCODER_FILE
-    if path.is_file():
+    path = shipped_vocoder()
+    if path is not None:
         from .wavenet import load_vocoder
 
         meta = load_vocoder(path).meta

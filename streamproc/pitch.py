@@ -199,7 +199,7 @@ def _layout(model: FrameModel) -> dict:
 def build_pitch_core(spec, model: FrameModel) -> Core:
     """The ``pitch`` task: mel -> model -> decode -> sine (see :class:`SineSynth`)."""
     cfg, prof = spec.cfg, spec.profile
-    new, lookahead = prof.chunking("pitch")
+    new, lookahead = prof.chunking(spec.task, spec.recon)
     stages = [MelFeatures(cfg), Chunker(model, new=new, lookahead=lookahead),
               PitchDecode(cfg, _layout(model), model_threshold(model))]
     return Core(cfg, stages, SineSynth(cfg))

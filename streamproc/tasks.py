@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from .config import DEFAULT, SpectralConfig
@@ -61,22 +62,24 @@ def load_restore_model(cfg: SpectralConfig) -> FrameModel:
     return model
 
 
-_vocoders: dict[Path, object] = {}
+def shipped_vocoder() -> Path | None:
+    """The GAN-WN vocoder that ships (``models_data/vocoder.npz``), if any."""
+    path = MODELS_DIR / VOCODER_FILE
+    return path if path.is_file() else None
 
 
-def load_shipped_vocoder(path: str | Path | None = None):
-    """The GAN-WN vocoder (read once per process; its weights are shared, generators are not)."""
+@lru_cache(maxsize=1)
+def load_shipped_vocoder():
+    """The GAN-WN vocoder, read once per process (its weights are shared, generators are not)."""
     from .wavenet import VocoderError, load_vocoder  # Numba kernels, compiled on first use
 
-    path = Path(path) if path is not None else MODELS_DIR / VOCODER_FILE
-    if path not in _vocoders:
-        if not path.is_file():
-            raise UserError("no WaveNet vocoder ships with this version; use another --recon")
-        try:
-            _vocoders[path] = load_vocoder(path)
-        except VocoderError as e:
-            raise UserError(str(e)) from None
-    return _vocoders[path]
+    path = shipped_vocoder()
+    if path is None:
+        raise UserError("no WaveNet vocoder ships with this version; use another --recon")
+    try:
+        return load_vocoder(path)
+    except VocoderError as e:
+        raise UserError(str(e)) from None
 
 
 @dataclass(frozen=True)
