@@ -1,4 +1,4 @@
-"""Command line: ``streamproc render|compare|synth|live|bench|models|devices``.
+"""Command line: ``streamproc render|compare|synth|pitch|batch|live|bench|models|devices``.
 
 User mistakes: one line on stderr, exit 2.
 """
@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--profile", default="default", help=" | ".join(PROFILES))
     b.add_argument("--blocks", type=_positive_int("--blocks"), nargs="*", default=[64, 256, 1024, 4096])
     sub.add_parser("devices", help="list audio devices")
+    from .batch.cli import add_parser as add_batch_parser
+
+    add_batch_parser(sub)
     return p
 
 
@@ -386,22 +389,28 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(Path(args.outdir))
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .batch.cli import cmd_batch as run  # streamproc.batch: discovery, manifest, pools
+
+    return run(args)
+
+
 COMMANDS = {"demo": cmd_demo, "render": cmd_render, "live": cmd_live, "models": cmd_models, "devices": cmd_devices,
             "bench": cmd_bench, "compare": cmd_compare, "synth": cmd_synth,
-            "pitch": cmd_pitch}
+            "pitch": cmd_pitch, "batch": cmd_batch}
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
     except UserError as exc:
         print(f"streamproc: error: {exc}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
         print("streamproc: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":
