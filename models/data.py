@@ -1,18 +1,24 @@
 """Paired training data for the four tasks (plus the GAN-S restoration stage), cached on disk.
 
     python -m models.data --task separate --minutes 120 --out data/separate [--soundfont NAME]
-                          [--seed N] [--split train|test] [--seconds 15] [--jobs 2]
+                          [--hold-out NAME] [--seed N] [--split train|test] [--seconds 15] [--jobs 2]
 
 Each example is an excerpt of a music21 corpus work rendered with FluidSynth at 16 kHz and
 turned into feature images by the runtime's own DSP (``streamproc.dsp``), so training and
 inference see identical features. Examples are written as ``ex_NNNNNN.npz`` (float32 ``x``
-and ``y`` of shape (rows, frames) plus a JSON ``info`` string; no pickles) and a
-``manifest.json``. Example ``i`` depends only on (seed, i), so a rerun skips existing files
-and a larger ``--minutes`` extends a set without changing what is there.
+and ``y`` of shape (rows, frames), a JSON ``info`` string, for pitch also float32 ``f0``
+per frame in Hz; no pickles) and a ``manifest.json``. Example ``i`` depends only on
+(seed, i), so a rerun skips existing files and a larger ``--minutes`` extends a set without
+changing what is there.
 
-Pairs: separate (violin + piano mix -> violin stem), superres (through 4 kHz -> original),
-synth (harmonic blueprint -> violin), pitch (solo audio -> pitch map), restore (linear
-magnitudes descaled from the mel -> true linear magnitudes; the GAN-S restoration net).
+The material varies like real playing (``models.expression``: articulation, vibrato as
+pitch bend, CC11 dynamics, accents), real recordings (``models.recording``: rooms, EQ, noise
+floor, level) and real duets (``models.arrange``: the violin on any voice, doublings,
+violin-to-piano level -12..+6 dB). Pairs: separate (violin + piano mix -> violin stem),
+superres (through one of several real low-rate paths -> original), synth (harmonic
+blueprint -> violin), pitch (solo audio -> pitch map with labels from the rendered audio,
+``models.labels``), restore (linear magnitudes descaled from the mel -> true linear
+magnitudes; the GAN-S restoration net).
 """
 from __future__ import annotations
 
@@ -29,10 +35,14 @@ import numpy as np
 from streamproc.config import DEFAULT, SpectralConfig
 from streamproc import dsp
 
+from dataclasses import dataclass
+
+from . import recording as Rec
 from . import render as R
 from .split import is_test
 
 TASKS = ("separate", "superres", "synth", "pitch", "restore")
+DATA_VERSION = 2   # 2: expression, recording chain, violin on any voice, low-rate paths, audio-aligned pitch labels
 
 # pitch map layout: row r <-> MIDI pitch PITCH_MIN_MIDI + r / BINS_PER_SEMITONE (bin centres);
 # value +1 where a MIDI note sounds at the frame centre, -1 elsewhere (the [-1, 1] image range)
@@ -64,6 +74,19 @@ def frame_centres(n_frames: int, cfg: SpectralConfig = DEFAULT) -> np.ndarray:
     return np.arange(n_frames) * cfg.hop + cfg.hop - cfg.n_fft // 2
 
 
+def pitch_map_frames(midi: np.ndarray) -> np.ndarray:
+    """Per-frame sounding pitch (fractional MIDI, NaN = unvoiced) -> (N_PITCH_BINS, frames):
+    +1 in the nearest row, -1 elsewhere."""
+    midi = np.asarray(midi, np.float64)
+    out = np.full((N_PITCH_BINS, len(midi)), -1.0, dtype=np.float32)
+    ok = np.isfinite(midi)
+    b = np.full(len(midi), -1)
+    b[ok] = np.round((midi[ok] - PITCH_MIN_MIDI) * BINS_PER_SEMITONE).astype(int)
+    k = np.where((b >= 0) & (b < N_PITCH_BINS))[0]
+    out[b[k], k] = 1.0
+    return out
+
+
 def pitch_map(notes: np.ndarray, n_frames: int, cfg: SpectralConfig = DEFAULT) -> np.ndarray:
     """notes (n, >=3): start_s, end_s, midi (fractional allowed) -> (N_PITCH_BINS, frames)."""
     out = np.full((N_PITCH_BINS, n_frames), -1.0, dtype=np.float32)
@@ -79,14 +102,12 @@ def pitch_map(notes: np.ndarray, n_frames: int, cfg: SpectralConfig = DEFAULT) -
 
 def _fit_range(notes: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """Shift by octaves until the notes sit inside [lo, hi] as far as possible."""
-    notes = notes.copy()
-    if not len(notes):
-        return notes
-    while notes[:, 2].min() < lo and notes[:, 2].max() + 12 <= hi:
-        notes[:, 2] += 12
-    while notes[:, 2].max() > hi and notes[:, 2].min() - 12 >= lo:
-        notes[:, 2] -= 12
-    return notes
+    from .arrange import octave_offset
+
+    out = np.array(notes, np.float64, copy=True)
+    if len(out):
+        out[:, 2] += octave_offset(out, lo, hi)
+    return out
 
 
 def _excerpt(notes: np.ndarray, t0: float, seconds: float) -> np.ndarray:
@@ -98,37 +119,61 @@ def _excerpt(notes: np.ndarray, t0: float, seconds: float) -> np.ndarray:
 
 def _with_velocity(notes: np.ndarray, base: int, rng: np.random.Generator) -> np.ndarray:
     vel = np.clip(base + rng.integers(-10, 11, len(notes)), 30, 127)
-    return np.column_stack([notes, vel]).astype(np.float64)
+    return np.column_stack([notes[:, :3], vel]).astype(np.float64)
 
 
 def _reverb(rng: np.random.Generator):
-    """A random room (or none), applied alike to every stem of one example."""
+    """A random plate room (or none, 40 %): the evaluation clips' room (bench.testsets)."""
     if rng.random() < 0.4:
         return None
-    import pedalboard
-
-    return pedalboard.Reverb(room_size=float(rng.uniform(0.1, 0.8)), damping=float(rng.uniform(0.2, 0.8)),
-                             wet_level=float(rng.uniform(0.05, 0.35)), dry_level=float(rng.uniform(0.7, 1.0)),
-                             width=0.0)
+    return Rec.PlateRoom(rng)
 
 
 def _apply(fx, x: np.ndarray) -> np.ndarray:
-    if fx is None:
-        return x
-    fx.reset()
-    return fx(x.astype(np.float32), R.SAMPLE_RATE, reset=True)
+    return Rec.apply(fx, x).astype(np.float32)
 
 
 def _level(x: np.ndarray, rng: np.random.Generator) -> float:
     """Gain that puts the peak of x at a random level between -24 and -1 dBFS."""
-    peak = float(np.max(np.abs(x))) if len(x) else 0.0
-    return 0.0 if peak < 1e-6 else 10.0 ** (rng.uniform(-24.0, -1.0) / 20.0) / peak
+    return Rec.peak_gain(x, rng)
 
 
-def make_example(task: str, works: list[str], soundfonts: list[Path], seed: int, index: int,
-                 seconds: float, cfg: SpectralConfig = DEFAULT) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Render example ``index`` of a set: (x, y, info). Deterministic in (seed, index)."""
-    rng = np.random.default_rng([seed, index, TASKS.index(task)])
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+
+
+VIOLIN_TO_PIANO_DB = (-12.0, 6.0)
+DETUNE_CENTS = 50.0
+
+
+@dataclass
+class Draw:
+    """What every task draws first: the work, tempo, transposition, soundfont, base velocity."""
+
+    rel: str
+    work: "R.Work"
+    spq: float
+    shift: int
+    n: int
+    seconds: float
+    synth: "R.FluidRenderer"
+    vbase: int
+    info: dict
+
+    def timed(self, notes_ql: np.ndarray, shift: int = 0) -> np.ndarray:
+        return notes_ql * [self.spq, self.spq, 1] + [0, 0, self.shift + shift]
+
+    def start(self, lead: np.ndarray, rng: np.random.Generator, others: np.ndarray | None = None) -> float:
+        """An excerpt start at one of the lead's onsets (leaving a full excerpt where possible)."""
+        total = max(lead[:, 1].max(), others[:, 1].max() if others is not None and len(others) else 0.0)
+        onsets = lead[:, 0][lead[:, 0] <= max(0.0, total - self.seconds)]
+        t0 = float(onsets[int(rng.integers(len(onsets)))]) if len(onsets) else 0.0
+        self.info["t0"] = round(t0, 3)
+        return t0
+
+
+def _draw(task: str, works: list[str], soundfonts: list[Path], rng: np.random.Generator, index: int,
+          seconds: float) -> Draw:
     for _ in range(50):
         rel = works[int(rng.integers(len(works)))]
         work = R.load_work(rel)
@@ -139,77 +184,179 @@ def make_example(task: str, works: list[str], soundfonts: list[Path], seed: int,
     if is_test(rel) and not getattr(make_example, "allow_test", False):
         raise RuntimeError(f"refusing test-split work {rel} for training data")
     qpm = work.qpm * float(rng.uniform(0.8, 1.25))            # tempo augmentation
-    spq = 60.0 / qpm
     shift = int(rng.integers(-5, 7))                          # transposition
-    mel = work.melody * [spq, spq, 1] + [0, 0, shift]
-    acc = work.accomp * [spq, spq, 1] + [0, 0, shift]
-    total = max(mel[:, 1].max(), acc[:, 1].max() if len(acc) else 0.0)
-    onsets = mel[:, 0][mel[:, 0] <= max(0.0, total - seconds)]
-    t0 = float(onsets[int(rng.integers(len(onsets)))]) if len(onsets) else 0.0
-    mel, acc = _excerpt(mel, t0, seconds), _excerpt(acc, t0, seconds)
-    n = int(round(seconds * R.SAMPLE_RATE))
     sf = soundfonts[int(rng.integers(len(soundfonts)))]
-    synth = R.renderer(sf)
     vbase = int(rng.integers(55, 120))                        # velocity augmentation
     info = {"task": task, "index": index, "work": rel, "soundfont": R.soundfont_name(sf),
-            "qpm": round(qpm, 2), "transpose": shift, "t0": round(t0, 3), "seconds": seconds}
+            "qpm": round(qpm, 2), "transpose": shift, "seconds": seconds, "data_version": DATA_VERSION}
+    return Draw(rel, work, 60.0 / qpm, shift, int(round(seconds * R.SAMPLE_RATE)), seconds, R.renderer(sf), vbase, info)
 
-    if task in ("separate", "superres", "restore"):
-        solo = task != "separate" and rng.random() < 0.3
-        prog_m = int(rng.choice(R.VIOLIN_FAMILY if task == "separate" or rng.random() < 0.7 else R.PIANO_FAMILY))
-        prog_a = int(rng.choice(R.PIANO_FAMILY))
-        lo, hi = R.PROGRAM_RANGE.get(prog_m, (36, 96))
-        mel = _fit_range(mel, lo, hi)
-        fx = _reverb(rng)
-        lead = _apply(fx, synth.render(_with_velocity(mel, vbase, rng), prog_m, n))
-        if solo:
-            back = np.zeros(n, np.float32)
-        else:
-            back = synth.render(_with_velocity(acc, vbase - int(rng.integers(0, 25)), rng), prog_a, n)
-            back = _apply(fx, back) * 10.0 ** (rng.uniform(-9.0, 3.0) / 20.0)
-        mix = lead + back
-        g = _level(mix, rng)                                  # gain augmentation
-        info.update(programs=[prog_m] + ([] if solo else [prog_a]), reverb=fx is not None)
-        if task == "separate":
-            x, y = dsp.log_mel_features(mix * g, cfg), dsp.log_mel_features(lead * g, cfg)
-        elif task == "superres":
-            import soxr
 
-            low = soxr.resample(soxr.resample(mix * g, R.SAMPLE_RATE, 4000, quality="HQ"),
-                                4000, R.SAMPLE_RATE, quality="HQ")[:n]
-            x, y = dsp.log_mel_features(low, cfg), dsp.log_mel_features(mix * g, cfg)
-        else:
-            mag = np.abs(dsp.stft(mix * g, cfg))
-            melspec = dsp.mel_from_magnitude(mag, cfg)
-            approx = dsp.descale(dsp.mel_from_features(dsp.features_from_mel(melspec, cfg), cfg), cfg)
-            x, y = dsp.features_from_mel(approx, cfg).T, dsp.features_from_mel(mag, cfg).T
-    elif task == "synth":
-        prog = int(rng.choice(R.VIOLINS))
-        mel = _fit_range(mel, *R.PROGRAM_RANGE[prog])
-        notes = _with_velocity(mel, vbase, rng)
-        nh = int(rng.integers(1, 7))                          # varied harmonic counts
-        blue = R.harmonic_blueprint(notes, n, nh, float(rng.uniform(0.2, 0.8)), rng)
-        violin = synth.render(notes, prog, n)
-        lvl = 10.0 ** (rng.uniform(-24.0, -1.0) / 20.0)
-        gb = lvl / max(float(np.abs(blue).max()), 1e-6)
-        gv = lvl / max(float(np.abs(violin).max()), 1e-6)
-        x, y = dsp.log_mel_features(blue * gb, cfg), dsp.log_mel_features(violin * gv, cfg)
-        info.update(programs=[prog], harmonics=nh)
-    elif task == "pitch":
-        prog = int(rng.choice(R.VIOLIN_FAMILY + R.PIANO_FAMILY))
-        lo, hi = R.PROGRAM_RANGE.get(prog, (40, 96))
-        mel = _fit_range(mel, lo, hi)
-        bend = float(rng.uniform(-50.0, 50.0)) if rng.random() < 0.5 else 0.0  # off-grid tuning
-        fx = _reverb(rng)
-        audio = _apply(fx, synth.render(_with_velocity(mel, vbase, rng), prog, n, bend_cents=bend))
-        x = dsp.log_mel_features(audio * _level(audio, rng), cfg)
-        notes = mel.copy()
-        notes[:, 2] += bend / 100.0
-        y = pitch_map(notes, x.shape[1], cfg)
-        info.update(programs=[prog], reverb=fx is not None, bend_cents=round(bend, 2))
+def _bowed(d: Draw, notes: np.ndarray, program: int, rng: np.random.Generator, vibrato: float = 0.7,
+           offset_cents: float = 0.0):
+    """A performed monophonic line on ``program``: (audio, Performance); violin family gets
+    vibrato and CC11 dynamics, anything else (piano) velocity dynamics only."""
+    from .expression import Performance, perform, piano_dynamics
+
+    notes = _with_velocity(notes, d.vbase, rng)
+    if program in R.VIOLIN_FAMILY:
+        perf = perform(notes, d.n, rng, vibrato=vibrato)
     else:
+        perf = perform(notes, d.n, rng, vibrato=0.0, dynamics=False)
+        perf = Performance(piano_dynamics(perf.notes, rng), perf.controls, perf.articulation)
+    perf.controls.bend_cents += offset_cents
+    return perf
+
+
+def _duet(d: Draw, rng: np.random.Generator, program: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(violin-family stem, piano stem, info) of an excerpt, violin on any voice, both performed,
+    each with its own timbre EQ (+-3 dB: instrument variation), unmixed and dry."""
+    from .arrange import arrange, draw_role, voice_position
+    from .expression import piano_dynamics
+
+    duet = arrange(d.work, draw_role(rng), program, rng, d.shift)
+    vio = duet.violin * [d.spq, d.spq, 1]
+    pno = duet.piano * [d.spq, d.spq, 1]
+    t0 = d.start(vio, rng, pno)
+    vio, pno = _excerpt(vio, t0, d.seconds), _excerpt(pno, t0, d.seconds)
+    perf = _bowed(d, vio, program, rng)
+    lead = d.synth.render(perf.notes, program, d.n, controls=perf.controls).astype(np.float64)
+    prog_p = int(rng.choice(R.PIANO_FAMILY))
+    back = d.synth.render(piano_dynamics(_with_velocity(pno, d.vbase - int(rng.integers(0, 25)), rng), rng),
+                          prog_p, d.n).astype(np.float64) if len(pno) else np.zeros(d.n)
+    lead = Rec.Eq.random(rng, 3.0)(lead)
+    back = Rec.Eq.random(rng, 3.0)(back)
+    info = {"programs": [program, prog_p], "role": duet.role, "doubling": duet.doubling,
+            "articulation": perf.articulation, **voice_position(vio, pno)}
+    return lead, back, info
+
+
+def _recording(rng: np.random.Generator, stems: list[np.ndarray]) -> tuple[list[np.ndarray], dict]:
+    """One room and one EQ for every stem of a take."""
+    room, eq = Rec.random_room(rng), Rec.Eq.random(rng)
+    return [eq(Rec.apply(room, s)) for s in stems], {"room": Rec.room_name(room), "eq_tilt_db": round(eq.tilt_db, 2),
+                                                    "eq_peaks": len(eq.peaks)}
+
+
+def _mixture(d: Draw, rng: np.random.Generator, solo_p: float, lead_program: int | None = None):
+    """(lead, rest, info): a duet (lead on any voice, level -12..+6 dB against the piano) or,
+    with probability ``solo_p``, the lead alone; through one recording chain, not yet levelled."""
+    prog = lead_program if lead_program is not None else int(rng.choice(R.VIOLIN_FAMILY))
+    lead, back, info = _duet(d, rng, prog)
+    if rng.random() < solo_p or _rms(back) < 1e-9:
+        back = np.zeros(d.n)
+        info.update(programs=info["programs"][:1], solo=True)
+    else:
+        db = float(rng.uniform(*VIOLIN_TO_PIANO_DB))
+        back *= _rms(lead) / _rms(back) * 10.0 ** (-db / 20.0) if _rms(lead) > 1e-9 else 1.0
+        info.update(violin_to_piano_db=round(db, 2), solo=False)
+    (lead, back), rec = _recording(rng, [lead, back])
+    info.update(rec)
+    return lead, back, info
+
+
+def _noise(d: Draw, rng: np.random.Generator, info: dict) -> np.ndarray:
+    x, ni = Rec.noise_floor(d.n, rng)
+    info.update(ni)
+    return x
+
+
+def example_separate(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
+    lead, back, info = _mixture(d, rng, 0.0)
+    g = _level(lead + back, rng)
+    mix = (lead + back) * g + _noise(d, rng, info)
+    return dsp.log_mel_features(mix, cfg), dsp.log_mel_features(lead * g, cfg), info, {}
+
+
+def _piano_lead(d: Draw, rng: np.random.Generator) -> int | None:
+    return int(rng.choice(R.PIANO_FAMILY)) if rng.random() < 0.3 else None
+
+
+def example_superres(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
+    lead, back, info = _mixture(d, rng, 0.3, _piano_lead(d, rng))
+    mix = lead + back
+    mix = mix * _level(mix, rng) + _noise(d, rng, info)
+    low, path = Rec.low_rate_path(mix, rng)
+    info["low_rate"] = path
+    return dsp.log_mel_features(low, cfg), dsp.log_mel_features(mix, cfg), info, {}
+
+
+def example_restore(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
+    lead, back, info = _mixture(d, rng, 0.3, _piano_lead(d, rng))
+    mix = lead + back
+    mix = mix * _level(mix, rng) + _noise(d, rng, info)
+    mag = np.abs(dsp.stft(mix, cfg))
+    melspec = dsp.mel_from_magnitude(mag, cfg)
+    approx = dsp.descale(dsp.mel_from_features(dsp.features_from_mel(melspec, cfg), cfg), cfg)
+    return dsp.features_from_mel(approx, cfg).T, dsp.features_from_mel(mag, cfg).T, info, {}
+
+
+def example_synth(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
+    mel = d.timed(d.work.melody)
+    mel = _excerpt(mel, d.start(mel, rng), d.seconds)
+    prog = int(rng.choice(R.VIOLINS))
+    mel = _fit_range(mel, *R.PROGRAM_RANGE[prog])
+    notes = _with_velocity(mel, d.vbase, rng)
+    nh = int(rng.integers(1, 7))                              # varied harmonic counts
+    blue = R.harmonic_blueprint(notes, d.n, nh, float(rng.uniform(0.2, 0.8)), rng)
+    violin = d.synth.render(notes, prog, d.n)
+    lvl = 10.0 ** (rng.uniform(-24.0, -1.0) / 20.0)
+    gb = lvl / max(float(np.abs(blue).max()), 1e-6)
+    gv = lvl / max(float(np.abs(violin).max()), 1e-6)
+    return (dsp.log_mel_features(blue * gb, cfg), dsp.log_mel_features(violin * gv, cfg),
+            {"programs": [prog], "harmonics": nh}, {})
+
+
+def example_pitch(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
+    """Solo line (any voice of the work) with vibrato/dynamics/articulation, rendered as stems
+    whose sum is the audio; labels from the stems (models.labels), f0 following the bends."""
+    from . import labels as L
+
+    voices = list(d.work.voices) or [d.work.melody]
+    line = d.timed(voices[int(rng.integers(len(voices)))])
+    line = _excerpt(line, d.start(line, rng), d.seconds)
+    prog = int(rng.choice(R.VIOLIN_FAMILY + R.PIANO_FAMILY))
+    line = _fit_range(line, *R.PROGRAM_RANGE.get(prog, (40, 96)))
+    detune = float(rng.uniform(-DETUNE_CENTS, DETUNE_CENTS)) if rng.random() < 0.5 else 0.0  # off-grid tuning
+    perf = _bowed(d, line, prog, rng, offset_cents=detune)
+    notes = perf.notes
+    stem_of = L.assign_stems(notes)
+    stems = [d.synth.render(notes[stem_of == k], prog, d.n, controls=perf.controls).astype(np.float64)
+             for k in range(int(stem_of.max()) + 1)] if len(notes) else [np.zeros(d.n)]
+    audio = np.sum(stems, axis=0)
+    (audio,), rec = _recording(rng, [audio])
+    audio = audio * _level(audio, rng)
+    info = {"programs": [prog], "bend_cents": round(detune, 2), "articulation": perf.articulation,
+            "stems": len(stems), **rec}
+    audio = audio + _noise(d, rng, info)
+    x = dsp.log_mel_features(audio, cfg)
+    centres = frame_centres(x.shape[1], cfg)
+    who = L.audible_note(notes, stems, stem_of, centres) if len(notes) else np.full(len(centres), -1)
+    midi = L.f0_midi(who, notes, centres / cfg.sample_rate, perf.pitch_at)
+    return x, pitch_map_frames(midi), info, {"f0": L.midi_to_hz(midi).astype(np.float32)}
+
+
+EXAMPLES = {"separate": example_separate, "superres": example_superres, "synth": example_synth,
+            "pitch": example_pitch, "restore": example_restore}
+
+
+def make_example(task: str, works: list[str], soundfonts: list[Path], seed: int, index: int,
+                 seconds: float, cfg: SpectralConfig = DEFAULT) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Render example ``index`` of a set: (x, y, info). Deterministic in (seed, index)."""
+    x, y, info, _ = make_example_full(task, works, soundfonts, seed, index, seconds, cfg)
+    return x, y, info
+
+
+def make_example_full(task: str, works: list[str], soundfonts: list[Path], seed: int, index: int,
+                      seconds: float, cfg: SpectralConfig = DEFAULT) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+    """(x, y, info, extra arrays) of example ``index`` (extra: the pitch task's frame f0 in Hz)."""
+    if task not in EXAMPLES:
         raise ValueError(f"unknown task {task!r}")
-    return x.astype(np.float32), y.astype(np.float32), info
+    rng = np.random.default_rng([seed, index, TASKS.index(task)])
+    d = _draw(task, works, soundfonts, rng, index, seconds)
+    x, y, info, extra = EXAMPLES[task](d, rng, cfg)
+    d.info.update(info)
+    return x.astype(np.float32), y.astype(np.float32), d.info, extra
 
 
 # ------------------------------------------------------------------ a whole set
@@ -217,16 +364,18 @@ def make_example(task: str, works: list[str], soundfonts: list[Path], seed: int,
 def _worker(args: tuple) -> tuple[int, dict]:
     task, works, soundfonts, seed, index, seconds, out, allow_test = args
     make_example.allow_test = allow_test
-    x, y, info = make_example(task, works, soundfonts, seed, index, seconds)
+    x, y, info, extra = make_example_full(task, works, soundfonts, seed, index, seconds)
     tmp = out / f".ex_{index:06d}.tmp.npz"
-    np.savez(tmp, x=x, y=y, info=np.array(json.dumps(info)))
+    np.savez(tmp, x=x, y=y, info=np.array(json.dumps(info)), **extra)
     os.replace(tmp, out / f"ex_{index:06d}.npz")
     return index, info
 
 
 def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = None, seed: int = 0,
-          split: str = "train", seconds: float = 15.0, jobs: int = 1, progress: bool = True) -> dict:
-    """Render (or extend) a data set; returns its manifest."""
+          split: str = "train", seconds: float = 15.0, jobs: int = 1, progress: bool = True,
+          hold_out: list[str] | None = None) -> dict:
+    """Render (or extend) a data set; returns its manifest. ``soundfonts`` default: the three
+    training soundfonts, less those in ``hold_out`` (kept for an unseen-timbre test)."""
     from tqdm import tqdm
 
     if task not in TASKS:
@@ -235,11 +384,15 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         raise ValueError("split must be 'train' or 'test'")
     if minutes <= 0 or seconds <= 0:
         raise ValueError("--minutes and --seconds must be positive")
-    names = soundfonts or list(R.TRAINING_SOUNDFONTS)
+    if soundfonts and hold_out:
+        raise ValueError("give --soundfont or --hold-out, not both")
+    names = soundfonts or R.training_soundfonts(hold_out)
     sfs = [R.soundfont_path(s) for s in names]
     for p in sfs:
         if not p.is_file():
-            raise ValueError(f"soundfont not found: {p}")
+            pkg = {"sf_GMbank": " (Debian: apt-get install csound-soundfont)",
+                   "MuseScore_General_Lite": " (Debian: apt-get install musescore-general-soundfont-small)"}
+            raise ValueError(f"soundfont not found: {p}{pkg.get(R.soundfont_name(p), '')}")
         if split == "train" and R.soundfont_name(p) not in R.TRAINING_SOUNDFONTS:
             raise ValueError(f"soundfont {R.soundfont_name(p)} is reserved for evaluation; "
                              f"train only on {' / '.join(R.TRAINING_SOUNDFONTS)}")
@@ -247,8 +400,9 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     old = out / "manifest.json"
     if old.exists():
         m = json.loads(old.read_text())
-        same = (m.get("task"), m.get("seed"), m.get("split"), m.get("seconds"), m.get("soundfonts"))
-        if same != (task, seed, split, seconds, [R.soundfont_name(p) for p in sfs]):
+        same = (m.get("task"), m.get("seed"), m.get("split"), m.get("seconds"), m.get("soundfonts"),
+                m.get("data_version", 1))
+        if same != (task, seed, split, seconds, [R.soundfont_name(p) for p in sfs], DATA_VERSION):
             raise ValueError(f"{out} holds a different data set ({m.get('task')}, seed {m.get('seed')}, "
                              f"split {m.get('split')}); use another --out")
     works = R.corpus_works(split)
@@ -278,7 +432,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     bar.close()
     rows_in, rows_out = task_rows(task)
     manifest = {
-        "task": task, "seed": seed, "split": split, "seconds": seconds,
+        "task": task, "data_version": DATA_VERSION, "seed": seed, "split": split, "seconds": seconds,
         "soundfonts": [R.soundfont_name(p) for p in sfs], "n_examples": n_ex,
         "minutes": round(n_ex * seconds / 60.0, 3),
         "works": sorted({infos[i]["work"] for i in infos}),
@@ -351,19 +505,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task", required=True, choices=TASKS)
     ap.add_argument("--minutes", type=float, required=True, help="audio to render, in minutes")
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--soundfont", action="append", help="FluidR3_GM, TimGM6mb or an .sf2 path (repeatable; "
-                    "default both training soundfonts)")
+    ap.add_argument("--soundfont", action="append", help="FluidR3_GM, TimGM6mb, sf_GMbank (alias csound) or an "
+                    ".sf2 path (repeatable; default the three training soundfonts)")
+    ap.add_argument("--soundfonts", help="comma-separated, the same as repeating --soundfont")
+    ap.add_argument("--hold-out", action="append", help="a training soundfont to leave out (repeatable): "
+                    "train on the others, test on it as an unseen timbre")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--split", choices=("train", "test"), default="train")
     ap.add_argument("--seconds", type=float, default=15.0, help="length of one example")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     a = ap.parse_args(argv)
+    sfs = (a.soundfont or []) + [s for s in (a.soundfonts or "").split(",") if s]
     try:
-        m = build(a.task, a.minutes, a.out, a.soundfont, a.seed, a.split, a.seconds, a.jobs)
+        m = build(a.task, a.minutes, a.out, sfs or None, a.seed, a.split, a.seconds, a.jobs, hold_out=a.hold_out)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{m['n_examples']} examples, {m['minutes']} min, {len(m['works'])} works -> {a.out}")
+    print(f"{m['n_examples']} examples, {m['minutes']} min, {len(m['works'])} works, "
+          f"{' + '.join(m['soundfonts'])} -> {a.out}")
     return 0
 
 

@@ -37,6 +37,7 @@ class NetConfig:
     dropout: float = 0.5          # in the three innermost decoder blocks, training only
     ndf: int = 16                 # discriminator width
     d_layers: int = 3             # PatchGAN strided layers (receptive field 70 px at 3)
+    output: str = "image"         # "image" (tanh) or "mask" (a bounded ratio mask applied to the input)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -53,6 +54,10 @@ class NetConfig:
             raise ValueError(f"unknown network kind {self.kind!r}")
         if self.loss not in ("gan", "l1"):
             raise ValueError(f"unknown loss {self.loss!r}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"unknown output {self.output!r} (choose from {', '.join(OUTPUTS)})")
+        if self.output == "mask" and (self.kind != "unet" or self.task == "pitch"):
+            raise ValueError("a ratio-mask output needs a U-Net from a mel image to a mel image")
         if self.kind == "unet" and self.rows_in != self.rows_out:
             raise ValueError("a U-Net maps an image to one of the same height (rows_in == rows_out)")
         if self.kind == "restore" and (self.rows_in != self.rows_out or self.rows_in % 2 != 1):
@@ -78,6 +83,17 @@ class NetConfig:
     @classmethod
     def from_json(cls, s: str) -> "NetConfig":
         return cls.from_dict(json.loads(s))
+
+
+OUTPUTS = ("image", "mask")
+MASK_FLOOR = 1e-5   # the mask's lower bound: -100 dB
+
+
+def _mask_scale() -> float:
+    """Image units per decade of amplitude: the features span db_floor..db_ceil over [-1, 1]."""
+    from streamproc.config import DEFAULT
+
+    return 2.0 * 20.0 / (DEFAULT.db_ceil - DEFAULT.db_floor)
 
 
 # the sizes proposed for the real models (see models/README.md for their measured cost)
@@ -107,13 +123,19 @@ def _up(cin: int, cout: int, dropout: float) -> nn.Sequential:
 class UNetGenerator(nn.Module):
     """pix2pix U-Net: conv(4, stride 2) encoder, transposed-conv decoder, skip connections.
 
-    Output through tanh into [-1, 1] (the feature range), or, with ``residual``, the input
-    plus a correction clipped to [-1, 1] (restoration only adds detail to an estimate)."""
+    Output through tanh into [-1, 1] (the feature range); with ``residual``, the input plus a
+    correction clipped to [-1, 1] (restoration only adds detail to an estimate); with
+    ``cfg.output == "mask"``, a bounded ratio mask m = sigmoid(h) in (0, 1] applied to the
+    input's mel amplitudes, i.e. the input image plus 20 log10(m) in image units, clipped to
+    [-1, 1]: the output is always the masked mixture, so it can only keep or attenuate what
+    the input holds (separation), and the loss and the discriminator see that masked mixture."""
 
     def __init__(self, cfg: NetConfig, residual: bool = False) -> None:
         super().__init__()
         ch = [min(cfg.ngf * 2 ** i, cfg.ngf * cfg.max_mult) for i in range(cfg.depth)]
         self.residual = residual
+        self.mask = cfg.output == "mask"
+        self.mask_scale = _mask_scale()
         self.downs = nn.ModuleList()
         cin = 1
         for i, c in enumerate(ch):
@@ -138,6 +160,9 @@ class UNetGenerator(nn.Module):
         h = self.final(h)
         if self.residual:
             return torch.clamp(x + h, -1.0, 1.0)
+        if self.mask:
+            m = torch.clamp(torch.sigmoid(h), min=MASK_FLOOR)
+            return torch.clamp(x + self.mask_scale * torch.log10(m), -1.0, 1.0)
         return torch.tanh(h)
 
 

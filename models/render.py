@@ -26,25 +26,49 @@ PIANO_FAMILY = (0, 1, 2, 4)        # acoustic grand, bright, electric grand, e-p
 PROGRAM_RANGE = {40: (55, 100), 110: (55, 100), 41: (48, 93), 42: (36, 84)}
 
 
-def soundfont_path(name_or_path: str) -> Path:
-    """Resolve 'FluidR3_GM' / 'TimGM6mb' (or any .sf2 path) to a file."""
+def _known_soundfonts() -> dict[str, Path]:
     import pretty_midi
 
-    known = {
-        "fluidr3_gm": Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
-        "timgm6mb": Path(pretty_midi.__file__).parent / "TimGM6mb.sf2",
+    return {
+        "FluidR3_GM": Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
+        "TimGM6mb": Path(pretty_midi.__file__).parent / "TimGM6mb.sf2",
+        "sf_GMbank": Path("/usr/share/sounds/sf2/sf_GMbank.sf2"),          # Debian csound-soundfont
+        "MuseScore_General_Lite": Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"),  # evaluation only
     }
-    key = Path(name_or_path).stem.lower() if name_or_path.lower().endswith(".sf2") else name_or_path.lower()
-    if not name_or_path.lower().endswith(".sf2") and key in known:
-        return known[key]
-    return Path(name_or_path)
+
+
+ALIASES = {"csound": "sf_GMbank", "fluidr3": "FluidR3_GM", "musescore": "MuseScore_General_Lite"}
+
+
+def soundfont_path(name_or_path: str) -> Path:
+    """Resolve a known soundfont name ('FluidR3_GM', 'TimGM6mb', 'sf_GMbank' alias 'csound',
+    'MuseScore_General_Lite' alias 'musescore'; case-insensitive) or any .sf2/.sf3 path to a file."""
+    if name_or_path.lower().endswith((".sf2", ".sf3")):
+        return Path(name_or_path)
+    known = {k.lower(): v for k, v in _known_soundfonts().items()}
+    key = ALIASES.get(name_or_path.lower(), name_or_path).lower()
+    return known.get(key, Path(name_or_path))
 
 
 def soundfont_name(path: Path) -> str:
     return Path(path).stem
 
 
-TRAINING_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb")
+# the three soundfonts training may use; every other one (MuseScore's included) is for evaluation
+TRAINING_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb", "sf_GMbank")
+EVAL_SOUNDFONTS = ("MuseScore_General_Lite",)
+
+
+def training_soundfonts(hold_out: str | list[str] | None = None) -> list[str]:
+    """The training soundfonts minus those held out (names as in TRAINING_SOUNDFONTS)."""
+    out = [soundfont_name(soundfont_path(h)) for h in ([hold_out] if isinstance(hold_out, str) else hold_out or [])]
+    bad = [h for h in out if h not in TRAINING_SOUNDFONTS]
+    if bad:
+        raise ValueError(f"cannot hold out {', '.join(bad)}: not a training soundfont ({' / '.join(TRAINING_SOUNDFONTS)})")
+    left = [s for s in TRAINING_SOUNDFONTS if s not in out]
+    if not left:
+        raise ValueError("every training soundfont is held out")
+    return left
 
 
 # ------------------------------------------------------------------ scores -> notes
@@ -58,6 +82,10 @@ class Work:
     accomp: np.ndarray  # (m, 3): start_ql, end_ql, midi   -- other voices or a generated part
     qpm: float          # the score's tempo (quarter notes per minute)
     generated_accomp: bool
+    # the separate voices, highest first (each monophonic; a lone tune: just the melody)
+    voices: tuple = ()
+    # a generated accompaniment's harmony: (n, 6) start_ql, end_ql, root_pc, pc, pc, pc
+    chords: np.ndarray | None = None
 
     @property
     def length_ql(self) -> float:
@@ -94,11 +122,12 @@ def _monophonic(notes: np.ndarray) -> np.ndarray:
 _TRIADS = {0: (0, 4, 7), 5: (5, 9, 0), 7: (7, 11, 2), 9: (9, 0, 4)}  # I IV V vi (major)
 
 
-def _generated_accomp(melody: np.ndarray, tonic_pc: int, minor: bool, measure_ql: float) -> np.ndarray:
+def _generated_accomp(melody: np.ndarray, tonic_pc: int, minor: bool, measure_ql: float) -> tuple[np.ndarray, np.ndarray]:
     """A simple piano part under a lone tune: per measure the I/IV/V/vi triad covering most
-    of the melody's duration, as a bass note plus a held chord."""
+    of the melody's duration, as a bass note plus a held chord. Returns (notes, chords), chords
+    (n, 6): start, end, root pc, the triad's three pcs (for other voicings, see models.arrange)."""
     triads = {0: (0, 3, 7), 5: (5, 8, 0), 7: (7, 11, 2), 8: (8, 0, 3)} if minor else _TRIADS
-    rows = []
+    rows, chords = [], []
     end = melody[:, 1].max()
     t = 0.0
     while t < end:
@@ -109,10 +138,11 @@ def _generated_accomp(melody: np.ndarray, tonic_pc: int, minor: bool, measure_ql
             best = max(triads, key=lambda r: (sum(d for d, pc in zip(dur, pcs) if pc in triads[r]), r == 0))
             root = (tonic_pc + best) % 12
             rows.append((t, t + measure_ql, 36 + root))
+            chords.append((t, t + measure_ql, root, *[(tonic_pc + iv) % 12 for iv in triads[best]]))
             for iv in triads[best]:
                 rows.append((t, t + measure_ql, 48 + (tonic_pc + iv) % 12 + (12 if (tonic_pc + iv) % 12 < 5 else 0)))
         t += measure_ql
-    return np.array(rows, dtype=np.float64).reshape(-1, 3)
+    return np.array(rows, dtype=np.float64).reshape(-1, 3), np.array(chords, dtype=np.float64).reshape(-1, 6)
 
 
 @lru_cache(maxsize=64)
@@ -139,9 +169,16 @@ def load_work(relpath: str) -> Work | None:
     marks = score.flatten().getElementsByClass(tempo.MetronomeMark)
     if len(marks) and marks[0].getQuarterBPM():
         qpm = float(np.clip(marks[0].getQuarterBPM(), 50, 180))
+    chords = None
     if len(parts) > 1:
         accomp = np.concatenate([_part_notes(p) for p in parts[1:]] or [np.zeros((0, 3))])
         generated = False
+        try:
+            others = [_monophonic(_part_notes(p)) for p in parts[1:]]
+        except Exception:  # noqa: BLE001
+            others = []
+        voices = [melody] + [v for v in others if len(v)]
+        voices.sort(key=lambda v: -float(np.median(v[:, 2])))
     else:
         try:
             key = score.analyze("key")
@@ -150,9 +187,10 @@ def load_work(relpath: str) -> Work | None:
             tonic, minor = 0, False
         ts = score.flatten().getElementsByClass("TimeSignature")
         measure_ql = float(ts[0].barDuration.quarterLength) if len(ts) else 4.0
-        accomp = _generated_accomp(melody, tonic, minor, measure_ql)
+        accomp, chords = _generated_accomp(melody, tonic, minor, measure_ql)
         generated = True
-    return Work(relpath, melody, accomp, qpm, generated)
+        voices = [melody]
+    return Work(relpath, melody, accomp, qpm, generated, tuple(voices), chords)
 
 
 def corpus_works(split: str) -> list[str]:
@@ -221,8 +259,12 @@ class FluidRenderer:
             raise ValueError(f"cannot load soundfont {self.soundfont}")
         return fs, sfid
 
-    def render(self, notes: np.ndarray, program: int, n_samples: int, bend_cents: float = 0.0) -> np.ndarray:
-        """notes (n, 4): start_s, end_s, midi, velocity -> mono float32 of n_samples."""
+    def render(self, notes: np.ndarray, program: int, n_samples: int, bend_cents: float = 0.0,
+               controls: "Controls | None" = None) -> np.ndarray:
+        """notes (n, 4): start_s, end_s, midi, velocity -> mono float32 of n_samples.
+
+        ``controls``: per-block pitch bend (cents, on top of ``bend_cents``) and expression
+        (CC11) curves, sent at every FluidSynth block where they change (models.expression)."""
         fs, sfid = self._synth()
         try:
             fs.program_select(0, sfid, 0, int(program))
@@ -232,7 +274,9 @@ class FluidRenderer:
             for s, e, m, v in notes:
                 events.append((int(round(s * self.sample_rate / BLOCK)) * BLOCK, 1, int(m), int(v)))
                 events.append((int(round(e * self.sample_rate / BLOCK)) * BLOCK, 0, int(m), 0))
-            events.sort(key=lambda ev: (ev[0], ev[1]))  # note-offs before note-ons at one instant
+            if controls is not None:
+                events += controls.events(total, bend_cents)
+            events.sort(key=lambda ev: (ev[0], ev[1]))  # controls, then note-offs, then note-ons
             out = np.zeros(total, dtype=np.float32)
             pos = 0
             for at, on, m, v in events:
@@ -240,10 +284,14 @@ class FluidRenderer:
                 if at > pos:
                     out[pos:at] = self._pull(fs, at - pos)
                     pos = at
-                if on:
+                if on == 1:
                     fs.noteon(0, m, v)
-                else:
+                elif on == 0:
                     fs.noteoff(0, m)
+                elif on == -2:
+                    fs.pitch_bend(0, m)
+                else:
+                    fs.cc(0, 11, m)
             if pos < total:
                 out[pos:] = self._pull(fs, total - pos)
         finally:
@@ -255,6 +303,29 @@ class FluidRenderer:
         right = np.zeros(n, dtype=np.float32)
         self._write(fs.synth, n, left.ctypes.data, 0, 1, right.ctypes.data, 0, 1)
         return 0.5 * (left + right)
+
+
+@dataclass
+class Controls:
+    """Controller curves of one performance, one value per FluidSynth block (BLOCK samples):
+    pitch bend in cents (range +-2 semitones, FluidSynth's default) and expression (CC11, 0..127)."""
+
+    bend_cents: np.ndarray
+    expression: np.ndarray
+
+    def events(self, total: int, offset_cents: float = 0.0) -> list[tuple[int, int, int, int]]:
+        """(sample, kind, value, 0) events where a curve changes; kind -2 = bend, -1 = CC11
+        (sorted before note events at one instant)."""
+        out = []
+        n = min(len(self.bend_cents), -(-total // BLOCK))
+        bend = np.clip(np.round((self.bend_cents[:n] + offset_cents) / 100.0 * 4096), -8192, 8191).astype(int)
+        expr = np.clip(np.round(self.expression[:n]), 0, 127).astype(int)
+        for k in range(n):
+            if k == 0 or bend[k] != bend[k - 1]:
+                out.append((k * BLOCK, -2, int(bend[k]), 0))
+            if k == 0 or expr[k] != expr[k - 1]:
+                out.append((k * BLOCK, -1, int(expr[k]), 0))
+        return out
 
 
 _RENDERERS: dict[str, FluidRenderer] = {}

@@ -1,7 +1,7 @@
 """Train a spectrogram-translation model (pix2pix cGAN, or the L1-only CNN baseline).
 
     python -m models.train --task separate --steps 20000 --data data/separate --out runs/sep
-                           [--preset small] [--net '{"ngf": 24}'] [--loss gan|l1] [--batch 16]
+                           [--preset small] [--net '{"ngf": 24}'] [--loss gan|l1] [--output image|mask] [--batch 16]
                            [--resume] [--seed 0]
     torchrun --nproc_per_node 2 -m models.train ...      # DistributedDataParallel
 
@@ -26,7 +26,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .data import PairedFrames, output_kind, pitch_layout, task_rows, TASKS
-from .networks import PRESETS, NetConfig, build_discriminator, build_generator, init_weights, n_params
+from .networks import OUTPUTS, PRESETS, NetConfig, build_discriminator, build_generator, init_weights, n_params
 
 CKPT_FORMAT = "streamproc-ckpt-1"
 
@@ -35,11 +35,11 @@ class TrainError(Exception):
     """A user mistake (arguments, data, run folder): one line, exit 2."""
 
 
-def make_config(task: str, preset: str, overrides: dict, loss: str) -> NetConfig:
+def make_config(task: str, preset: str, overrides: dict, loss: str, output: str = "image") -> NetConfig:
     if preset not in PRESETS:
         raise TrainError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
     rows_in, rows_out = task_rows(task)
-    d = {"task": task, "kind": "restore" if task == "restore" else "unet", "loss": loss,
+    d = {"task": task, "kind": "restore" if task == "restore" else "unet", "loss": loss, "output": output,
          "rows_in": rows_in, "rows_out": rows_out, **PRESETS[preset]}
     if task == "pitch":
         d["extra"] = pitch_layout()
@@ -118,7 +118,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
             overrides = json.loads(args.net) if args.net else {}
         except json.JSONDecodeError as e:
             raise TrainError(f"--net is not JSON: {e}") from None
-        cfg = make_config(args.task, args.preset, overrides, args.loss)
+        cfg = make_config(args.task, args.preset, overrides, args.loss, args.output)
     if cfg.task != args.task:
         raise TrainError(f"the run in {out} trains {cfg.task!r}, not {args.task!r}")
     if (data.rows_in, data.rows_out) != (cfg.rows_in, cfg.rows_out):
@@ -252,6 +252,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--preset", default="small", help=f"network size: {', '.join(PRESETS)}")
     ap.add_argument("--net", help='JSON overrides of the network config, e.g. \'{"ngf": 24, "depth": 5}\'')
     ap.add_argument("--loss", choices=("gan", "l1"), default="gan", help="l1 = the CNN baseline")
+    ap.add_argument("--output", choices=OUTPUTS, default="image",
+                    help="generator output: image (tanh) or mask (a bounded ratio mask on the input, "
+                         "for separate: the loss is then on the masked mixture)")
     ap.add_argument("--batch", type=int, default=16, help="windows per step and process")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--lambda-l1", type=float, default=100.0)

@@ -215,3 +215,29 @@ def test_render_cli_runs_an_exported_model_and_refuses_wrong_ones(tmp_path, caps
         err = capsys.readouterr().err
         assert needle in err and err.count("\n") == 1, err
         assert not out.exists()
+
+
+def test_ratio_mask_generator_trains_exports_and_only_attenuates(tmp_path):
+    """--output mask: the generator's output is the input image attenuated by a bounded ratio
+    mask (never louder than the input), and it exports to ONNX with parity."""
+    import torch
+
+    from conftest_models import train_args
+    from export.onnx import export, load_generator
+    from models.train import main
+
+    out = tmp_path / "run"
+    assert main(train_args("separate", tiny_data("separate"), out, 2, "--output", "mask")) == 0
+    G, cfg, _ = load_generator(out / "ckpt_last.pt")
+    assert cfg.output == "mask"
+    x = torch.rand(2, 1, 128, 64) * 2 - 1
+    with torch.no_grad():
+        y = G(x)
+    assert (y <= x + 1e-6).all() and (y >= -1).all() and (y < x - 1e-3).any()
+    onnx_path = tmp_path / "mask.onnx"
+    export(out / "ckpt_last.pt", onnx_path, data=tiny_data("separate"))
+    assert json.loads(read_metadata(onnx_path)["network"])["output"] == "mask"
+    from models.train import make_config, TrainError
+
+    with pytest.raises(TrainError, match="ratio-mask"):
+        make_config("pitch", "tiny", {}, "gan", "mask")
