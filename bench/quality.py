@@ -46,10 +46,12 @@ from typing import Callable
 
 import numpy as np
 
+from streamproc.tasks import model_tasks
+
 from . import testsets
 from .common import OUT, machine, write_json
 
-AUDIO_TASKS = ("separate", "superres", "synth")
+AUDIO_TASKS = model_tasks("mel")  # the tasks whose model writes a mel image (reconstructed to audio)
 LOW_BAND, HIGH_BAND = (0.0, 2000.0), (2000.0, 8000.0)
 LSD_RANGE_DB = 80.0  # LSD80: both spectra floored 80 dB below the reference's loudest bin (streamproc.metrics)
 SYNTH_PYIN = (130.0, 2100.0)

@@ -19,7 +19,7 @@ import numpy as np
 
 from streamproc.errors import UserError
 from streamproc.benchmark import HEADER, cold_start, load_clip, measure, row_line, task_clip
-from streamproc.tasks import MODEL_TASKS, PROFILES, RECONS, shipped_model
+from streamproc.tasks import PROFILES, RECONS, model_tasks, shipped_model
 
 from .common import OUT, write_json
 
@@ -34,7 +34,7 @@ SR = 16000               # baselines run at the model rate
 
 
 def available_tasks() -> list[str]:
-    return [t for t in RECONS if t not in MODEL_TASKS or shipped_model(t)]
+    return [t for t in RECONS if t not in model_tasks() or shipped_model(t)]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -16,7 +16,7 @@ import numpy as np
 
 from streamproc.frames import Frames
 from streamproc.onnx_model import load_model
-from streamproc.pitch import decode_pitchmap
+from streamproc.pitchmap import decode_pitchmap
 from streamproc.stages import Chunker
 
 ap = argparse.ArgumentParser(prog="python -m models.pitch_threshold")

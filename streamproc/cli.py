@@ -301,17 +301,14 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    from .tasks import MODEL_TASKS, shipped_model
+    from .onnx_model import list_models
+    from .tasks import model_tasks, shipped_model
 
     for task, recons in RECONS.items():
         shipped = shipped_model(task)
         need = (f"  [model {shipped.name}]" if shipped else
-                "  [needs --model: no trained model ships yet]" if task in MODEL_TASKS else "")
+                "  [needs --model: no trained model ships yet]" if task in model_tasks() else "")
         print(f"task {task}: recon {', '.join(recons)} (default {recons[0]}){need}")
-    try:
-        from .onnx_model import list_models
-    except ImportError:
-        return
     for info in list_models():
         print(" ".join(f"{k}={v}" for k, v in info.items()))
     from .tasks import shipped_vocoder
@@ -386,7 +383,7 @@ def cmd_live(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
-    run_demo(Path(args.outdir))
+    run_demo(Path(args.outdir), main)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 from .errors import UserError
 
@@ -39,9 +40,8 @@ def steps(out: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
-def run_demo(out: Path) -> None:
-    from .cli import main
-
+def run_demo(out: Path, main: Callable[[list[str]], int]) -> None:
+    """Runs each step through ``main`` (the CLI's entry point, passed in: the demo sits below it)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"demo output must be a folder: {out} is a file")
     out.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,8 @@ import soundfile as sf
 import streamproc
 from streamproc.cli import main
 from streamproc.engine import Engine
-from streamproc.pitch import (DEFAULT_LAYOUT, PitchTrack, decode_pitchmap, hz_to_midi, midi_to_hz,
-                              notes_from_track, track_pitch, voicing_threshold, write_csv, write_json,
-                              write_midi)
+from streamproc.pitch import PitchTrack, notes_from_track, track_pitch, write_csv, write_json, write_midi
+from streamproc.pitchmap import DEFAULT_LAYOUT, decode_pitchmap, hz_to_midi, midi_to_hz, voicing_threshold
 from streamproc.tasks import build_core, build_engine, resolve, shipped_model
 
 ROWS = DEFAULT_LAYOUT["n_pitch_bins"]

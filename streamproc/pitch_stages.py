@@ -1,0 +1,141 @@
+"""The ``pitch`` task in the engine: its front (mel -> pitch model -> :class:`PitchDecode`,
+registered in ``streamproc.tasks`` beside the other tasks) and its reconstruction ``sine``
+(:class:`SineSynth`).
+
+Frame k describes the instant at its centre, sample ``k*hop + hop - n_fft/2`` at the model
+rate (``models.data.frame_centres``). The application API (tracking files, notes, writers)
+is ``streamproc.pitch``.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from . import dsp
+from .config import SpectralConfig
+from .errors import UserError
+from .frame_model import FrameModel
+from .frames import Frames
+from .pitchmap import DEFAULT_LAYOUT, decode_pitchmap, midi_to_hz
+from .registry import register_recon
+from .spec import TaskSpec
+from .stages import Chunker, FramewiseStage, MelFeatures
+
+
+class PitchDecode(FramewiseStage):
+    """Pitch-map features -> features of two columns: MIDI pitch and voiced (1.0 or 0.0)."""
+
+    def __init__(self, cfg: SpectralConfig, layout: dict, threshold: float | None = None) -> None:
+        super().__init__(cfg)
+        self.layout = layout
+        self.threshold = threshold
+
+    def process(self, frames: Frames) -> Frames:
+        if not len(frames):
+            return frames
+        midi, voiced = decode_pitchmap(frames.features, self.layout, self.threshold)
+        return frames.with_(features=np.column_stack([midi, voiced.astype(np.float64)]))
+
+
+@lru_cache(maxsize=None)
+def _rms_factor(n_fft: int) -> float:
+    """energy-of-spectrum -> mean square under the window (Parseval on the one-sided spectrum;
+    ``dsp`` scales spectra by 2 / sum(window))."""
+    w = dsp.analysis_window(n_fft)
+    scale = 2.0 / w.sum()
+    return 2.0 / (scale * scale * n_fft * float(np.dot(w, w)))
+
+
+def frame_rms(stft: np.ndarray, cfg: SpectralConfig) -> np.ndarray:
+    """RMS of the input under each frame's window, from its (amplitude-scaled) spectrum:
+    (frames, bins) -> (frames,); one row -> a 0-d array."""
+    power = np.sum(np.abs(np.asarray(stft)) ** 2, axis=-1)
+    return np.sqrt(power * _rms_factor(cfg.n_fft))
+
+
+class SineSynth:
+    """Decoded frames -> a sine at the tracked pitch, as loud (RMS) as the input frame.
+
+    After frame k it emits the ``hop`` samples between the centres of frames k-1 and k, so
+    each output sample lies between the two frames that describe it: the pitch glides there
+    (in log-frequency), and the amplitude moves linearly from one frame's to the next's, which
+    fades the tone in and out where voicing changes. Phase runs on across frames and blocks.
+    Frame k is complete when input sample (k+1)*hop - 1 has arrived and its centre lies
+    n_fft/2 - hop samples before that, so the synthesiser's own latency is n_fft/2.
+    """
+
+    def __init__(self, cfg: SpectralConfig) -> None:
+        self.cfg = cfg
+        self.latency = cfg.n_fft // 2
+        self._u = np.arange(cfg.hop, dtype=np.float64) / cfg.hop
+        self.reset()
+
+    def reset(self) -> None:
+        self._f0 = 0.0       # Hz of the previous frame (0: none yet)
+        self._amp = 0.0      # amplitude of the previous frame (0 when unvoiced)
+        self._phase = 0.0
+        self._skip = self.cfg.n_fft // 2  # frames 0 and 1 describe the time before sample 0
+
+    def process(self, frames: Frames) -> np.ndarray:
+        c = self.cfg
+        n = len(frames)
+        if n == 0:
+            return np.zeros(0)
+        out = np.empty(n * c.hop)
+        step = 2.0 * math.pi / c.sample_rate
+        amps = math.sqrt(2.0) * frame_rms(frames.stft, c)
+        for k in range(n):
+            midi, voiced = frames.features[k]
+            f0 = float(midi_to_hz(midi)) if voiced else 0.0
+            amp = float(amps[k]) if voiced else 0.0
+            prev = self._f0 if self._amp > 0 else 0.0
+            if prev > 0 and f0 > 0:
+                f = prev * (f0 / prev) ** self._u
+            else:  # fading in or out: hold the voiced side's pitch
+                f = np.full(c.hop, f0 or prev or 0.0)
+            a = self._amp + (amp - self._amp) * self._u
+            phase = self._phase + np.cumsum(f * step)
+            out[k * c.hop:(k + 1) * c.hop] = a * np.sin(phase)
+            self._phase = float(phase[-1] % (2.0 * math.pi))
+            self._f0, self._amp = (f0 if f0 > 0 else prev), amp
+        if self._skip:
+            drop = min(self._skip, len(out))
+            self._skip -= drop
+            out = out[drop:]
+        return out
+
+
+def model_threshold(model: FrameModel) -> float | None:
+    """A model's own voicing threshold (metadata ``voicing_threshold``, map units), if it has one."""
+    value = (getattr(model, "metadata", None) or {}).get("voicing_threshold")
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        raise UserError(f"pitch model has a malformed voicing_threshold {value!r}") from None
+
+
+def _layout(model: FrameModel) -> dict:
+    kind = getattr(model, "output_kind", "mel")
+    if kind != "pitchmap":
+        raise UserError(f"task pitch needs a model that outputs a pitch map, this one outputs {kind}")
+    layout = getattr(model, "pitch_layout", None) or DEFAULT_LAYOUT
+    if int(layout["n_pitch_bins"]) != model.n_outputs:
+        raise UserError(f"pitch model has {model.n_outputs} output rows but its layout says "
+                        f"{layout['n_pitch_bins']}")
+    return layout
+
+
+def build_pitch_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
+    """mel -> the pitch model (chunked as the profile says) -> decoded pitch per frame."""
+    new, lookahead = spec.profile.chunking(spec.task, spec.recon)
+    return [MelFeatures(spec.cfg), Chunker(model, new=new, lookahead=lookahead),
+            PitchDecode(spec.cfg, _layout(model), model_threshold(model))]
+
+
+@register_recon("sine")
+def build_sine(spec: TaskSpec, restore_model: FrameModel | None = None) -> tuple[list[Any], Any]:
+    """The tracked pitch sonified (see :class:`SineSynth`)."""
+    return [], SineSynth(spec.cfg)

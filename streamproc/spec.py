@@ -1,0 +1,164 @@
+"""What a run is asked to do: a task, a reconstruction, a latency profile (``TaskSpec``), and
+where its models come from. Below ``tasks`` (which builds the stages), so anything can import it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import registry
+from .config import DEFAULT, SpectralConfig
+from .errors import UserError
+from .frame_model import FrameModel
+from .onnx_model import MODELS_DIR
+
+if TYPE_CHECKING:
+    from .wavenet import Vocoder
+
+RESTORE_MODEL = "restore"          # models_data/restore.onnx: the GAN-S restoration cGAN
+VOCODER_FILE = "vocoder.npz"       # models_data/vocoder.npz: the GAN-WN vocoder (streamproc.wavenet)
+VOCODER_TEMPERATURE = 0.1          # sampling temperature: the best of 1.0-0.1 on train-split clips (models_data/vocoder.md)
+GUIDE_WEIGHT = 0.5                 # wavenet-guided: w in  w * guide + (1 - w) * prediction
+HYBRID_CUTOFF_HZ = 1800.0          # superres input is band-limited at 2 kHz (4 kHz rate); soxr's
+                                   # passband ends a little below, so the known band stops here
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Latency-versus-quality settings that need no retraining."""
+    gla_lookahead: int          # frames of future the streaming Griffin-Lim waits for
+    gla_iterations: int
+    resample_quality: str       # soxr quality of the host <-> 16 kHz resamplers
+    chunk_new: int | None       # override a model's chunking (frames per run, lookahead);
+    chunk_lookahead: int | None  # None keeps the model's own. Window width never changes.
+    live_margin_ms: float       # live pre-buffer beyond the engine latency + one block
+    restore_new: int = 4        # GAN-S restoration chunking (frames per run, lookahead): it is
+    restore_lookahead: int = 4  # local in time; on the bundled clips 4 + 4 scored no worse LSD
+                                # than the window's own 8 + 16, at 256 ms less latency
+    task_chunks: tuple[tuple[str, int, int], ...] = ()   # (task, new, lookahead): a task's own re-chunking
+    recon_chunks: tuple[tuple[str, int, int], ...] = ()  # (recon, new, lookahead): a reconstruction's, after task_chunks
+
+    def chunking(self, task: str, recon: str | None = None) -> tuple[int | None, int | None]:
+        """(frames per model run, lookahead) for a task's model; (None, None) = its own."""
+        for name, new, lookahead in self.task_chunks:
+            if name == task:
+                return new, lookahead
+        for name, new, lookahead in self.recon_chunks:
+            if name == recon:
+                return new, lookahead
+        return self.chunk_new, self.chunk_lookahead
+
+
+PROFILES: dict[str, Profile] = {
+    # Latency (16 kHz) = hop 16 ms (framing) + model chunking (new - 1 + lookahead) x 16 ms
+    # [+ restoration chunking] [+ Griffin-Lim lookahead x 16 ms] + the synthesis window's
+    # 48 ms (overlap-add; 32 ms WaveNet, 48 guided, 32 ms sine); at 44.1/48 kHz add soxr both ways
+    # (HQ about 74 ms at 48 kHz, LQ about 41). Quality per profile: README, bench.quality.
+    #
+    # live and Processor default: every pipeline within 200 ms at 16-48 kHz. The models run on
+    # their whole trained window, re-chunked to 2 new + 2 lookahead frames (first 6 test clips:
+    # separate/mask 11.0 dB SI-SDR vs 12.3 at the models' own 8 + 16; superres and synth move
+    # by less than 0.1 LSD80 / 0.6 dB); Griffin-Lim lookahead 1 (bench.phase: -31.7 dB SC vs
+    # -33.8 at 3); soxr LQ; the restoration net 2 new + 0 lookahead.
+    # pitch runs its model every 6 frames with 1 of lookahead: the same latency budget, a third
+    # of the model runs (pitch's real-time-factor target is 0.03)
+    "default": Profile(1, 8, "LQ", 2, 2, 40.0, restore_new=2, restore_lookahead=0, task_chunks=(("pitch", 6, 1),)),
+    # 80 ms at 16 kHz for every pipeline but restore's: the one frame of lookahead goes where it
+    # buys most. mask and wavenet give it to the model (1 new + 1 lookahead); the Griffin-Lim
+    # pipelines give it to Griffin-Lim and run the model without lookahead (first 6 test clips:
+    # synth/gla log-mel L1 9.0 dB vs 11.9 the other way round, separate/gla LSD80 0.90 vs 1.00;
+    # separate/mask keeps 9.8 dB SI-SDR vs 8.2). restore: 128 ms, its net every 4 frames (every
+    # 2, beside a task model every frame, measured 0.15-0.21 real-time factor, over GAN-S's
+    # 0.15). The 64 ms of the n_fft-1024 windows and the resampling keep 44.1/48 kHz above 80.
+    "low-latency": Profile(1, 8, "LQ", 1, 1, 15.0, restore_new=4, restore_lookahead=0,
+                           task_chunks=(("pitch", 3, 0),),
+                           recon_chunks=(("gla", 1, 0), ("hybrid", 1, 0), ("restore", 1, 0))),
+    # offline rendering (render's default: latency is compensated there and costs nothing):
+    # the models' own chunking (8 new + 16 lookahead), Griffin-Lim lookahead 3, soxr HQ
+    "quality": Profile(3, 6, "HQ", None, None, 40.0),
+}
+OFFLINE_PROFILE = "quality"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task: str
+    recon: str
+    cfg: SpectralConfig
+    profile: Profile = PROFILES["default"]
+    profile_name: str = "default"
+    guide_weight: float = GUIDE_WEIGHT   # wavenet-guided only
+
+
+def resolve(task: str, recon: str | None, profile: str = "default", guide_weight: float | None = None,
+            cfg: SpectralConfig = DEFAULT) -> TaskSpec:
+    """Checks a request against the registry and the profiles: a UserError names what is wrong."""
+    if profile not in PROFILES:
+        raise UserError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
+    if task not in registry.task_names():
+        raise UserError(f"unknown task {task!r} (choose from {', '.join(registry.task_names())})")
+    recons = registry.task(task).recons
+    recon = recon or recons[0]
+    if recon not in recons:
+        raise UserError(f"--recon {recon} is not available for task {task} (choose from {', '.join(recons)})")
+    try:
+        registry.recon(recon)
+    except KeyError:
+        raise UserError(f"task {task} names reconstruction {recon!r}, which nothing registered") from None
+    if guide_weight is None:
+        guide_weight = GUIDE_WEIGHT
+    elif recon != "wavenet-guided":
+        raise UserError("--guide-weight applies to --recon wavenet-guided only")
+    elif not 0.0 <= guide_weight <= 1.0:
+        raise UserError(f"--guide-weight must be within [0, 1], got {guide_weight}")
+    return TaskSpec(task, recon, cfg, PROFILES[profile], profile, float(guide_weight))
+
+
+def shipped_model(task: str) -> Path | None:
+    """The trained model that ships for a task (``models_data/<task>.onnx``), if any."""
+    path = MODELS_DIR / f"{task}.onnx"
+    return path if task in (*registry.model_tasks(), RESTORE_MODEL) and path.is_file() else None
+
+
+def task_model(task: str, model: FrameModel | str | Path | None = None,
+               cfg: SpectralConfig = DEFAULT) -> FrameModel | None:
+    """The model a task runs: ``model`` itself if it is one, else the ONNX file it names, else
+    the shipped one; None where the task ships none. Files are checked against ``cfg``."""
+    if model is not None and not isinstance(model, (str, Path)):
+        return model
+    path = model or shipped_model(task)
+    if path is None:
+        return None
+    from .onnx_model import load_model  # optional runtime piece, imported on demand
+
+    return load_model(path, task=task, sample_rate=cfg.sample_rate, cfg=cfg)
+
+
+def load_restore_model(cfg: SpectralConfig) -> FrameModel:
+    """The shipped restoration model for ``--recon restore``."""
+    model = task_model(RESTORE_MODEL, None, cfg)
+    if model is None:
+        raise UserError("no restoration model ships with this version; use --recon gla")
+    return model
+
+
+def shipped_vocoder() -> Path | None:
+    """The GAN-WN vocoder that ships (``models_data/vocoder.npz``), if any."""
+    path = MODELS_DIR / VOCODER_FILE
+    return path if path.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def load_shipped_vocoder() -> "Vocoder":
+    """The GAN-WN vocoder, read once per process (its weights are shared, generators are not)."""
+    from .wavenet import VocoderError, load_vocoder  # Numba kernels, compiled on first use
+
+    path = shipped_vocoder()
+    if path is None:
+        raise UserError("no WaveNet vocoder ships with this version; use another --recon")
+    try:
+        return load_vocoder(path)
+    except VocoderError as e:
+        raise UserError(str(e)) from None
