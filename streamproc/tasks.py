@@ -45,6 +45,8 @@ register_task("superres", ("hybrid", "gla", "restore", "wavenet", "wavenet-guide
 register_task("synth", ("gla", "restore", "wavenet"), build_mel_front)
 # mel -> pitch map -> f0 per frame, sonified as a sine (streamproc.pitch for files)
 register_task("pitch", ("sine",), build_pitch_front, model_output="pitchmap")
+TASKS = task_names()            # the built-in tasks (registry.task_names() also sees later ones)
+MODEL_TASKS = model_tasks()     # those that need a trained model
 
 
 def build_core(spec: TaskSpec, model: FrameModel | None = None, restore_model: FrameModel | None = None) -> Core:
