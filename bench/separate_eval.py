@@ -3,7 +3,7 @@
     python -m bench.separate_eval --model streamproc/models_data/separate.onnx
                                   [--clips 24] [--seconds 10] [--seed 1234] [--data data/separate-test]
 
-Clips: violin (GM program 40) + piano-family duets of test-split corpus works (DESIGN.md's
+Clips: violin (GM program 40) + piano-family duets of test-split corpus works (the test
 split), rendered with FluidR3_GM by the training-data renderer (``models.render``) with the
 same augmentation as ``models.data`` (tempo, transposition, velocity, accompaniment level
 -9..+3 dB, room on 60 % of clips, peak gain), but 10 s long and with the violin always the

@@ -1,4 +1,4 @@
-"""The train/test split of DESIGN.md, enforced in one place.
+"""The train/test split (docs: README, models/README.md), enforced in one place.
 
 A music21 corpus work belongs to the test split iff int(sha1(path), 16) % 10 == 0, where
 path is the work's path relative to the corpus root (forward slashes).

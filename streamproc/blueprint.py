@@ -1,4 +1,4 @@
-"""Melodies to "harmonic blueprints", the input of the ``synth`` task (DESIGN.md).
+"""Melodies to "harmonic blueprints", the input of the ``synth`` task.
 
 A blueprint is a sine fundamental plus a few harmonics per note; the synth model restyles it
 as a violin. The training-data renderer (``models.render``) and ``streamproc synth`` share

@@ -129,7 +129,7 @@ def cmd_render(args: argparse.Namespace) -> None:
 
     dst = check_output_path(args.output, [src], AUDIO_EXTENSIONS + (PITCH_EXTENSIONS if spec.task == "pitch" else ()))
     plot, ref_path = _check_plot_args(args, [src, dst])
-    if dst.suffix.lower() in PITCH_EXTENSIONS:  # DESIGN.md: render --task pitch writes CSV/MIDI/JSON too
+    if dst.suffix.lower() in PITCH_EXTENSIONS:  # render --task pitch writes CSV/MIDI/JSON too
         return _pitch_to_file(src, dst, args.model, plot)
     from .tasks import task_model
 

@@ -11,7 +11,7 @@ from .tasks import TaskSpec, build_engine
 
 
 def output_rate(in_rate: int, requested: int | None = None) -> int:
-    """DESIGN.md: the input's rate or the model rate, whichever is higher, unless overridden."""
+    """The input's rate or the model rate, whichever is higher, unless overridden."""
     return int(requested) if requested else max(int(in_rate), DEFAULT.sample_rate)
 
 
