@@ -21,13 +21,16 @@ MIN_SEGMENT_S = 0.03  # skyline fragments shorter than this (staggered chord ons
 
 
 def harmonic_blueprint(notes: np.ndarray, n_samples: int, n_harmonics: int, rolloff: float,
-                       rng: np.random.Generator | None = None, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+                       rng: np.random.Generator | None = None, sample_rate: int = SAMPLE_RATE,
+                       start: int = 0, stop: int | None = None) -> np.ndarray:
     """Sine fundamental plus harmonics 2..n_harmonics (amplitude rolloff**(h-1), jittered per
     harmonic by ``rng`` in training; ``rng=None``: no jitter), 10 ms fades, level from velocity.
 
-    ``notes``: rows (start_s, end_s, midi_pitch, velocity). Float32 of ``n_samples``.
+    ``notes``: rows (start_s, end_s, midi_pitch, velocity). Float32 of ``n_samples``, or only
+    samples ``start:stop`` of it (the same values: long melodies are made window by window).
     """
-    out = np.zeros(n_samples, dtype=np.float64)
+    stop = n_samples if stop is None else min(stop, n_samples)
+    out = np.zeros(max(0, stop - start), dtype=np.float64)
     jitter = rng.uniform(0.7, 1.0, n_harmonics) if rng is not None else np.ones(n_harmonics)
     amps = rolloff ** np.arange(n_harmonics) * jitter
     amps[0] = 1.0
@@ -35,19 +38,22 @@ def harmonic_blueprint(notes: np.ndarray, n_samples: int, n_harmonics: int, roll
     fade = int(0.01 * sample_rate)
     for s, e, m, v in notes:
         a, b = int(s * sample_rate), min(int(e * sample_rate), n_samples)
-        if b - a < 2:
+        lo, hi = max(a, start), min(b, stop)
+        if b - a < 2 or lo >= hi:
             continue
-        t = np.arange(b - a) / sample_rate
+        idx = np.arange(lo - a, hi - a)  # sample positions within the note
+        t = idx / sample_rate
         f0 = 440.0 * 2.0 ** ((m - 69) / 12)
-        tone = np.zeros(b - a)
+        tone = np.zeros(hi - lo)
         for h in range(n_harmonics):
             if (h + 1) * f0 < sample_rate / 2:
                 tone += amps[h] * np.sin(2 * np.pi * (h + 1) * f0 * t)
-        env = np.ones(b - a)
+        env = np.ones(hi - lo)
         k = min(fade, (b - a) // 2)
-        env[:k] = np.linspace(0, 1, k)
-        env[len(env) - k:] = np.linspace(1, 0, k)
-        out[a:b] += tone * env * (v / 127.0) * 0.3
+        head, tail = idx < k, idx >= (b - a) - k
+        env[head] = np.linspace(0, 1, k)[idx[head]]
+        env[tail] = np.linspace(1, 0, k)[idx[tail] - ((b - a) - k)]
+        out[lo - start:hi - start] += tone * env * (v / 127.0) * 0.3
     return out.astype(np.float32)
 
 

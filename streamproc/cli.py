@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .audio_io import AUDIO_EXTENSIONS, check_input_path, check_output_path, read_audio, write_audio
+from .audio_io import AUDIO_EXTENSIONS, MAX_RATE, MIN_RATE, check_input_path, check_output_path
 from .errors import UserError
 from .tasks import OFFLINE_PROFILE, PROFILES, RECONS, resolve
 
@@ -23,14 +23,40 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(message)
 
 
-def _positive_int(name: str):
+def _whole(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+
+
+def _positive_int(name: str, unit: str = "samples"):
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        value = _whole(name, text)
         if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive number of samples, got {value}")
+            raise argparse.ArgumentTypeError(f"{name} must be a positive number of {unit}, got {value}")
+        return value
+    return parse
+
+
+def _rate(name: str):
+    """A sample rate within the range every stage supports (4-192 kHz)."""
+    def parse(text: str) -> int:
+        value = _whole(name, text)
+        if not MIN_RATE <= value <= MAX_RATE:
+            raise argparse.ArgumentTypeError(f"{name} must be within {MIN_RATE}-{MAX_RATE} Hz, got {value}")
+        return value
+    return parse
+
+
+def _positive_seconds(name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number of seconds, got {text!r}") from None
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} must be a positive, finite number of seconds, got {text}")
         return value
     return parse
 
@@ -53,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _guide_weight_arg(r)
     r.add_argument("--block", type=_positive_int("--block"), default=4096,
                    help="block size in input samples (output does not depend on it)")
-    r.add_argument("--out-rate", type=_positive_int("--out-rate"), default=None,
+    r.add_argument("--out-rate", type=_rate("--out-rate"), default=None,
                    help="output sample rate (default: max(input rate, 16000))")
     r.add_argument("--profile", default=OFFLINE_PROFILE,
                    help=f"{' | '.join(PROFILES)} (default {OFFLINE_PROFILE}: offline, latency costs nothing)")
@@ -72,12 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--input", default=None, help="input device (index or name; default: system default)")
     lv.add_argument("--output", default=None, help="output device (index or name)")
     lv.add_argument("--blocksize", type=_positive_int("--blocksize"), default=256)
-    lv.add_argument("--samplerate", type=_positive_int("--samplerate"), default=None,
+    lv.add_argument("--samplerate", type=_rate("--samplerate"), default=None,
                     help="host rate (default: the device's)")
-    lv.add_argument("--channels", type=_positive_int("--channels"), default=1)
+    lv.add_argument("--channels", type=_positive_int("--channels", "channels"), default=1)
     lv.add_argument("--profile", default="default",
                     help="default (within 200 ms) | low-latency (less lookahead: less delay, some quality) | quality")
-    lv.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    lv.add_argument("--duration", type=_positive_seconds("--duration"), default=None, help="stop after this many seconds")
     lv.add_argument("--report", default=None, help="write latency and under/overflow counts as JSON here")
 
     c = sub.add_parser("compare", help="SI-SDR and log-spectral distance of an estimate against a reference")
@@ -90,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("midi", help="MIDI file (.mid, .midi); non-drum notes, highest note wins where they overlap")
     sy.add_argument("output", help="audio file to write (wav, flac, ogg, mp3), 16 kHz")
     sy.add_argument("--recon", default=None, help=f"reconstruction (one of: {', '.join(RECONS['synth'])})")
-    sy.add_argument("--harmonics", type=_positive_int("--harmonics"), default=BLUEPRINT_HARMONICS,
+    sy.add_argument("--harmonics", type=_positive_int("--harmonics", "harmonics (1 = the fundamental alone)"), default=BLUEPRINT_HARMONICS,
                     help=f"harmonics in the sine blueprint (default {BLUEPRINT_HARMONICS}; the model was trained on 1-6)")
     sy.add_argument("--rolloff", type=float, default=BLUEPRINT_ROLLOFF,
                     help=f"amplitude ratio of successive harmonics, 0-1 (default {BLUEPRINT_ROLLOFF}; "
@@ -112,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="real-time factor of the engine on the bundled example")
     b.add_argument("--task", default="resynth", help=f"one of: {', '.join(RECONS)}")
     b.add_argument("--model", default=None, help="an exported ONNX model (tasks that need one)")
-    b.add_argument("--rate", type=_positive_int("--rate"), default=48000, help="host sample rate")
+    b.add_argument("--rate", type=_rate("--rate"), default=48000, help="host sample rate")
     b.add_argument("--profile", default="default", help=" | ".join(PROFILES))
     b.add_argument("--blocks", type=_positive_int("--blocks"), nargs="*", default=[64, 256, 1024, 4096])
     sub.add_parser("devices", help="list audio devices")
@@ -122,115 +148,94 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def cmd_render(args: argparse.Namespace) -> None:
-    spec = resolve(args.task, args.recon, args.profile, args.guide_weight)
-    src = check_input_path(args.input)
-    from .pitch import PITCH_EXTENSIONS
-
-    dst = check_output_path(args.output, [src], AUDIO_EXTENSIONS + (PITCH_EXTENSIONS if spec.task == "pitch" else ()))
-    plot, ref_path = _check_plot_args(args, [src, dst])
-    if dst.suffix.lower() in PITCH_EXTENSIONS:  # render --task pitch writes CSV/MIDI/JSON too
-        return _pitch_to_file(src, dst, args.model, plot)
-    from .tasks import task_model
-
-    model = task_model(spec.task, args.model, spec.cfg)
-    x, rate = read_audio(src)
-    ref = _read_reference(ref_path, x, rate) if ref_path else None
-    from .render import output_rate, render_array
-
-    out_rate = output_rate(rate, args.out_rate)
+def _progress_bar(total: int, desc: str, quiet: bool, long_after: int):
     from tqdm import tqdm
 
-    long_file = x.shape[1] > 30 * rate
-    with tqdm(total=x.shape[0] * x.shape[1], unit="sample", unit_scale=True, desc=f"{spec.task}",
-              disable=args.quiet or not long_file, leave=False) as bar:
-        y = render_array(x, rate, spec, model, out_rate, args.block,
-                         progress=lambda n: bar.update(min(n, bar.total - bar.n)))
-    write_audio(dst, y, out_rate)
-    if ref is not None:
-        _print_scores(ref, _at_rate(y, out_rate, rate, ref.shape[1]), rate)
-    if plot:
-        from .plots import plot_spectrograms
-
-        panels = [("input", x, rate), (f"output ({spec.task}/{spec.recon})", y, out_rate)]
-        plot_spectrograms(panels + ([("reference", ref, rate)] if ref is not None else []), plot)
+    return tqdm(total=total, unit="sample", unit_scale=True, desc=desc, disable=quiet or total <= long_after,
+                leave=False)
 
 
-def _check_plot_args(args: argparse.Namespace, taken: list[Path]) -> tuple[Path | None, Path | None]:
-    """Validate --plot and --reference before any long work, so a mistake writes nothing."""
-    ref = None
-    if args.reference and args.task == "pitch":
+def _report_clipping(report) -> None:
+    if report.clipped:
+        print(f"streamproc: note: {report.clipped} output samples ({100 * report.clipped_fraction:.3g} %) "
+              f"exceeded full scale and were clipped to it", file=sys.stderr)
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    from .audio_io import AudioReader
+    from .render import FileRenderer
+
+    spec = resolve(args.task, args.recon, args.profile, args.guide_weight)
+    src = check_input_path(args.input)
+    if args.reference and spec.task == "pitch":
         raise UserError("--reference scores audio against audio; for --task pitch it has no meaning")
-    plot = _plot_path(args.plot, taken)
-    if args.reference:
-        ref = check_input_path(args.reference, kind="reference")
-    return plot, ref
+    with AudioReader(src) as head:  # the input's header first: a bad file fails before the model loads
+        frames, rate = head.frames, head.rate
+    renderer = FileRenderer(spec, args.model, args.out_rate, args.block)
+    with _progress_bar(frames, spec.task, args.quiet, 30 * rate) as bar:
+        report = renderer.render(src, args.output, args.plot, args.reference,
+                                 progress=lambda n: bar.update(min(n, bar.total - bar.n)))
+    _report_clipping(report)
+    if report.scores is not None:
+        _print_scores(report.scores, report.channels)
 
 
 def _plot_path(text: str | None, taken: list[Path]) -> Path | None:
-    """--plot's PNG path, checked before any work; never one of the command's own files."""
-    if not text:
-        return None
-    from .plots import check_plot_path
+    from .render import check_plot_target
 
-    plot = check_plot_path(text)
-    if any(plot.resolve() == p.resolve() for p in taken):
-        raise UserError(f"--plot {plot} names an input or output file; choose another name")
-    return plot
+    return check_plot_target(text, taken)
 
 
-def _read_reference(path: Path, x, rate: int):
-    ref, ref_rate = read_audio(path)
-    if ref_rate != rate or ref.shape != x.shape:
-        raise UserError(f"--reference {path} must match the input: {rate} Hz, {x.shape[1]} samples, "
-                        f"{x.shape[0]} channel(s); it has {ref_rate} Hz, {ref.shape[1]} samples, "
-                        f"{ref.shape[0]} channel(s)")
-    return ref
-
-
-def _at_rate(y, y_rate: int, rate: int, length: int):
-    """The output brought back to the reference's rate and length (when --out-rate differs)."""
-    if y_rate == rate:
-        return y
-    import numpy as np
-    import soxr
-
-    z = soxr.resample(np.asarray(y, np.float64).T, y_rate, rate, quality="HQ").T
-    return np.pad(z, ((0, 0), (0, max(0, length - z.shape[1]))))[:, :length]
-
-
-def _print_scores(ref, est, rate: int) -> None:
-    from .metrics import score
-
-    s = score(ref, est, rate)
-    chans = f" (mean of {ref.shape[0]} channels)" if ref.shape[0] > 1 else ""
-    print(f"SI-SDR {s['si_sdr']:7.2f} dB{chans}")
+def _print_scores(s: dict, channels: int) -> None:
+    chans = f" (mean of {channels} channels)" if channels > 1 else ""
+    if s.get("estimate_silent"):
+        print("SI-SDR    undefined: the estimate is silent (all samples zero)")
+    else:
+        print(f"SI-SDR {s['si_sdr']:7.2f} dB{chans}")
     print(f"LSD    {s['lsd']:7.3f}{chans}")
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
+    from .analysis import MelPicture, StreamingScore
+    from .audio_io import AudioReader
+
     ref_path = check_input_path(args.reference, kind="reference")
     est_path = check_input_path(args.estimate, kind="estimate")
     plot = _plot_path(args.plot, [ref_path, est_path])
-    ref, rate = read_audio(ref_path)
-    est, est_rate = read_audio(est_path)
-    if est_rate != rate:
-        raise UserError(f"{est_path} is at {est_rate} Hz, {ref_path} at {rate} Hz: resample one first")
-    if est.shape != ref.shape:
-        raise UserError(f"{est_path} has {est.shape[1]} samples x {est.shape[0]} channel(s), {ref_path} has "
-                        f"{ref.shape[1]} x {ref.shape[0]}: they must be equal (no trimming or padding is guessed)")
-    _print_scores(ref, est, rate)
+    with AudioReader(ref_path, kind="reference") as ref, AudioReader(est_path, kind="estimate") as est:
+        if est.rate != ref.rate:
+            raise UserError(f"{est_path} is at {est.rate} Hz, {ref_path} at {ref.rate} Hz: resample one first")
+        if (est.channels, est.frames) != (ref.channels, ref.frames):
+            raise UserError(f"{est_path} has {est.frames} samples x {est.channels} channel(s), {ref_path} has "
+                            f"{ref.frames} x {ref.channels}: they must be equal (no trimming or padding is guessed)")
+        score = StreamingScore(ref.rate, ref.channels)
+        pool = MelPicture.pool_for(ref.seconds)
+        pics = [MelPicture(ref.rate, ref.channels, pool) for _ in range(2)] if plot else []
+        for r, e in zip(ref.blocks(), est.blocks()):
+            score.push(r, e)
+            for pic, x in zip(pics, (r, e)):
+                pic.push(x)
+        try:
+            scores = score.result()
+        except ValueError:
+            raise UserError(f"{est_path} and {ref_path} decode to different lengths") from None
+    _print_scores(scores, ref.channels)
     if plot:
-        from .plots import plot_separation_overlay
+        from .plots import plot_overlay_mels
 
-        plot_separation_overlay(ref, est, rate, plot, title=f"{est_path.name} against {ref_path.name}")
+        plot_overlay_mels(pics[0].finish(), pics[1].finish(), plot, pool,
+                          title=f"{est_path.name} against {ref_path.name}")
+
+
+SYNTH_BLOCK = 1 << 15
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
     import numpy as np
 
+    from .audio_io import AudioWriter
     from .blueprint import MIDI_EXTENSIONS, SAMPLE_RATE, harmonic_blueprint, melody_from_midi
-    from .tasks import task_model
+    from .render import FileRenderer, stream_engines
 
     spec = resolve("synth", args.recon, OFFLINE_PROFILE)
     src = check_input_path(args.midi, MIDI_EXTENSIONS, kind="MIDI")
@@ -238,43 +243,51 @@ def cmd_synth(args: argparse.Namespace) -> None:
     blue_dst = check_output_path(args.blueprint_out, [src, dst], AUDIO_EXTENSIONS) if args.blueprint_out else None
     if not 0.0 < args.rolloff <= 1.0:
         raise UserError(f"--rolloff must be in (0, 1], got {args.rolloff:g}")
-    model = task_model("synth", args.model, spec.cfg)
     notes = melody_from_midi(src)
+    renderer = FileRenderer(spec, args.model)
     n = int(np.ceil((notes[:, 1].max() + SYNTH_TAIL_S) * SAMPLE_RATE))
-    blue = harmonic_blueprint(notes, n, args.harmonics, args.rolloff, rng=None).astype(np.float64)
-    blue *= 10.0 ** (BLUEPRINT_PEAK_DB / 20.0) / max(float(np.abs(blue).max()), 1e-9)
-    from tqdm import tqdm
 
-    from .render import render_array
+    def window(i: int):
+        return harmonic_blueprint(notes, n, args.harmonics, args.rolloff, rng=None, start=i,
+                                  stop=i + SYNTH_BLOCK).astype(np.float64)
 
-    with tqdm(total=n, unit="sample", unit_scale=True, desc="synth", disable=args.quiet or n < 30 * SAMPLE_RATE,
-              leave=False) as bar:
-        y = render_array(blue[None], SAMPLE_RATE, spec, model, SAMPLE_RATE,
-                         progress=lambda k: bar.update(min(k, bar.total - bar.n)))
-    if blue_dst:
-        write_audio(blue_dst, blue[None], SAMPLE_RATE)
-    write_audio(dst, y, SAMPLE_RATE)
+    with AudioWriter(dst, SAMPLE_RATE, 1) as out, \
+            (AudioWriter(blue_dst, SAMPLE_RATE, 1) if blue_dst else _nothing()) as blue_out:
+        peak = max(float(np.abs(window(i)).max()) for i in range(0, n, SYNTH_BLOCK))  # pass 1: the level
+        gain = 10.0 ** (BLUEPRINT_PEAK_DB / 20.0) / max(peak, 1e-9)
+        with _progress_bar(n, "synth", args.quiet, 30 * SAMPLE_RATE) as bar:
+            def blocks():
+                for i in range(0, n, SYNTH_BLOCK):
+                    b = window(i)[None] * gain
+                    if blue_out is not None:
+                        blue_out.write(b)
+                    yield b
+                    bar.update(b.shape[1])
+            stream_engines(renderer.engines(SAMPLE_RATE, SAMPLE_RATE, 1), blocks(), out.write)
+        if blue_out is not None:
+            blue_out.commit()
+        out.commit()
+    _report_clipping(_Clipped(out))
 
 
-def _pitch_to_file(src: Path, dst: Path, model: str | None, plot: Path | None = None) -> None:
-    from .pitch import track_pitch, write_pitch
+class _Clipped:
+    def __init__(self, writer) -> None:
+        self.clipped, self.clipped_fraction = writer.clipped, writer.clipped / max(1, writer.frames)
 
-    x, rate = read_audio(src)
-    mono = x.mean(axis=0)
-    track = track_pitch(mono, rate, model)
-    write_pitch(track, dst)
-    if plot:
-        from .plots import plot_pitch
 
-        plot_pitch(mono, rate, track.times, track.f0, plot, title=f"f0 of {src.name} ({track.model})")
+def _nothing():
+    from contextlib import nullcontext
+
+    return nullcontext(None)
 
 
 def cmd_pitch(args: argparse.Namespace) -> None:
     from .pitch import PITCH_EXTENSIONS
+    from .render import FileRenderer
 
     src = check_input_path(args.input)
-    dst = check_output_path(args.output, [src], PITCH_EXTENSIONS)
-    _pitch_to_file(src, dst, args.model, _plot_path(args.plot, [src, dst]))
+    check_output_path(args.output, [src], PITCH_EXTENSIONS)
+    FileRenderer(resolve("pitch", None, OFFLINE_PROFILE), args.model).render(src, args.output, args.plot)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -398,15 +411,18 @@ COMMANDS = {"demo": cmd_demo, "render": cmd_render, "live": cmd_live, "models": 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .signals import exit_status, interrupts
+
     try:
-        args = build_parser().parse_args(argv)
-        status = COMMANDS[args.command](args)
+        with interrupts():
+            args = build_parser().parse_args(argv)
+            status = COMMANDS[args.command](args)
     except UserError as exc:
         print(f"streamproc: error: {exc}", file=sys.stderr)
         return EXIT_USER
-    except KeyboardInterrupt:
-        print("streamproc: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"streamproc: interrupted{f' ({exc})' if str(exc) else ''}", file=sys.stderr)
+        return exit_status(exc)
     return status or 0
 
 

@@ -10,6 +10,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -59,27 +60,36 @@ def _model_name(model: FrameModel) -> str:
     return Path(path).name if path is not None else type(model).__name__
 
 
-def frame_tracks(x16: np.ndarray, model: FrameModel, cfg: SpectralConfig = DEFAULT,
+def frame_tracks(x16: np.ndarray | Iterable[np.ndarray], model: FrameModel, cfg: SpectralConfig = DEFAULT,
                  block: int = 1 << 16, profile: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Model-rate mono -> per frame (MIDI pitch, voiced, RMS), frames 0.. until the last centre
-    past the end. Runs the engine's own stages under ``cfg`` block by block (bounded memory);
-    ``profile`` sets the model's chunking as in live use (default: offline, the model's own)."""
+    """Model-rate mono (an array, or an iterable of blocks of any length) -> per frame (MIDI
+    pitch, voiced, RMS), frames 0.. until the last centre past the end. Runs the engine's own
+    stages under ``cfg`` block by block (bounded memory); ``profile`` sets the model's chunking
+    as in live use (default: offline, the model's own)."""
     core = build_core(resolve("pitch", None, profile or OFFLINE_PROFILE, cfg=cfg), model)
     core.reset()
     lat_frames = sum(s.latency for s in core.stages)
-    need = (len(x16) + cfg.n_fft // 2 - cfg.hop) // cfg.hop + 2  # frames whose centre reaches the end
-    src = np.concatenate([np.asarray(x16, dtype=np.float64), np.zeros((lat_frames + 2) * cfg.hop + cfg.n_fft)])
+    if isinstance(x16, np.ndarray):
+        x16 = [x16[i:i + block] for i in range(0, len(x16), block)]
     midi, voiced, rms = [], [], []
-    for start in range(0, len(src), block):
-        frames = core.framer.process(src[start:start + block])
+
+    def run(chunk: np.ndarray) -> None:
+        frames = core.framer.process(np.asarray(chunk, dtype=np.float64))
         for stage in core.stages:
             if not len(frames):
-                break
+                return
             frames = stage.process(frames)
         if len(frames):
             midi.append(frames.features[:, 0])
             voiced.append(frames.features[:, 1] > 0.5)
             rms.append(frame_rms(frames.stft, cfg))
+
+    n = 0
+    for chunk in x16:
+        n += len(chunk)
+        run(chunk)
+    run(np.zeros((lat_frames + 2) * cfg.hop + cfg.n_fft))
+    need = (n + cfg.n_fft // 2 - cfg.hop) // cfg.hop + 2  # frames whose centre reaches the end
     cat = lambda parts, dtype: np.concatenate(parts)[:need] if parts else np.zeros(0, dtype)  # noqa: E731
     return cat(midi, float), cat(voiced, bool), cat(rms, float)
 
@@ -128,6 +138,31 @@ def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | P
         x16 = x
     midi, voiced, rms = frame_tracks(x16, fm, cfg, profile=profile)
     times, f0, db, guess = frames_to_grid(midi, voiced, rms, len(x) / sample_rate, cfg)
+    return PitchTrack(times, f0, db, int(sample_rate), _model_name(fm), guess)
+
+
+def track_pitch_blocks(blocks: Iterable[np.ndarray], sample_rate: int,
+                       model: FrameModel | str | Path | None = None, profile: str | None = None) -> PitchTrack:
+    """:func:`track_pitch` of a recording given as mono blocks: any length in bounded memory
+    (the 16 kHz resampling streams too)."""
+    import soxr
+
+    cfg = DEFAULT
+    fm = _resolve_model(model, cfg)
+    rs = (soxr.ResampleStream(int(sample_rate), cfg.sample_rate, 1, dtype="float64", quality="HQ")
+          if sample_rate != cfg.sample_rate else None)
+    count = [0]
+
+    def at16k() -> Iterator[np.ndarray]:
+        for b in blocks:
+            b = np.asarray(b, dtype=np.float64)
+            count[0] += len(b)
+            yield rs.resample_chunk(b) if rs is not None else b
+        if rs is not None:
+            yield rs.resample_chunk(np.zeros(0), last=True)
+
+    midi, voiced, rms = frame_tracks(at16k(), fm, cfg, profile=profile)
+    times, f0, db, guess = frames_to_grid(midi, voiced, rms, count[0] / sample_rate, cfg)
     return PitchTrack(times, f0, db, int(sample_rate), _model_name(fm), guess)
 
 

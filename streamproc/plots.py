@@ -74,12 +74,13 @@ def mel_db(audio: np.ndarray, rate: int) -> np.ndarray:
     return 20.0 * np.log10(np.maximum(mel, 1e-10))
 
 
-def _extent(n_frames: int) -> tuple[float, float, float, float]:
-    """imshow extent: frame k is centred at sample k*hop + hop - n_fft/2 (streamproc.dsp framing)."""
+def _extent(n_frames: int, pool: int = 1) -> tuple[float, float, float, float]:
+    """imshow extent: frame k is centred at sample k*hop + hop - n_fft/2 (streamproc.dsp framing);
+    a column of a long file's picture averages ``pool`` frames."""
     from .dsp import hz_to_mel
 
-    c, hop = DEFAULT, DEFAULT.hop
-    t0 = (hop - c.n_fft / 2 - hop / 2) / c.sample_rate
+    c, hop = DEFAULT, DEFAULT.hop * pool
+    t0 = (DEFAULT.hop - c.n_fft / 2 - DEFAULT.hop / 2) / c.sample_rate
     return (t0, t0 + n_frames * hop / c.sample_rate, float(hz_to_mel(c.fmin)), float(hz_to_mel(c.fmax)))
 
 
@@ -98,15 +99,23 @@ def plot_spectrograms(panels: list[tuple[str, np.ndarray, int]], path: str | Pat
     """(title, audio, rate) panels side by side (e.g. input | output | reference), one colour scale."""
     if not panels:
         raise ValueError("plot_spectrograms needs at least one panel")
+    plot_mel_panels([(title, mel_db(audio, rate)) for title, audio, rate in panels], path)
+
+
+def plot_mel_panels(panels: list[tuple[str, np.ndarray]], path: str | Path, pool: int = 1) -> None:
+    """(title, log-mel dB image) panels side by side, one colour scale; ``pool``: frames per
+    column (the pictures of long files, :class:`streamproc.analysis.MelPicture`)."""
+    if not panels:
+        raise ValueError("plot_mel_panels needs at least one panel")
     path = check_plot_path(path)
     Figure = _figure_class()
-    specs = [(title, mel_db(audio, rate)) for title, audio, rate in panels]
-    vmax = max(float(s.max()) for _, s in specs)
+    specs = panels
+    vmax = max(float(s.max()) if s.size else -200.0 for _, s in specs)
     fig = Figure(figsize=(4.2 * len(specs) + 1.0, 4.2), layout="constrained")
     axes = fig.subplots(1, len(specs), sharey=True, squeeze=False)[0]
     im = None
     for i, (ax, (title, s)) in enumerate(zip(axes, specs)):
-        im = ax.imshow(s, origin="lower", aspect="auto", extent=_extent(s.shape[1]), cmap="magma",
+        im = ax.imshow(s, origin="lower", aspect="auto", extent=_extent(s.shape[1], pool), cmap="magma",
                        vmin=vmax - DB_RANGE, vmax=vmax, interpolation="nearest")
         ax.set_title(title)
         _mel_axis(ax, ylabel=i == 0)
@@ -136,14 +145,19 @@ def plot_separation_overlay(ref: np.ndarray, est: np.ndarray, rate: int, path: s
     """The paper's separation overlay: cyan = estimate matches the reference, red = reference
     energy the estimate misses, white = estimate energy the reference lacks, black = neither
     (energy: within ``-threshold_db`` dB of the signal's own maximum, mel bins)."""
+    plot_overlay_mels(mel_db(ref, rate), mel_db(est, rate), path, threshold_db=threshold_db, title=title)
+
+
+def plot_overlay_mels(r: np.ndarray, e: np.ndarray, path: str | Path, pool: int = 1,
+                      threshold_db: float = OVERLAY_THRESHOLD_DB, title: str = "") -> None:
+    """:func:`plot_separation_overlay` of two log-mel dB images (``pool`` frames per column)."""
     path = check_plot_path(path)
     Figure = _figure_class()
-    r, e = mel_db(ref, rate), mel_db(est, rate)
     n = min(r.shape[1], e.shape[1])
     classes = classify_overlay(r[:, :n], e[:, :n], threshold_db)
     fig = Figure(figsize=(10.0, 4.2), layout="constrained")
     ax = fig.subplots()
-    ax.imshow(OVERLAY_COLOURS[classes], origin="lower", aspect="auto", extent=_extent(n),
+    ax.imshow(OVERLAY_COLOURS[classes], origin="lower", aspect="auto", extent=_extent(n, pool),
               interpolation="nearest")
     ax.set_title(title or f"separation overlay (energy: above {threshold_db:g} dB re each signal's max)")
     _mel_axis(ax)
@@ -159,6 +173,13 @@ def plot_separation_overlay(ref: np.ndarray, est: np.ndarray, rate: int, path: s
 def plot_pitch(audio: np.ndarray, rate: int, times: np.ndarray, f0: np.ndarray, path: Path,
                title: str = "") -> None:
     """f0 track (Hz at ``times`` s; 0 = unvoiced, not drawn) over the input's log-mel spectrogram."""
+    check_plot_path(path)
+    plot_pitch_track(mel_db(audio, rate), 1, times, f0, path, title)
+
+
+def plot_pitch_track(s: np.ndarray, pool: int, times: np.ndarray, f0: np.ndarray, path: Path,
+                     title: str = "") -> None:
+    """:func:`plot_pitch` over a log-mel dB image (``pool`` frames per column)."""
     from .dsp import hz_to_mel
 
     path = check_plot_path(path)
@@ -166,16 +187,16 @@ def plot_pitch(audio: np.ndarray, rate: int, times: np.ndarray, f0: np.ndarray, 
     if times.shape != f0.shape or times.ndim != 1:
         raise ValueError(f"times and f0 must be 1-D of one length, got {times.shape} and {f0.shape}")
     Figure = _figure_class()
-    s = mel_db(audio, rate)
     fig = Figure(figsize=(8.0, 4.2), layout="constrained")
     ax = fig.subplots()
-    vmax = float(s.max())
-    im = ax.imshow(s, origin="lower", aspect="auto", extent=_extent(s.shape[1]), cmap="magma",
+    vmax = float(s.max()) if s.size else -200.0
+    ext = _extent(s.shape[1], pool)
+    im = ax.imshow(s, origin="lower", aspect="auto", extent=ext, cmap="magma",
                    vmin=vmax - DB_RANGE, vmax=vmax, interpolation="nearest")
     voiced = (f0 > 0) & np.isfinite(f0)
     y = np.where(voiced, hz_to_mel(np.where(voiced, f0, 1.0)), np.nan)  # NaN breaks the line
     ax.plot(times, y, color="cyan", linewidth=1.5, label="f0")
-    ax.set_ylim(*_extent(s.shape[1])[2:])
+    ax.set_ylim(*ext[2:])
     ax.set_title(title or "f0")
     ax.legend(loc="upper right", fontsize="small")
     _mel_axis(ax)
