@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from .config import DEFAULT
 from .engine import Engine
 from .errors import UserError
 from .frame_model import FrameModel
-from .spec import TaskSpec, task_model
+from .spec import RESTORE_MODEL, TaskSpec, load_restore_model, task_model
 from .tasks import build_engine
 
 Progress = Callable[[int], None]
@@ -93,20 +93,31 @@ class FileRenderer:
     """
 
     def __init__(self, spec: TaskSpec, model: FrameModel | str | Path | None = None,
-                 out_rate: int | None = None, block: int = 4096) -> None:
+                 out_rate: int | None = None, block: int = 4096, restore_model: FrameModel | None = None,
+                 providers: Sequence[str] | None = None, threads: int | None = None) -> None:
+        """``model``/``restore_model``: a loaded model, an ONNX file, or None for the shipped one;
+        files are opened once, on onnxruntime's ``providers`` with ``threads`` intra-op threads."""
         self.spec = spec
         self.out_rate = check_rate(out_rate, "--out-rate") if out_rate is not None else None
         if int(block) < 1:
             raise UserError(f"block must be at least 1 sample, got {block}")
         self.block = int(block)
-        self._model_arg = model
-        self.model = task_model(spec.task, model, spec.cfg)
+        self.model = task_model(spec.task, model, spec.cfg, providers, threads)
+        if restore_model is None and spec.recon == RESTORE_MODEL:  # one session for every engine
+            restore_model = load_restore_model(spec.cfg, providers, threads)
+        self.restore_model = restore_model
         self._engines: dict[tuple[int, int], list[Engine]] = {}
 
+    @property
+    def providers(self) -> list[str]:
+        """The onnxruntime execution providers the loaded models run on (empty: no ONNX model)."""
+        return sorted({p for m in (self.model, self.restore_model) for p in getattr(m, "providers", ())})
+
     def engines(self, in_rate: int, out_rate: int, channels: int) -> list[Engine]:
+        """``channels`` engines for this rate pair, built on first use and kept for later files."""
         have = self._engines.setdefault((in_rate, out_rate), [])
         while len(have) < channels:
-            have.append(build_engine(self.spec, self.model, in_rate, out_rate))
+            have.append(build_engine(self.spec, self.model, in_rate, out_rate, self.restore_model))
         return have[:channels]
 
     # -- one file --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from . import registry
 from .config import DEFAULT, SpectralConfig
@@ -123,9 +123,11 @@ def shipped_model(task: str) -> Path | None:
 
 
 def task_model(task: str, model: FrameModel | str | Path | None = None,
-               cfg: SpectralConfig = DEFAULT) -> FrameModel | None:
+               cfg: SpectralConfig = DEFAULT, providers: Sequence[str] | None = None,
+               threads: int | None = None) -> FrameModel | None:
     """The model a task runs: ``model`` itself if it is one, else the ONNX file it names, else
-    the shipped one; None where the task ships none. Files are checked against ``cfg``."""
+    the shipped one; None where the task ships none. Files are checked against ``cfg`` and run
+    on onnxruntime's ``providers`` (default: CPU) with ``threads`` intra-op threads."""
     if model is not None and not isinstance(model, (str, Path)):
         return model
     path = model or shipped_model(task)
@@ -133,12 +135,13 @@ def task_model(task: str, model: FrameModel | str | Path | None = None,
         return None
     from .onnx_model import load_model  # optional runtime piece, imported on demand
 
-    return load_model(path, task=task, sample_rate=cfg.sample_rate, cfg=cfg)
+    return load_model(path, task=task, sample_rate=cfg.sample_rate, cfg=cfg, providers=providers, threads=threads)
 
 
-def load_restore_model(cfg: SpectralConfig) -> FrameModel:
+def load_restore_model(cfg: SpectralConfig, providers: Sequence[str] | None = None,
+                       threads: int | None = None) -> FrameModel:
     """The shipped restoration model for ``--recon restore``."""
-    model = task_model(RESTORE_MODEL, None, cfg)
+    model = task_model(RESTORE_MODEL, None, cfg, providers, threads)
     if model is None:
         raise UserError("no restoration model ships with this version; use --recon gla")
     return model

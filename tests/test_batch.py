@@ -183,3 +183,32 @@ def test_output_folder_inside_the_input_tree_is_not_read_back(tree, capsys):
     assert "6 done" in capsys.readouterr().out
     assert main(["batch", str(tree), "--out", str(out), "--task", "pitch", "--format", "wav", "--quiet"]) == 0
     assert "0 done, 6 skipped" in capsys.readouterr().out
+
+
+def test_worker_renders_through_file_renderer_and_keeps_its_engines(tmp_path, capsys):
+    """A worker is `streamproc render` kept warm: one restoration session for every engine, the
+    engines of a rate pair reused by the next file, and outputs byte-identical to render's."""
+    from streamproc.batch.work import FileWorker, Job, Settings
+
+    src = tmp_path / "in"
+    a = write(src / "a.wav", np.stack([harmonic_tone(22050, 0.7, 1), harmonic_tone(22050, 0.7, 2)]), 22050)
+    b = write(src / "b.flac", harmonic_tone(22050, 0.5, 3), 22050)
+    worker = FileWorker(Settings("separate", "restore", fmt="flac", device="cpu"))
+    restore = worker.renderer.restore_model
+    assert restore is not None and worker.providers == ["CPUExecutionProvider"]
+    (tmp_path / "p").mkdir()
+    recs, engines = [], []
+    for i, inp in enumerate((a, b)):
+        job = Job(i, str(inp), str(tmp_path / "out" / f"{inp.stem}.flac"), str(tmp_path / "p" / f"{i}.flac"))
+        recs.append(worker.process(job))
+        engines.append(worker.renderer.engines(22050, 22050, 1)[0])
+        assert recs[-1]["status"] == "done", recs[-1]
+        alone = tmp_path / f"alone{i}.flac"
+        assert main(["render", str(inp), str(alone), "--task", "separate", "--recon", "restore", "--quiet"]) == 0
+        assert Path(job.dst).read_bytes() == alone.read_bytes()
+    assert engines[0] is engines[1]
+    from streamproc.stages import Restore
+
+    restorers = [s for e in worker.renderer.engines(22050, 22050, 2) for s in e.core.stages if isinstance(s, Restore)]
+    assert len(restorers) == 2 and all(s.model is restore for s in restorers)
+    assert recs[0]["duration_s"] == pytest.approx(0.7, abs=1e-3) and not list((tmp_path / "p").iterdir())

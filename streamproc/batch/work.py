@@ -119,25 +119,23 @@ def one_line(exc: BaseException) -> str:
 
 
 class FileWorker:
-    """The task's models, loaded once, and :meth:`process` for each file."""
+    """The task's models, loaded once, and :meth:`process` for each file.
+
+    Each file goes through :class:`streamproc.render.FileRenderer`, the very code ``streamproc
+    render`` runs (so outputs are byte-identical to it), block by block in constant memory,
+    with its engines kept per rate pair across files."""
 
     def __init__(self, settings: Settings) -> None:
-        from ..onnx_model import load_model
+        from ..render import FileRenderer
         from ..tasks import load_shipped_vocoder
 
         self.settings = settings
         self.spec = spec = check_settings(settings)
-        provs = providers(settings.device)
-        loaded = {}
-        for role, path in pipeline_files(spec):
-            if role == "vocoder":
-                load_shipped_vocoder()  # cached per process; the engine picks it up from there
-            else:
-                loaded[role] = load_model(path, task=role, sample_rate=spec.cfg.sample_rate, cfg=spec.cfg,
-                                          providers=provs, threads=settings.threads)
-        self.model = loaded.get(spec.task)
-        self.restore = loaded.get("restore")
-        self.providers = sorted({p for m in loaded.values() for p in m.providers}) or ["none"]
+        if spec.recon.startswith("wavenet"):
+            load_shipped_vocoder()  # cached per process; the engines pick it up from there
+        self.renderer = FileRenderer(spec, block=RENDER_BLOCK, providers=providers(settings.device),
+                                     threads=settings.threads)
+        self.providers = self.renderer.providers or ["none"]
         self.identity = model_identity(spec)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -159,26 +157,11 @@ class FileWorker:
         return rec
 
     def _run(self, job: Job) -> float:
-        from ..audio_io import read_audio, write_audio
-
+        """``src`` -> ``partial`` (renamed to ``dst`` once whole); returns the input's seconds."""
         src, dst, partial = Path(job.src), Path(job.dst), Path(job.partial)
         if dst.exists() and os.path.samefile(dst, src):
             raise UserError(f"output {dst} is the input file; choose another --out")
-        x, rate = read_audio(src)
-        if self.settings.fmt in PITCH_FORMATS:
-            from ..pitch import track_pitch, write_pitch
-
-            write_pitch(track_pitch(x.mean(axis=0), rate, self.model, profile=self.spec.profile_name), partial)
-        else:
-            from ..render import output_rate
-            from ..tasks import build_engine
-
-            out_rate = output_rate(rate)
-            import numpy as np
-
-            y = np.stack([build_engine(self.spec, self.model, rate, out_rate, self.restore)
-                          .render(ch, block=RENDER_BLOCK) for ch in x])
-            write_audio(partial, y, out_rate)
+        report = self.renderer.render(src, partial)
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, dst)
-        return x.shape[1] / rate
+        return report.frames_in / report.in_rate
