@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from streamproc.config import DEFAULT
+from streamproc.model_meta import ModelMetadata
+
 PARITY_TOL = 1e-4
-METADATA_FORMAT = "streamproc-onnx-1"
 
 
 class ExportError(Exception):
@@ -79,28 +81,20 @@ class _Window:
         return WindowModel(G).eval()
 
 
+def model_metadata(cfg, summary: dict) -> ModelMetadata:
+    """What an exported model says about itself (``streamproc.model_meta``, the runtime's schema)."""
+    from models.data import LAYOUT, output_kind
+
+    kind = output_kind(cfg.task)
+    return ModelMetadata(task=cfg.task, output_kind=kind, spectral=DEFAULT, n_inputs=cfg.rows_in,
+                         n_outputs=cfg.rows_out, context_frames=cfg.context_frames, new_frames=cfg.new_frames,
+                         lookahead_frames=cfg.lookahead_frames, network=json.loads(cfg.to_json()),
+                         training=summary, pitch=LAYOUT if kind == "pitchmap" else None)
+
+
 def metadata(cfg, summary: dict) -> dict[str, str]:
     """The metadata_props of an exported model (all values strings, as ONNX requires)."""
-    from models.data import output_kind, pitch_layout
-    from streamproc.config import DEFAULT
-
-    spec = DEFAULT.as_dict()
-    md = {
-        "format": METADATA_FORMAT,
-        "task": cfg.task,
-        "output_kind": output_kind(cfg.task),
-        **{k: str(spec[k]) for k in ("sample_rate", "n_fft", "hop", "n_mels", "fmin", "fmax", "db_floor", "db_ceil")},
-        "n_inputs": str(cfg.rows_in),
-        "n_outputs": str(cfg.rows_out),
-        "context_frames": str(cfg.context_frames),
-        "new_frames": str(cfg.new_frames),
-        "lookahead_frames": str(cfg.lookahead_frames),
-        "network": cfg.to_json(),
-        "training": json.dumps(summary, sort_keys=True),
-    }
-    if cfg.task == "pitch":
-        md.update({k: str(v) for k, v in pitch_layout().items()})
-    return md
+    return model_metadata(cfg, summary).to_props()
 
 
 def export(checkpoint: str | Path, out: str | Path, net_json: str | None = None, opset: int = 18,

@@ -34,6 +34,7 @@ import numpy as np
 
 from streamproc.config import DEFAULT, SpectralConfig
 from streamproc import dsp
+from streamproc.pitchmap import DEFAULT_LAYOUT
 
 from dataclasses import dataclass
 
@@ -44,16 +45,15 @@ from .split import is_test
 TASKS = ("separate", "superres", "synth", "pitch", "restore")
 DATA_VERSION = 2   # 2: expression, recording chain, violin on any voice, low-rate paths, audio-aligned pitch labels
 
-# pitch map layout: row r <-> MIDI pitch PITCH_MIN_MIDI + r / BINS_PER_SEMITONE (bin centres);
-# value +1 where a MIDI note sounds at the frame centre, -1 elsewhere (the [-1, 1] image range)
-PITCH_MIN_MIDI = 36.0
-BINS_PER_SEMITONE = 2
-N_PITCH_BINS = 128
+# pitch map layout (streamproc.pitchmap, shared with the runtime): row r <-> MIDI pitch
+# min_midi + r / bins_per_semitone (bin centres); ``on`` where a MIDI note sounds at the frame
+# centre, ``off`` elsewhere
+LAYOUT = DEFAULT_LAYOUT
 
 
 def pitch_layout() -> dict:
-    return {"pitch_min_midi": PITCH_MIN_MIDI, "bins_per_semitone": BINS_PER_SEMITONE,
-            "n_pitch_bins": N_PITCH_BINS, "pitchmap_on": 1.0, "pitchmap_off": -1.0}
+    """The layout under its metadata keys (data manifests, network configs)."""
+    return LAYOUT.as_dict()
 
 
 def task_rows(task: str, cfg: SpectralConfig = DEFAULT) -> tuple[int, int]:
@@ -61,7 +61,7 @@ def task_rows(task: str, cfg: SpectralConfig = DEFAULT) -> tuple[int, int]:
     if task == "restore":
         return cfg.n_bins, cfg.n_bins
     if task == "pitch":
-        return cfg.n_mels, N_PITCH_BINS
+        return cfg.n_mels, LAYOUT.n_bins
     return cfg.n_mels, cfg.n_mels
 
 
@@ -75,26 +75,26 @@ def frame_centres(n_frames: int, cfg: SpectralConfig = DEFAULT) -> np.ndarray:
 
 
 def pitch_map_frames(midi: np.ndarray) -> np.ndarray:
-    """Per-frame sounding pitch (fractional MIDI, NaN = unvoiced) -> (N_PITCH_BINS, frames):
-    +1 in the nearest row, -1 elsewhere."""
+    """Per-frame sounding pitch (fractional MIDI, NaN = unvoiced) -> (n_bins, frames):
+    ``on`` in the nearest row, ``off`` elsewhere."""
     midi = np.asarray(midi, np.float64)
-    out = np.full((N_PITCH_BINS, len(midi)), -1.0, dtype=np.float32)
+    out = np.full((LAYOUT.n_bins, len(midi)), LAYOUT.off, dtype=np.float32)
     ok = np.isfinite(midi)
     b = np.full(len(midi), -1)
-    b[ok] = np.round((midi[ok] - PITCH_MIN_MIDI) * BINS_PER_SEMITONE).astype(int)
-    k = np.where((b >= 0) & (b < N_PITCH_BINS))[0]
-    out[b[k], k] = 1.0
+    b[ok] = LAYOUT.rows(midi[ok])
+    k = np.where((b >= 0) & (b < LAYOUT.n_bins))[0]
+    out[b[k], k] = LAYOUT.on
     return out
 
 
 def pitch_map(notes: np.ndarray, n_frames: int, cfg: SpectralConfig = DEFAULT) -> np.ndarray:
-    """notes (n, >=3): start_s, end_s, midi (fractional allowed) -> (N_PITCH_BINS, frames)."""
-    out = np.full((N_PITCH_BINS, n_frames), -1.0, dtype=np.float32)
+    """notes (n, >=3): start_s, end_s, midi (fractional allowed) -> (n_bins, frames)."""
+    out = np.full((LAYOUT.n_bins, n_frames), LAYOUT.off, dtype=np.float32)
     centres = frame_centres(n_frames, cfg) / cfg.sample_rate
     for s, e, m in notes[:, :3]:
-        b = int(round((m - PITCH_MIN_MIDI) * BINS_PER_SEMITONE))
-        if 0 <= b < N_PITCH_BINS:
-            out[b, (centres >= s) & (centres < e)] = 1.0
+        b = LAYOUT.row(m)
+        if 0 <= b < LAYOUT.n_bins:
+            out[b, (centres >= s) & (centres < e)] = LAYOUT.on
     return out
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
+SAMPLE_RATE = 16000  # the model rate: every model, data set and engine core runs at it
+
+
 @dataclass(frozen=True)
 class SpectralConfig:
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     n_fft: int = 1024
     hop: int = 256
     n_mels: int = 128

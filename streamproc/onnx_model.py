@@ -1,14 +1,13 @@
 """Trained models at run time: ONNX files run with onnxruntime, no torch, no pickle.
 
 An exported model (``python -m export.onnx``) carries everything in its ``metadata_props``:
-task, spectral settings, chunk sizes and output kind. :func:`load_model` checks them against
+task, spectral settings, chunk sizes and output kind (the schema: ``streamproc.model_meta``). :func:`load_model` checks them against
 what the caller needs and returns an :class:`OnnxFrameModel`, which implements the
 engine's ``FrameModel`` protocol. Sessions are cached by (path, mtime, size, providers,
 threads), so several processors or channels using one file share one session.
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
@@ -16,14 +15,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .config import SpectralConfig
+from .config import SAMPLE_RATE, SpectralConfig
 from .errors import UserError
+from .model_meta import ModelMetadata
+from .pitchmap import PitchLayout
 
-METADATA_FORMAT = "streamproc-onnx-1"
 MODELS_DIR = Path(__file__).parent / "models_data"
-REQUIRED_KEYS = ("task", "output_kind", "sample_rate", "n_fft", "hop", "n_mels", "fmin", "fmax", "db_floor",
-                 "db_ceil", "n_inputs", "n_outputs", "context_frames", "new_frames", "lookahead_frames")
-_SPECTRAL_KEYS = ("n_fft", "hop", "n_mels", "fmin", "fmax", "db_floor", "db_ceil")
 
 _SESSIONS: dict[tuple, object] = {}
 _LOCK = threading.Lock()
@@ -44,14 +41,6 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     if not p.is_file():
         raise UserError(f"model file not found: {p}")
     return dict(_session(p, ("CPUExecutionProvider",), 1).get_modelmeta().custom_metadata_map)
-
-
-def _check_metadata(path: Path, md: dict[str, str]) -> None:
-    missing = [k for k in REQUIRED_KEYS if k not in md]
-    if md.get("format") != METADATA_FORMAT:
-        raise UserError(f"{path} is an ONNX file without streamproc model metadata")
-    if missing:
-        raise UserError(f"{path} lacks streamproc metadata: {', '.join(missing)}")
 
 
 def _session(path: Path, providers: tuple[str, ...], threads: int):
@@ -92,24 +81,22 @@ class OnnxFrameModel:
         if not self.path.is_file():
             raise UserError(f"model file not found: {self.path}")
         md = read_metadata(self.path)
-        _check_metadata(self.path, md)
+        meta = ModelMetadata.from_props(md, str(self.path))
         provs = tuple(providers) if providers else tuple(default_providers())
         n_threads = threads if threads else max(1, min(2, os.cpu_count() or 1))
         self._sess = _session(self.path, provs, n_threads)
+        self.meta = meta
         self.metadata: dict[str, str] = md
-        try:
-            self.task: str = md["task"]
-            self.output_kind: str = md["output_kind"]
-            self.sample_rate = int(md["sample_rate"])
-            self.n_inputs = int(md["n_inputs"])
-            self.n_outputs = int(md["n_outputs"])
-            self.context_frames = int(md["context_frames"])
-            self.new_frames = int(md["new_frames"])
-            self.lookahead_frames = int(md["lookahead_frames"])
-            self.network: dict = json.loads(md.get("network", "{}"))
-            self.training: dict = json.loads(md.get("training", "{}"))
-        except (ValueError, TypeError) as e:
-            raise UserError(f"{self.path} has malformed streamproc metadata ({e})") from None
+        self.task: str = meta.task
+        self.output_kind: str = meta.output_kind
+        self.sample_rate = meta.spectral.sample_rate
+        self.n_inputs = meta.n_inputs
+        self.n_outputs = meta.n_outputs
+        self.context_frames = meta.context_frames
+        self.new_frames = meta.new_frames
+        self.lookahead_frames = meta.lookahead_frames
+        self.network: dict = meta.network
+        self.training: dict = meta.training
         inp, out = self._sess.get_inputs()[0], self._sess.get_outputs()[0]
         self._in_name, self._out_name = inp.name, out.name
         self.window_frames = self.context_frames + self.new_frames + self.lookahead_frames
@@ -123,22 +110,19 @@ class OnnxFrameModel:
         self._lock = threading.Lock()
 
     @property
-    def spectral(self) -> dict:
-        """The model's spectral settings, typed like :class:`SpectralConfig`'s fields."""
-        md = self.metadata
-        return {"sample_rate": self.sample_rate, "n_fft": int(md["n_fft"]), "hop": int(md["hop"]),
-                "n_mels": int(md["n_mels"]), "fmin": float(md["fmin"]), "fmax": float(md["fmax"]),
-                "db_floor": float(md["db_floor"]), "db_ceil": float(md["db_ceil"])}
+    def spectral(self) -> SpectralConfig:
+        """The spectral settings the model was trained with."""
+        return self.meta.spectral
 
     @property
-    def pitch_layout(self) -> dict | None:
-        """For output_kind 'pitchmap': row r <-> MIDI pitch_min_midi + r / bins_per_semitone."""
-        if self.output_kind != "pitchmap":
-            return None
-        md = self.metadata
-        return {"pitch_min_midi": float(md["pitch_min_midi"]), "bins_per_semitone": int(md["bins_per_semitone"]),
-                "n_pitch_bins": int(md["n_pitch_bins"]), "pitchmap_on": float(md.get("pitchmap_on", 1.0)),
-                "pitchmap_off": float(md.get("pitchmap_off", -1.0))}
+    def pitch_layout(self) -> PitchLayout | None:
+        """For output_kind 'pitchmap': which pitch each output row stands for."""
+        return self.meta.pitch
+
+    @property
+    def voicing_threshold(self) -> float | None:
+        """A pitch model's own voicing threshold (map units), if its metadata carries one."""
+        return self.meta.voicing_threshold
 
     def run(self, window: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(window, dtype=np.float32)
@@ -157,26 +141,23 @@ class OnnxFrameModel:
 
     def summary(self) -> dict:
         """One line's worth of facts for ``streamproc models``."""
-        return _summary(self.path, self.metadata)
+        return _summary(self.path, self.meta)
 
     def __repr__(self) -> str:
         return (f"OnnxFrameModel({str(self.path)!r}, task={self.task!r}, window={self.context_frames}+"
                 f"{self.new_frames}+{self.lookahead_frames}, providers={self.providers})")
 
 
-def _summary(path: Path, md: dict[str, str]) -> dict:
-    try:
-        t = json.loads(md.get("training", "{}"))
-    except ValueError:
-        t = {}
-    return {"path": str(path), "name": path.stem, "task": md["task"], "output_kind": md["output_kind"],
-            "sample_rate": int(md["sample_rate"]),
-            "window": [int(md["context_frames"]), int(md["new_frames"]), int(md["lookahead_frames"])],
+def _summary(path: Path, meta: ModelMetadata) -> dict:
+    t = meta.training
+    return {"path": str(path), "name": path.stem, "task": meta.task, "output_kind": meta.output_kind,
+            "sample_rate": meta.spectral.sample_rate,
+            "window": [meta.context_frames, meta.new_frames, meta.lookahead_frames],
             "bytes": path.stat().st_size, "steps": t.get("steps"), "data_minutes": t.get("data_minutes"),
             "soundfonts": t.get("soundfonts"), "loss": t.get("loss")}
 
 
-def load_model(path: str | Path, task: str | None = None, sample_rate: int = 16000,
+def load_model(path: str | Path, task: str | None = None, sample_rate: int = SAMPLE_RATE,
                cfg: SpectralConfig | None = None, providers: Sequence[str] | None = None,
                threads: int | None = None) -> OnnxFrameModel:
     """Open a model for the engine, refusing (UserError, one line) any file it cannot use:
@@ -190,12 +171,10 @@ def load_model(path: str | Path, task: str | None = None, sample_rate: int = 160
         raise UserError(f"model {p.name} is for {m.sample_rate} Hz audio, the engine runs at {int(sample_rate)} Hz")
     if task is not None and m.task != task:
         raise UserError(f"model {p.name} is a {m.task!r} model, not {task!r}")
-    if cfg is not None:
-        spec = m.spectral
-        bad = [k for k in _SPECTRAL_KEYS if float(getattr(cfg, k)) != float(spec[k])]
-        if bad:
-            k = bad[0]
-            raise UserError(f"model {p.name} was trained with {k}={spec[k]}, the engine uses {getattr(cfg, k)}")
+    differs = m.meta.mismatch(cfg) if cfg is not None else None
+    if differs is not None:
+        k = differs.split("=")[0]
+        raise UserError(f"model {p.name} was trained with {differs}, the engine uses {getattr(cfg, k)}")
     return m
 
 
@@ -217,9 +196,7 @@ def list_models(dirs: Iterable[str | Path] | None = None) -> list[dict]:
                 continue
             seen.add(key)
             try:
-                md = read_metadata(f)
-                _check_metadata(f, md)
-                out.append(_summary(f, md))
+                out.append(_summary(f, ModelMetadata.from_props(read_metadata(f), str(f))))
             except UserError as e:
                 out.append({"path": str(f), "name": f.stem, "error": str(e)})
     return out

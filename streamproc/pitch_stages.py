@@ -19,7 +19,7 @@ from .config import SpectralConfig
 from .errors import UserError
 from .frame_model import FrameModel
 from .frames import Frames
-from .pitchmap import DEFAULT_LAYOUT, decode_pitchmap, midi_to_hz
+from .pitchmap import DEFAULT_LAYOUT, PitchLayout, decode_pitchmap, midi_to_hz
 from .registry import register_recon
 from .spec import TaskSpec
 from .stages import Chunker, FramewiseStage, MelFeatures
@@ -28,7 +28,7 @@ from .stages import Chunker, FramewiseStage, MelFeatures
 class PitchDecode(FramewiseStage):
     """Pitch-map features -> features of two columns: MIDI pitch and voiced (1.0 or 0.0)."""
 
-    def __init__(self, cfg: SpectralConfig, layout: dict, threshold: float | None = None) -> None:
+    def __init__(self, cfg: SpectralConfig, layout: PitchLayout, threshold: float | None = None) -> None:
         super().__init__(cfg)
         self.layout = layout
         self.threshold = threshold
@@ -109,22 +109,21 @@ class SineSynth:
 
 
 def model_threshold(model: FrameModel) -> float | None:
-    """A model's own voicing threshold (metadata ``voicing_threshold``, map units), if it has one."""
-    value = (getattr(model, "metadata", None) or {}).get("voicing_threshold")
+    """A model's own voicing threshold (``voicing_threshold``, map units), if it has one."""
+    value = getattr(model, "voicing_threshold", None)
     try:
         return None if value is None else float(value)
-    except ValueError:
+    except (TypeError, ValueError):
         raise UserError(f"pitch model has a malformed voicing_threshold {value!r}") from None
 
 
-def _layout(model: FrameModel) -> dict:
+def _layout(model: FrameModel) -> PitchLayout:
     kind = getattr(model, "output_kind", "mel")
     if kind != "pitchmap":
         raise UserError(f"task pitch needs a model that outputs a pitch map, this one outputs {kind}")
     layout = getattr(model, "pitch_layout", None) or DEFAULT_LAYOUT
-    if int(layout["n_pitch_bins"]) != model.n_outputs:
-        raise UserError(f"pitch model has {model.n_outputs} output rows but its layout says "
-                        f"{layout['n_pitch_bins']}")
+    if layout.n_bins != model.n_outputs:
+        raise UserError(f"pitch model has {model.n_outputs} output rows but its layout says {layout.n_bins}")
     return layout
 
 

@@ -1,27 +1,62 @@
 """The pitch map, the image a pitch model writes: its layout (defined here, once, for training
 and run time) and how a column decodes to a pitch.
 
-Row r stands for MIDI pitch ``PITCH_MIN_MIDI + r / BINS_PER_SEMITONE`` (quarter tones), +1
+Row r stands for MIDI pitch ``min_midi + r / bins_per_semitone`` (quarter tones), +1
 where the note sounds at the frame centre, -1 elsewhere (the [-1, 1] image range). A model
 carries its own layout in its metadata (``OnnxFrameModel.pitch_layout``), which then wins.
 """
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Mapping
+
 import numpy as np
 
-PITCH_MIN_MIDI = 36.0
-BINS_PER_SEMITONE = 2
-N_PITCH_BINS = 128
-PITCHMAP_ON, PITCHMAP_OFF = 1.0, -1.0
+_PROPS = {"min_midi": "pitch_min_midi", "bins_per_semitone": "bins_per_semitone", "n_bins": "n_pitch_bins",
+          "on": "pitchmap_on", "off": "pitchmap_off"}  # field -> metadata key
 
 
-def pitch_layout() -> dict:
-    """The layout as the metadata keys a pitch model carries (a fresh dict)."""
-    return {"pitch_min_midi": PITCH_MIN_MIDI, "bins_per_semitone": BINS_PER_SEMITONE,
-            "n_pitch_bins": N_PITCH_BINS, "pitchmap_on": PITCHMAP_ON, "pitchmap_off": PITCHMAP_OFF}
+@dataclass(frozen=True)
+class PitchLayout:
+    """Which pitch each row of a pitch map stands for, and the values of lit and dark rows.
+
+    Row r <-> MIDI ``min_midi + r / bins_per_semitone`` (bin centres). Training data
+    (``models.data``), export metadata and the decoder all read this one definition."""
+    min_midi: float = 36.0
+    bins_per_semitone: int = 2
+    n_bins: int = 128
+    on: float = 1.0
+    off: float = -1.0
+
+    def row(self, midi: float) -> int:
+        """The nearest row of a MIDI pitch (may fall outside ``[0, n_bins)``)."""
+        return int(round((midi - self.min_midi) * self.bins_per_semitone))
+
+    def rows(self, midi: np.ndarray) -> np.ndarray:
+        return np.round((np.asarray(midi, np.float64) - self.min_midi) * self.bins_per_semitone).astype(int)
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The layout under its metadata keys, typed (data manifests, network configs)."""
+        return {_PROPS[k]: v for k, v in asdict(self).items()}
+
+    def to_props(self) -> dict[str, str]:
+        """The layout as ONNX ``metadata_props`` (strings)."""
+        return {k: str(v) for k, v in self.as_dict().items()}
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, str | float | int]) -> "PitchLayout":
+        """From metadata keys (strings or numbers); on/off default to the [-1, 1] image range.
+        KeyError names a missing key, ValueError a malformed value."""
+        d = cls()
+        return cls(min_midi=float(props[_PROPS["min_midi"]]),
+                   bins_per_semitone=int(props[_PROPS["bins_per_semitone"]]),
+                   n_bins=int(props[_PROPS["n_bins"]]),
+                   on=float(props.get(_PROPS["on"], d.on)),
+                   off=float(props.get(_PROPS["off"], d.off)))
 
 
-DEFAULT_LAYOUT = pitch_layout()
+DEFAULT_LAYOUT = PitchLayout()
+PITCH_PROPS = tuple(_PROPS.values())  # the metadata keys a pitch model carries
 
 # A frame is voiced when its brightest row exceeds off + VOICING_LEVEL * (on - off): 0.0 in the
 # default [-1, 1] map. Chosen on TRAINING data only (never the test split): the pitch model of
@@ -47,17 +82,16 @@ def hz_to_midi(f: np.ndarray | float) -> np.ndarray:
     return 69.0 + 12.0 * np.log2(np.asarray(f, dtype=np.float64) / 440.0)
 
 
-def voicing_threshold(layout: dict, level: float = VOICING_LEVEL) -> float:
-    off, on = float(layout.get("pitchmap_off", PITCHMAP_OFF)), float(layout.get("pitchmap_on", PITCHMAP_ON))
-    return off + level * (on - off)
+def voicing_threshold(layout: PitchLayout, level: float = VOICING_LEVEL) -> float:
+    return layout.off + level * (layout.on - layout.off)
 
 
-def decode_pitchmap(pm: np.ndarray, layout: dict, threshold: float | None = None
+def decode_pitchmap(pm: np.ndarray, layout: PitchLayout, threshold: float | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(frames, rows) pitch map -> (MIDI pitch per frame, voiced per frame).
 
     The brightest row, moved towards its brighter neighbour by the centroid of the three rows'
-    heights above ``pitchmap_off``: a single lit row decodes to its own pitch, two equally lit
+    heights above ``layout.off``: a single lit row decodes to its own pitch, two equally lit
     rows to the pitch between them (sub-bin accuracy for detuned notes). Each frame is decoded
     on its own, so the result never depends on how frames were batched.
     """
@@ -71,10 +105,10 @@ def decode_pitchmap(pm: np.ndarray, layout: dict, threshold: float | None = None
     idx = np.arange(n)
     r = np.argmax(pm, axis=1)
     peak = pm[idx, r]
-    h = np.maximum(pm - float(layout.get("pitchmap_off", PITCHMAP_OFF)), 0.0)
+    h = np.maximum(pm - layout.off, 0.0)
     below = np.where(r > 0, h[idx, np.maximum(r - 1, 0)], 0.0)
     above = np.where(r < rows - 1, h[idx, np.minimum(r + 1, rows - 1)], 0.0)
     total = below + h[idx, r] + above
     delta = np.divide(above - below, total, out=np.zeros(n), where=total > 0)
-    midi = float(layout["pitch_min_midi"]) + (r + delta) / float(layout["bins_per_semitone"])
+    midi = layout.min_midi + (r + delta) / layout.bins_per_semitone
     return midi, peak > thr

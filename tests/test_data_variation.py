@@ -12,7 +12,8 @@ from models import expression as E  # noqa: E402
 from models import labels as L  # noqa: E402
 from models import recording as Rec  # noqa: E402
 from models import render as R  # noqa: E402
-from models.data import PITCH_MIN_MIDI, frame_centres, pitch_map_frames  # noqa: E402
+from models.data import frame_centres, pitch_map_frames  # noqa: E402
+from streamproc.pitchmap import DEFAULT_LAYOUT  # noqa: E402
 
 SR = R.SAMPLE_RATE
 
@@ -206,7 +207,7 @@ def test_f0_follows_the_bend_curve_and_the_map_rounds_to_rows():
     assert hz[0] == pytest.approx(440.0) and hz[2] == 0.0
     pm = pitch_map_frames(m)
     assert (pm > 0).sum(axis=0).tolist() == [1, 1, 0]
-    assert np.argmax(pm[:, 0]) == int((69 - PITCH_MIN_MIDI) * 2)
+    assert np.argmax(pm[:, 0]) == DEFAULT_LAYOUT.row(69)
 
 
 def test_rendered_pitch_labels_are_voiced_while_the_violin_sounds():

@@ -79,7 +79,7 @@ def test_frame_model_protocol_and_runtime_has_no_torch():
     assert isinstance(m, FrameModel) and isinstance(m, OnnxFrameModel)
     assert (m.context_frames, m.new_frames, m.lookahead_frames) == (40, 8, 16)
     assert (m.n_inputs, m.n_outputs, m.output_kind, m.task) == (128, 128, "pitchmap", "pitch")
-    assert m.pitch_layout["n_pitch_bins"] == 128 and m.metadata["task"] == "pitch"
+    assert m.pitch_layout.n_bins == 128 and m.metadata["task"] == "pitch"
     with pytest.raises(ValueError, match="window"):
         m.run(np.zeros((128, 63), np.float32))
     assert load_model(path) is not m and load_model(path)._sess is m._sess  # session reuse
@@ -166,29 +166,129 @@ def test_export_cli(tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
-def test_processor_renders_a_clip_through_the_model():
-    """End-to-end: an exported model inside the engine."""
+class _TorchFrameModel:
+    """The checkpoint's generator in PyTorch behind the FrameModel protocol (the reference the
+    ONNX export must reproduce inside the engine)."""
+
+    def __init__(self, task: str) -> None:
+        from export.onnx import _Window, load_generator
+
+        G, cfg, _ = load_generator(tiny_run(task))
+        self.model = _Window.wrap(G)
+        self.n_inputs, self.n_outputs = cfg.rows_in, cfg.rows_out
+        self.context_frames, self.new_frames = cfg.context_frames, cfg.new_frames
+        self.lookahead_frames = cfg.lookahead_frames
+        self.output_kind = "mel"
+
+    def run(self, window: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self.model(torch.from_numpy(np.ascontiguousarray(window, np.float32))).numpy()
+
+
+def _example(name: str, seconds: float) -> np.ndarray:
+    import soundfile as sf
+
+    x, rate = sf.read(str(REPO / "streamproc" / "examples" / name), dtype="float32", always_2d=True)
+    assert rate == DEFAULT.sample_rate
+    return x[: int(seconds * rate), 0]
+
+
+def test_processor_with_the_onnx_model_equals_pytorch_on_real_audio():
+    """End to end on a real clip: the exported model inside the engine gives what the PyTorch
+    generator gives there (and it does translate: the output is not the input resynthesised).
+    The mask path is smooth in the model's output; Griffin-Lim's iterations would amplify the
+    1e-6 float differences between the two runtimes into audible phase drift."""
+    recon = "mask"
     import streamproc
 
-    fx = streamproc.Processor(task="separate", recon="gla", model=str(tiny_onnx("separate")))
-    rng = np.random.default_rng(0)
-    x = (0.1 * rng.standard_normal(24000)).astype(np.float32)
-    y = fx.process(x, 16000, reset=True)
-    assert y.shape == x.shape and np.all(np.isfinite(y))
-    y2 = fx.process(x, 16000, reset=True)
-    assert np.array_equal(y, y2)
+    x = _example("duet.flac", 1.5)
+    onnx_path = str(tiny_onnx("separate"))
+    y = streamproc.Processor(task="separate", recon=recon, model=onnx_path).process(x, 16000, reset=True)
+    ref = streamproc.Processor(task="separate", recon=recon, model=_TorchFrameModel("separate")).process(
+        x, 16000, reset=True)
+    assert y.shape == x.shape
+    assert np.max(np.abs(y - ref)) <= 1e-4 * max(1.0, np.max(np.abs(ref)))
+    plain = streamproc.Processor(task="resynth", recon=recon).process(x, 16000, reset=True)
+    assert np.max(np.abs(y - plain)) > 1e-3
 
 
 def test_onnx_model_inside_the_engine_chunker():
-    """An OnnxFrameModel object drives the engine's chunker (mel -> mel, via the resynth path)."""
-    import streamproc
+    """The engine hands the ONNX model exactly the windows of the input's log-mel image that an
+    offline computation makes (past context of silence first, advancing by new_frames), and
+    uses the model's answer for the new frames of the first window."""
+    from streamproc import dsp
+    from streamproc.spec import resolve
+    from streamproc.stages import Chunker, MelFeatures, StftFramer
 
     m = load_model(tiny_onnx("separate"), task="separate")
-    fx = streamproc.Processor(task="resynth", model=m)
-    x = (0.1 * np.random.default_rng(0).standard_normal(20000)).astype(np.float32)
-    y = fx.process(x, 16000, reset=True)
-    assert y.shape == x.shape and np.all(np.isfinite(y))
-    assert np.array_equal(y, fx.process(x, 16000, reset=True))
+    seen: list[np.ndarray] = []
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(m, name)
+
+        def run(self, window):
+            seen.append(np.array(window))
+            return m.run(window)
+
+    x = _example("duet.flac", 1.5).astype(np.float64)
+    spec = resolve("separate", "mask", "quality")  # the model's own chunking
+    framer, mel, chunker = StftFramer(spec.cfg), MelFeatures(spec.cfg), Chunker(Recording())
+    out = chunker.process(mel.process(framer.process(x)))
+    n = len(x) // spec.cfg.hop  # the frames the input completes
+    feat = dsp.log_mel_features(x, spec.cfg).T[:n].astype(np.float32)  # (frames, rows), offline
+    ctx, new, width = m.context_frames, m.new_frames, m.window_frames
+    padded = np.concatenate([np.full((ctx, m.n_inputs), -1.0, np.float32), feat])
+    assert len(seen) == (len(padded) - width) // new + 1 >= 3
+    for i, w in enumerate(seen):
+        np.testing.assert_allclose(w, padded[i * new: i * new + width].T, atol=1e-5)
+    first = m.run(padded[:width].T).T[ctx: ctx + new]
+    np.testing.assert_allclose(out.features[:new], first, atol=1e-6)
+    assert len(out) == len(seen) * new
+
+
+def test_export_writes_the_runtime_schema():
+    """Export and runtime share one schema: what export writes parses back to what it meant,
+    and a round trip through props loses nothing (also for the shipped models)."""
+    from export.onnx import load_generator, model_metadata
+    from streamproc.model_meta import ModelMetadata
+    from streamproc.onnx_model import MODELS_DIR
+    from streamproc.pitchmap import DEFAULT_LAYOUT
+
+    _, cfg, summary = load_generator(tiny_run("pitch"))
+    want = model_metadata(cfg, summary)
+    got = load_model(tiny_onnx("pitch"), task="pitch").meta
+    assert got == want and got.pitch == DEFAULT_LAYOUT and got.window_frames == 64
+    assert ModelMetadata.from_props(got.to_props()) == got
+    for f in sorted(MODELS_DIR.glob("*.onnx")):
+        md = read_metadata(f)
+        assert ModelMetadata.from_props(md, str(f)).to_props() == md, f.name
+
+
+def test_metadata_errors_name_the_key():
+    from dataclasses import replace
+
+    from streamproc.model_meta import ModelMetadata
+
+    meta = ModelMetadata(task="pitch", output_kind="pitchmap", spectral=DEFAULT, n_inputs=128, n_outputs=128,
+                         context_frames=4, new_frames=2, lookahead_frames=2, voicing_threshold=0.25,
+                         extra={"note": "kept"})
+    from streamproc.pitchmap import DEFAULT_LAYOUT
+
+    meta = replace(meta, pitch=DEFAULT_LAYOUT)
+    props = meta.to_props()
+    assert ModelMetadata.from_props(props) == meta and props["voicing_threshold"] == "0.25"
+    for key, value, needle in [("hop", "two", "malformed hop"), ("voicing_threshold", "loud", "voicing_threshold"),
+                               ("n_pitch_bins", None, "n_pitch_bins"), ("format", "other", "without streamproc"),
+                               ("new_frames", None, "lacks streamproc metadata: new_frames")]:
+        bad = {k: v for k, v in props.items() if k != key}
+        if value is not None:
+            bad[key] = value
+        with pytest.raises(UserError, match=needle) as e:
+            ModelMetadata.from_props(bad, "m.onnx")
+        assert str(e.value).startswith("m.onnx") and "\n" not in str(e.value)
 
 
 def test_render_cli_runs_an_exported_model_and_refuses_wrong_ones(tmp_path, capsys):

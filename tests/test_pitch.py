@@ -15,7 +15,7 @@ from streamproc.pitch import PitchTrack, notes_from_track, track_pitch, write_cs
 from streamproc.pitchmap import DEFAULT_LAYOUT, decode_pitchmap, hz_to_midi, midi_to_hz, voicing_threshold
 from streamproc.tasks import build_core, build_engine, resolve, shipped_model
 
-ROWS = DEFAULT_LAYOUT["n_pitch_bins"]
+ROWS = DEFAULT_LAYOUT.n_bins
 
 
 def _map(rows_values: dict[int, float], n_frames: int = 1) -> np.ndarray:
@@ -183,12 +183,12 @@ def test_sine_output_is_time_aligned_and_as_loud_as_the_input(tone):
 
 def test_a_model_can_carry_its_own_voicing_threshold(tone):
     class Picky(LoudestBandModel):
-        metadata = {"voicing_threshold": "0.99"}  # brighter than any frame of the tone
+        voicing_threshold = 0.99  # brighter than any frame of the tone
 
     x = tone(16000, 0.5)
     assert np.abs(streamproc.Processor("pitch", model=LoudestBandModel())(x, 16000)).max() > 0.05
     assert np.abs(streamproc.Processor("pitch", model=Picky())(x, 16000)).max() == 0.0
-    Picky.metadata = {"voicing_threshold": "loud"}
+    Picky.voicing_threshold = "loud"
     with pytest.raises(streamproc.UserError, match="voicing_threshold"):
         build_core(resolve("pitch", None), Picky())
 

@@ -35,7 +35,7 @@ def identity_synth(tmp_path_factory):
     from onnx import TensorProto, helper
 
     from streamproc.config import DEFAULT
-    from streamproc.onnx_model import METADATA_FORMAT
+    from streamproc.model_meta import ModelMetadata
 
     ctx, new, ahead = 8, 8, 8
     w = ctx + new + ahead
@@ -43,13 +43,9 @@ def identity_synth(tmp_path_factory):
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [DEFAULT.n_mels, w])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [DEFAULT.n_mels, w])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    spec = DEFAULT.as_dict()
-    md = {"format": METADATA_FORMAT, "task": "synth", "output_kind": "mel",
-          **{k: str(spec[k]) for k in ("sample_rate", "n_fft", "hop", "n_mels", "fmin", "fmax", "db_floor",
-                                       "db_ceil")},
-          "n_inputs": str(DEFAULT.n_mels), "n_outputs": str(DEFAULT.n_mels), "context_frames": str(ctx),
-          "new_frames": str(new), "lookahead_frames": str(ahead)}
-    helper.set_model_props(model, md)
+    meta = ModelMetadata(task="synth", output_kind="mel", spectral=DEFAULT, n_inputs=DEFAULT.n_mels,
+                         n_outputs=DEFAULT.n_mels, context_frames=ctx, new_frames=new, lookahead_frames=ahead)
+    helper.set_model_props(model, meta.to_props())
     path = tmp_path_factory.mktemp("model") / "identity-synth.onnx"
     onnx.save(model, str(path))
     return path

@@ -67,7 +67,7 @@ def test_pitch_map_layout():
     pm = D.pitch_map(notes, 80)
     centres = D.frame_centres(80) / 16000
     on = np.argwhere(pm > 0)
-    assert set(on[:, 0]) == {int((69 - D.PITCH_MIN_MIDI) * 2), int((69.5 - D.PITCH_MIN_MIDI) * 2)}
+    assert set(on[:, 0]) == {D.LAYOUT.row(69), D.LAYOUT.row(69.5)}
     for b, k in on:
         t = centres[k]
         assert (0 <= t < 0.5) if b == 66 else (0.5 <= t < 1.0)
