@@ -29,6 +29,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -261,24 +262,56 @@ def _noise(d: Draw, rng: np.random.Generator, info: dict) -> np.ndarray:
     return x
 
 
-def example_separate(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
+def separate_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(mixture with its noise floor, violin stem at the same gain, info): a separation pair as
+    audio, which the training images and the audio-level evaluation both come from."""
     lead, back, info = _mixture(d, rng, 0.0)
     g = _level(lead + back, rng)
     mix = (lead + back) * g + _noise(d, rng, info)
-    return dsp.log_mel_features(mix, cfg), dsp.log_mel_features(lead * g, cfg), info, {}
+    return mix, lead * g, info
+
+
+def example_separate(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
+    mix, lead, info = separate_audio(d, rng)
+    return dsp.log_mel_features(mix, cfg), dsp.log_mel_features(lead, cfg), info, {}
 
 
 def _piano_lead(d: Draw, rng: np.random.Generator) -> int | None:
     return int(rng.choice(R.PIANO_FAMILY)) if rng.random() < 0.3 else None
 
 
-def example_superres(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
+def superres_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(band-limited input through one of the real-world low-rate paths, full-band original, info)."""
     lead, back, info = _mixture(d, rng, 0.3, _piano_lead(d, rng))
     mix = lead + back
     mix = mix * _level(mix, rng) + _noise(d, rng, info)
     low, path = Rec.low_rate_path(mix, rng)
     info["low_rate"] = path
+    return low, mix, info
+
+
+def example_superres(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
+    low, mix, info = superres_audio(d, rng)
     return dsp.log_mel_features(low, cfg), dsp.log_mel_features(mix, cfg), info, {}
+
+
+AUDIO_PAIRS = {"separate": separate_audio, "superres": superres_audio}  # pitch_pair added below
+
+
+def audio_clip(task: str, works: list[str], soundfont: Path, seed: int, index: int,
+               seconds: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(input, target, info) audio of pair ``index`` of ``task`` (test-split works allowed: for
+    evaluation), drawn exactly as a training pair of a set with this one soundfont would be."""
+    rng = np.random.default_rng([seed, index, TASKS.index(task)])
+    allow = getattr(make_example, "allow_test", False)
+    make_example.allow_test = True
+    try:
+        d = _draw(task, works, [soundfont], rng, index, seconds)
+    finally:
+        make_example.allow_test = allow
+    x, y, info = AUDIO_PAIRS[task](d, rng)
+    d.info.update(info)
+    return x, y, d.info
 
 
 def example_restore(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
@@ -307,9 +340,11 @@ def example_synth(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
             {"programs": [prog], "harmonics": nh}, {})
 
 
-def example_pitch(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
-    """Solo line (any voice of the work) with vibrato/dynamics/articulation, rendered as stems
-    whose sum is the audio; labels from the stems (models.labels), f0 following the bends."""
+def pitch_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], dict]:
+    """(audio, label, info) of a solo line (any voice of the work) with vibrato, dynamics and
+    articulation, rendered as stems whose sum is the audio. ``label(centres)`` gives the f0 in
+    MIDI (0 where unvoiced) at sample positions: voiced while the note is audible in its own
+    stem (models.labels), following the bends, so labels follow the audio, not the score."""
     from . import labels as L
 
     voices = list(d.work.voices) or [d.work.melody]
@@ -329,12 +364,34 @@ def example_pitch(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
     info = {"programs": [prog], "bend_cents": round(detune, 2), "articulation": perf.articulation,
             "stems": len(stems), **rec}
     audio = audio + _noise(d, rng, info)
+
+    def label(centres: np.ndarray) -> np.ndarray:
+        who = L.audible_note(notes, stems, stem_of, centres) if len(notes) else np.full(len(centres), -1)
+        return L.f0_midi(who, notes, centres / R.SAMPLE_RATE, perf.pitch_at)
+
+    return audio, label, info
+
+
+def example_pitch(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
+    from . import labels as L
+
+    audio, label, info = pitch_audio(d, rng)
     x = dsp.log_mel_features(audio, cfg)
-    centres = frame_centres(x.shape[1], cfg)
-    who = L.audible_note(notes, stems, stem_of, centres) if len(notes) else np.full(len(centres), -1)
-    midi = L.f0_midi(who, notes, centres / cfg.sample_rate, perf.pitch_at)
+    midi = label(frame_centres(x.shape[1], cfg))
     return x, pitch_map_frames(midi), info, {"f0": L.midi_to_hz(midi).astype(np.float32)}
 
+
+def pitch_pair(d: Draw, rng: np.random.Generator, hop_s: float = 0.01) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(audio, reference f0 in Hz every ``hop_s`` seconds from 0, 0 = unvoiced, info): the
+    evaluation form of a pitch pair, on the grid ``streamproc pitch`` writes."""
+    from . import labels as L
+
+    audio, label, info = pitch_audio(d, rng)
+    centres = np.round(np.arange(int(round(d.seconds / hop_s))) * hop_s * R.SAMPLE_RATE).astype(np.int64)
+    return audio, L.midi_to_hz(label(centres)), info
+
+
+AUDIO_PAIRS["pitch"] = pitch_pair
 
 EXAMPLES = {"separate": example_separate, "superres": example_superres, "synth": example_synth,
             "pitch": example_pitch, "restore": example_restore}

@@ -1,0 +1,158 @@
+"""Seen and unseen timbres: separation (SI-SDR per soundfont and per violin voice) and
+super-resolution (LSD per soundfont and band).
+
+    python -m bench.timbre_eval [--task separate|superres] --model NAME=PATH [--model NAME=PATH ...]
+                                [--soundfonts FluidR3_GM,TimGM6mb,MuseScore_General_Lite]
+                                [--clips 24] [--seconds 10] [--seed 2026] [--recon mask|hybrid]
+
+Clips: test-split works only, drawn by the training-data renderer itself
+(``models.data.separate_clip``: the violin on any voice of the work, top, inner or bottom,
+sometimes doubling the piano; violin-to-piano level -12..+6 dB; performed with vibrato and
+dynamics; one room, one EQ and a noise floor per take), each rendered with ONE soundfont, so a
+soundfont that a model never trained on measures that model on an unseen timbre. Clip *i* of a
+soundfont depends only on (seed, i), and every model hears the same clips.
+
+``superres`` clips are the training pairs' audio in the same way: a duet or solo through a room,
+EQ and noise floor, its input made by one of the real-world low-rate paths (soxr at several
+qualities, polyphase, plain low-pass and decimation, telephone band with mu-law or 8-bit
+quantisation; cutoffs around 2 kHz).
+
+Per model and soundfont, ``separate``: mean SI-SDR of the estimate against the true violin
+stem, the mixture's (what doing nothing scores), the improvement, and the means by the
+violin's voice. ``superres``: LSD (16 kHz STFT, as ``bench.quality``) over 0-8 kHz, the lower
+band 0-2 kHz and the upper band 2-8 kHz (and LSD80, both spectra floored 80 dB below the
+reference's peak, per band), beside the input's. Prints a table, writes
+bench/out/timbre_eval-TASK.json.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from streamproc.metrics import si_sdr
+
+from .quality import HIGH_BAND, LOW_BAND, LSD_RANGE_DB
+
+from .common import write_json
+
+SOUNDFONTS = "FluidR3_GM,TimGM6mb,MuseScore_General_Lite"
+
+
+def _models(specs: list[str]) -> dict[str, str]:
+    out = {}
+    for s in specs:
+        name, _, path = s.partition("=")
+        if not path:
+            name, path = Path(s).stem, s
+        if not Path(path).is_file():
+            raise SystemExit(f"error: model file not found: {path}")
+        out[name] = path
+    return out
+
+
+def _summary(rows: list[dict], key: str) -> dict:
+    s = np.array([r[key] for r in rows])
+    mix = np.array([r["mixture"] for r in rows])
+    out = {"si_sdr": round(float(s.mean()), 3), "si_sdri": round(float((s - mix).mean()), 3), "clips": len(rows)}
+    for role in ("top", "inner", "bottom"):
+        sel = [r[key] for r in rows if r["role"] == role]
+        out[f"si_sdr_{role}"] = round(float(np.mean(sel)), 3) if sel else None
+        out[f"clips_{role}"] = len(sel)
+    return out
+
+
+def _lsd_row(ref: np.ndarray, est: np.ndarray) -> dict:
+    from streamproc.metrics import lsd
+
+    return {"lsd": round(lsd(ref, est), 4), "lsd_low": round(lsd(ref, est, LOW_BAND), 4),
+            "lsd_high": round(lsd(ref, est, HIGH_BAND), 4),
+            "lsd80_low": round(lsd(ref, est, LOW_BAND, LSD_RANGE_DB), 4),
+            "lsd80_high": round(lsd(ref, est, HIGH_BAND, LSD_RANGE_DB), 4)}
+
+
+def _lsd_summary(rows: list[dict], key: str) -> dict:
+    return {m: round(float(np.mean([r[key][m] for r in rows])), 4) for m in ("lsd", "lsd_low", "lsd_high", "lsd80_low", "lsd80_high")} | \
+        {"clips": len(rows)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.timbre_eval", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--task", choices=("separate", "superres"), default="separate")
+    ap.add_argument("--model", action="append", required=True, help="NAME=PATH of a separate-task ONNX model (repeatable)")
+    ap.add_argument("--soundfonts", default=SOUNDFONTS)
+    ap.add_argument("--clips", type=int, default=24)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--recon", help="default: mask (separate), hybrid (superres)")
+    a = ap.parse_args(argv)
+
+    import streamproc
+    from models import render as R
+    from models.data import audio_clip
+    from models.render import corpus_works
+
+    models = _models(a.model)
+    recon = a.recon or {"separate": "mask", "superres": "hybrid"}[a.task]
+    procs = {k: streamproc.Processor(task=a.task, recon=recon, model=p) for k, p in models.items()}
+    works = corpus_works("test")
+    result: dict = {}
+    rtf = {k: 0.0 for k in models}
+    for sf_name in [s for s in a.soundfonts.split(",") if s]:
+        sf_path = R.soundfont_path(sf_name)
+        rows = []
+        for i in range(a.clips):
+            x, ref, info = audio_clip(a.task, works, sf_path, a.seed, i, a.seconds)
+            ests = {}
+            for k, proc in procs.items():
+                t = time.perf_counter()
+                ests[k] = np.asarray(proc(x.astype(np.float32), R.SAMPLE_RATE, reset=True), np.float64)
+                rtf[k] += time.perf_counter() - t
+            row = {"index": i, "work": info["work"]}
+            if a.task == "separate":
+                row.update(role=info.get("role"), doubling=info.get("doubling"),
+                           violin_to_piano_db=info.get("violin_to_piano_db"), mixture=round(si_sdr(ref, x), 3))
+                row.update({k: round(si_sdr(ref, e), 3) for k, e in ests.items()})
+                line = f"{row['role']:6s} mix={row['mixture']:6.2f} " + " ".join(f"{k}={row[k]:6.2f}" for k in models)
+            else:
+                row.update(low_rate=info.get("low_rate"), input=_lsd_row(ref, x))
+                row.update({k: _lsd_row(ref, e) for k, e in ests.items()})
+                line = f"input high={row['input']['lsd_high']:.3f} " + " ".join(
+                    f"{k} high={row[k]['lsd_high']:.3f} low={row[k]['lsd_low']:.3f}" for k in models)
+            rows.append(row)
+            print(f"{sf_name:22s} clip {i:2d} {line}", flush=True)
+        if a.task == "separate":
+            result[sf_name] = {"per_model": {k: _summary(rows, k) for k in models},
+                               "mixture": _summary(rows, "mixture"), "per_clip": rows}
+        else:
+            result[sf_name] = {"per_model": {k: _lsd_summary(rows, k) for k in models},
+                               "input": _lsd_summary(rows, "input"), "per_clip": rows}
+    n_audio = a.clips * a.seconds * len(result)
+    print()
+    if a.task == "separate":
+        print(f"separate ({recon}), {a.clips} test-split clips of {a.seconds:g} s per soundfont, SI-SDR dB")
+        print(f"{'soundfont':22s} {'model':14s} {'mean':>6s} {'SI-SDRi':>8s} {'top':>6s} {'inner':>6s} {'bottom':>6s}")
+        for sf_name, res in result.items():
+            for k, s in [("mixture", res["mixture"])] + list(res["per_model"].items()):
+                f = lambda v: f"{v:6.2f}" if v is not None else "     -"  # noqa: E731
+                print(f"{sf_name:22s} {k:14s} {s['si_sdr']:6.2f} {s['si_sdri'] if k != 'mixture' else 0:8.2f} "
+                      f"{f(s['si_sdr_top'])} {f(s['si_sdr_inner'])} {f(s['si_sdr_bottom'])}")
+    else:
+        print(f"superres ({recon}), {a.clips} test-split clips of {a.seconds:g} s per soundfont, LSD")
+        print(f"{'soundfont':22s} {'model':14s} {'0-8k':>6s} {'0-2k':>6s} {'2-8k':>6s} {'LSD80 0-2k':>10s} {'LSD80 2-8k':>10s}")
+        for sf_name, res in result.items():
+            for k, s in [("input", res["input"])] + list(res["per_model"].items()):
+                print(f"{sf_name:22s} {k:14s} {s['lsd']:6.3f} {s['lsd_low']:6.3f} {s['lsd_high']:6.3f} "
+                      f"{s['lsd80_low']:10.3f} {s['lsd80_high']:10.3f}")
+    payload = {"command": "python -m bench.timbre_eval " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "task": a.task, "models": models, "recon": recon, "clips": a.clips, "seconds": a.seconds, "seed": a.seed,
+               "rtf": {k: round(v / n_audio, 4) for k, v in rtf.items()}, "soundfonts": result}
+    write_json(f"timbre_eval-{a.task}", payload)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
