@@ -8,7 +8,6 @@ output and never touches the input.
 """
 from __future__ import annotations
 
-import errno
 import os
 import tempfile
 from dataclasses import dataclass
@@ -56,9 +55,29 @@ def check_rate(rate: float, what: str = "sample rate") -> int:
     return int(rate)
 
 
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder if folder.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def check_name_length(p: Path, kind: str) -> int:
+    """UserError for a file name longer than its file system allows (stat would fail on it
+    with ENAMETOOLONG); else the folder's name limit."""
+    parent = p.parent if str(p.parent) else Path(".")
+    name_max = _name_max(parent)
+    size = len(os.fsencode(p.name))
+    if size > name_max:
+        raise UserError(f"{kind} name {p.name[:24]}...{p.suffix} is {size} bytes long; the file system "
+                        f"of {parent} allows at most {name_max}")
+    return name_max
+
+
 def check_input_path(path: str | Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS,
                      kind: str = "input") -> Path:
     p = Path(path)
+    check_name_length(p, kind)
     if not p.exists():
         raise UserError(f"{kind} file not found: {p}")
     if p.is_dir():
@@ -79,6 +98,7 @@ def same_file(a: Path, b: Path) -> bool:
 def check_output_path(path: str | Path, inputs: list[Path], extensions: tuple[str, ...],
                       kind: str = "output") -> Path:
     p = Path(path)
+    check_name_length(p, kind)
     if p.is_dir():
         raise UserError(f"{kind} {p} is a folder; name a file in it (e.g. {p / ('out' + extensions[0])})")
     if p.suffix.lower() not in extensions:
@@ -113,25 +133,18 @@ def check_output_format(path: Path, rate: int, channels: int) -> OutputFormat:
 
 
 def _temp_beside(path: Path) -> str:
-    """A new private temporary file in ``path``'s folder (what every write goes through)."""
+    """A new private temporary file in ``path``'s folder (what every write goes through), named
+    after ``path`` where the file system allows it; a name it does not allow is a UserError."""
     parent = path.parent if str(path.parent) else Path(".")
+    size, name_max = len(os.fsencode(path.name)), check_name_length(path, "output")
+    fits = size + 10 + len(os.fsencode(path.suffix)) <= name_max  # ".NAME." + mkstemp's 8 + suffix
+    prefix = f".{path.name}." if fits else ".streamproc-"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=parent)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=path.suffix, dir=parent)
     except OSError as exc:
-        if exc.errno == errno.ENAMETOOLONG:
-            raise UserError(f"output name {path.name!r} is too long for a temporary file beside it "
-                            f"({len(path.name)} characters; keep it under "
-                            f"{_name_max(parent) - 14})") from None
         raise UserError(f"cannot write into folder {parent}: {exc.strerror or _one_line(exc)}") from None
     os.close(fd)
     return tmp
-
-
-def _name_max(folder: Path) -> int:
-    try:
-        return os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        return 255
 
 
 def probe_output(path: Path) -> None:
@@ -204,6 +217,8 @@ class AudioReader:
         while True:
             try:
                 data = f.read(block, dtype="float64", always_2d=True)
+            except MemoryError:  # the machine's trouble, not the file's
+                raise
             except Exception as exc:
                 raise UserError(f"cannot read {self.path} as audio: {_one_line(exc)}") from None
             if not len(data):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from .errors import UserError
 SAMPLE_RATE = 16000
 MIDI_EXTENSIONS = (".mid", ".midi")
 MIN_SEGMENT_S = 0.03  # skyline fragments shorter than this (staggered chord onsets) are dropped
+DRUM_CHANNEL = 9      # General MIDI channel 10, counted from 0 (what pretty_midi calls is_drum)
 
 
 def harmonic_blueprint(notes: np.ndarray, n_samples: int, n_harmonics: int, rolloff: float,
@@ -80,11 +82,31 @@ def skyline(notes: np.ndarray, min_segment: float = MIN_SEGMENT_S) -> np.ndarray
     return out
 
 
-def melody_from_midi(path: str | Path) -> np.ndarray:
+def notes_left_on(path: Path) -> tuple[list[tuple[float, int, int]], float]:
+    """Non-drum notes switched on and never off, as (start_s, pitch, velocity), and the file's
+    length in seconds (its last event, end of track included). pretty_midi drops such notes;
+    a note-off (or a note-on of velocity 0) ends every open note of its channel and pitch, as there."""
+    import mido
+
+    open_notes: dict[tuple[int, int], list[tuple[float, int]]] = {}
+    t = 0.0
+    for msg in mido.MidiFile(str(path)):  # the tracks merged, times in seconds
+        t += msg.time
+        if msg.type not in ("note_on", "note_off") or msg.channel == DRUM_CHANNEL:
+            continue
+        if msg.type == "note_on" and msg.velocity > 0:
+            open_notes.setdefault((msg.channel, msg.note), []).append((t, msg.velocity))
+        else:
+            open_notes.pop((msg.channel, msg.note), None)
+    return sorted((s, note, v) for (_, note), starts in open_notes.items() for s, v in starts), t
+
+
+def melody_from_midi(path: str | Path, notice: Callable[[str], None] | None = None) -> np.ndarray:
     """The melody of a MIDI file: rows (start_s, end_s, midi_pitch, velocity), sorted by start.
 
-    Non-drum instruments only, reduced to one voice by :func:`skyline`. UserError (one line)
-    for a missing, non-MIDI or corrupt file and for one without pitched notes.
+    Non-drum instruments only, reduced to one voice by :func:`skyline`. A note switched on and
+    never off sounds until the end of the file, as a MIDI player holds it (``notice`` is told).
+    UserError (one line) for a missing, non-MIDI or corrupt file and for one without pitched notes.
     """
     from .audio_io import check_input_path
 
@@ -95,11 +117,22 @@ def melody_from_midi(path: str | Path) -> np.ndarray:
         with warnings.catch_warnings():  # pretty_midi warns about odd but usable meta events
             warnings.simplefilter("ignore")
             pm = pretty_midi.PrettyMIDI(str(p))
+            left_on, end_s = notes_left_on(p)
     except Exception as exc:  # noqa: BLE001  (mido raises OSError, EOFError, KeyError, ValueError, ...)
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise UserError(f"cannot read {p} as MIDI: {reason[:160]}") from None
     rows = [(n.start, n.end, n.pitch, n.velocity)
             for inst in pm.instruments if not inst.is_drum for n in inst.notes if n.end > n.start]
+    held = [(start, end_s, pitch, vel) for start, pitch, vel in left_on if end_s > start]
+    names = ", ".join(f"{pretty_midi.note_number_to_name(n)} at {s:.2f} s" for s, n, _ in left_on[:3])
+    if left_on and not rows and not held:
+        raise UserError(f"{p} has a note-on ({names}) without a note-off and nothing after it: "
+                        f"no note has a length, nothing to synthesise")
+    if held and notice is not None:
+        many = len(held) > 1
+        notice(f"{len(held)} note{'s' if many else ''} without a note-off ({names}{', ...' if len(held) > 3 else ''}) "
+               f"end{'' if many else 's'} at the end of the file ({end_s:.2f} s)")
+    rows += held
     if not rows:
         drums = any(inst.is_drum and inst.notes for inst in pm.instruments)
         raise UserError(f"{p} has no pitched notes{' (only drums)' if drums else ''}: nothing to synthesise")

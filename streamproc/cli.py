@@ -5,6 +5,7 @@ User mistakes: one line on stderr, exit 2.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -24,10 +25,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _whole(name: str, text: str) -> int:
+    """An integer, also written as 44100.0 or 1e9 (so a range check can say what is wrong with it)."""
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value == int(value)):
+        raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}")
+    return int(value)
 
 
 def _positive_int(name: str, unit: str = "samples"):
@@ -243,7 +252,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
     blue_dst = check_output_path(args.blueprint_out, [src, dst], AUDIO_EXTENSIONS) if args.blueprint_out else None
     if not 0.0 < args.rolloff <= 1.0:
         raise UserError(f"--rolloff must be in (0, 1], got {args.rolloff:g}")
-    notes = melody_from_midi(src)
+    notes = melody_from_midi(src, notice=lambda text: print(f"streamproc: note: {text}", file=sys.stderr))
     renderer = FileRenderer(spec, args.model)
     n = int(np.ceil((notes[:, 1].max() + SYNTH_TAIL_S) * SAMPLE_RATE))
 
