@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .engine import Engine
 from .processor import Processor
 from .ringbuffer import RingBuffer
 
@@ -45,9 +44,8 @@ class LiveLoop:
         self.processor = processor
         self.samplerate, self.blocksize, self.channels = int(samplerate), int(blocksize), int(channels)
         self.input_device, self.output_device = input_device, output_device
-        processor._ensure(self.samplerate, self.channels)
-        self._engines: list[Engine] = processor._engines
-        self.engine_latency = self._engines[0].latency
+        processor.prepare(self.samplerate, self.blocksize, self.channels)
+        self.engine_latency = processor.latency_samples
         if margin_ms is None:
             margin_ms = processor.spec.profile.live_margin_ms
         margin = int(round(margin_ms * self.samplerate / 1000))
@@ -88,20 +86,21 @@ class LiveLoop:
                 while self._in.available:
                     block = self._in.read()
                     t = time.perf_counter()
-                    out = np.stack([e.push(block[:, c]) for c, e in enumerate(self._engines)], axis=1)
+                    out = self.processor.process_block(block.T).T  # (frames, channels) in and out
                     self.stats.worker_max_ms = max(self.stats.worker_max_ms, 1e3 * (time.perf_counter() - t))
                     self.stats.frames_in += len(block)
-                    if self._out.write(out.astype(np.float32)) < len(out):
+                    if self._out.write(out) < len(out):
                         self.stats.overflows += 1
         except BaseException as exc:  # surfaced by stop(); the callback keeps playing silence
             self.error = exc
 
     # -- control -----------------------------------------------------------------------
     def warm_up(self) -> None:
-        """Run a second of silence through the engines (JIT and cache loading), then reset them."""
-        for e in self._engines:
-            e.push(np.zeros(self.samplerate))
-            e.reset()
+        """Run a second of silence through the processor (JIT and cache loading), then reset it."""
+        silence = np.zeros((self.channels, self.blocksize), np.float32)
+        for _ in range(self.samplerate // self.blocksize):
+            self.processor.process_block(silence)
+        self.processor.reset()
 
     def start(self) -> "LiveLoop":
         import sounddevice as sd

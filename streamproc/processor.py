@@ -5,61 +5,49 @@ clip (output has the same length, time-aligned, tail flushed, state cleared afte
 ``reset=False`` streams (state carried to the next call, leading latency dropped, so over a
 stream the output never has more samples than the input). Array layout follows pedalboard:
 1-D is mono, 2-D has channels along its smaller dimension; the output keeps the input's
-layout. Non-finite input samples are replaced by zeros (a live effect must not fall over on
-one bad buffer) and counted in ``nonfinite_samples``.
+layout. What comes in is checked and repaired by :class:`streamproc.adapter.InputAdapter`
+(floating point only, empty arrays pass, non-finite samples zeroed and counted).
+
+The lifecycle is JUCE's: ``prepare`` builds the engines before audio starts, ``process_block``
+is a host's per-block call, ``reset`` clears state; ``process`` prepares by itself when the
+rate or channel count changes, so pedalboard-style use needs none of it.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from .adapter import CHANNELS_FIRST, InputAdapter, check_channels, check_sample_rate
 from .engine import Engine
-from .errors import UserError
+from .errors import AudioShapeError, UserError
 from .frame_model import FrameModel
 from .tasks import build_engine, resolve, task_model
 
-MAX_CHANNELS = 64
-
-
-def to_channels_first(x: np.ndarray, channels: int | None = None) -> tuple[np.ndarray, str]:
-    """Returns (channels, samples) float64 and the layout tag to restore the caller's layout.
-
-    ``channels``: the count a stream already has; it settles a short block whose sample count
-    is smaller than its channel count (e.g. the last 1-sample block of a stereo stream).
-    """
-    a = np.asarray(x)
-    if a.dtype.kind not in "fiu":
-        raise UserError(f"audio must be numeric, got dtype {a.dtype}")
-    if a.ndim == 1:
-        return a.astype(np.float64)[None, :], "mono"
-    if a.ndim != 2:
-        raise UserError(f"audio must be 1-D or 2-D, got {a.ndim}-D")
-    if channels is not None and channels in a.shape and a.shape[0] != a.shape[1]:
-        first = a.shape[0] == channels
-    else:
-        first = a.shape[0] <= a.shape[1]
-    if first:
-        return a.astype(np.float64), "channels_first"
-    return a.T.astype(np.float64), "channels_last"
-
-
-def from_channels_first(y: np.ndarray, layout: str) -> np.ndarray:
-    y = y.astype(np.float32)
-    if layout == "mono":
-        return y[0]
-    return y if layout == "channels_first" else y.T.copy()
+DEFAULT_BLOCK = 8192  # pedalboard's default buffer_size
 
 
 class Processor:
     """A streamproc task as an audio effect.
 
+    Calls from several threads are serialised by a lock (one engine state cannot serve two
+    streams at once; interleaving them would give wrong audio, not an error).
+
     >>> import numpy as np, streamproc
     >>> fx = streamproc.Processor(task="resynth")
-    >>> y = fx(np.zeros(16000, np.float32), 16000)
-    >>> y.shape
-    (16000,)
+    >>> y = fx(np.zeros(16000, np.float32), 16000)        # a whole clip: same length, aligned
+    >>> y.shape, y.dtype
+    ((16000,), dtype('float32'))
+    >>> fx.prepare(48000, max_block_size=256, channels=2)  # a host, before audio starts
+    >>> blocks = [fx.process_block(np.zeros((2, 256), np.float32)) for _ in range(100)]
+    >>> sum(b.shape[1] for b in blocks) == 100 * 256 - fx.latency_samples
+    True
+    >>> fx.process(np.zeros(16, np.int16), 48000)
+    Traceback (most recent call last):
+    ...
+    streamproc.errors.AudioTypeError: audio must be floating point (float32 or float64), got dtype int16
     """
 
     def __init__(self, task: str = "resynth", recon: str | None = None,
@@ -71,68 +59,112 @@ class Processor:
         self._frame_model()  # fail now, not at the first buffer, on a bad model path
         self._engines: list[Engine] = []
         self._rate: int | None = None
-        self._started = False
-        self.nonfinite_samples = 0
+        self._max_block = DEFAULT_BLOCK
+        self._adapter = InputAdapter()
+        self._lock = threading.RLock()
 
     # -- construction ------------------------------------------------------------------
     def _frame_model(self) -> FrameModel | None:
         self._model = task_model(self.task, self._model, self.spec.cfg)
         return self._model
 
-    def _ensure(self, sample_rate: float, channels: int) -> None:
-        rate = int(round(sample_rate))
-        if rate != sample_rate or rate <= 0:
-            raise UserError(f"sample rate must be a positive whole number of Hz, got {sample_rate}")
-        if channels > MAX_CHANNELS:
-            raise UserError(f"{channels} channels: at most {MAX_CHANNELS} are supported")
+    def _ensure(self, rate: int, channels: int) -> None:
+        """Engines for this rate and channel count; kept (state and all) when they already are."""
+        check_channels(channels)
         if self._rate != rate or len(self._engines) != channels:
             model = self._frame_model()
             self._engines = [build_engine(self.spec, model, rate) for _ in range(channels)]
             self._rate = rate
-            self._started = False
+
+    @property
+    def nonfinite_samples(self) -> int:
+        """Non-finite input samples replaced by zeros so far (NaN or infinite)."""
+        return self._adapter.nonfinite_samples
+
+    @property
+    def sample_rate(self) -> int | None:
+        """The rate the engines are prepared for (None before any)."""
+        return self._rate
+
+    @property
+    def channels(self) -> int:
+        return len(self._engines)
 
     def latency_for(self, sample_rate: float) -> int:
         """Latency in samples at a host rate (without allocating a processor for it)."""
-        return build_engine(self.spec, self._frame_model(), int(round(sample_rate))).latency
+        return build_engine(self.spec, self._frame_model(), check_sample_rate(sample_rate)).latency
 
     @property
     def latency_samples(self) -> int:
-        """Latency at the rate of the last call (16 kHz before any call)."""
+        """Latency at the prepared rate, or of the last call (16 kHz before any)."""
         if self._engines:
             return self._engines[0].latency
         return self.latency_for(self.spec.cfg.sample_rate)
 
-    # -- pedalboard API ----------------------------------------------------------------
+    # -- JUCE-style lifecycle ------------------------------------------------------------
+    def prepare(self, sample_rate: float, max_block_size: int = DEFAULT_BLOCK, channels: int = 1) -> None:
+        """Build one engine per channel for this rate (models loaded, filters designed) and clear
+        their state, so the first block costs no more than any other. ``max_block_size``: the
+        longest block ``process_block`` runs in one go (longer ones are cut; the output does
+        not depend on it)."""
+        rate = check_sample_rate(sample_rate)
+        if max_block_size < 1:
+            raise UserError(f"max_block_size must be >= 1, got {max_block_size}")
+        with self._lock:
+            self._ensure(rate, int(channels))
+            self._max_block = int(max_block_size)
+            self._reset_engines()
+
+    def process_block(self, block: np.ndarray) -> np.ndarray:
+        """One block of a prepared stream, (channels, samples) or 1-D for mono: the aligned
+        output samples now due, in the same layout (fewer than given while the latency fills)."""
+        with self._lock:
+            if not self._engines:
+                raise RuntimeError("process_block before prepare(sample_rate, max_block_size, channels)")
+            buf = self._adapter.adapt(block, layout=CHANNELS_FIRST)
+            if buf.data.shape[0] != len(self._engines):
+                raise AudioShapeError(f"block has {buf.data.shape[0]} channels; prepared for {len(self._engines)}")
+            return buf.restore(self._push(buf.data, self._max_block))
+
     def reset(self) -> None:
+        """Clear every engine's state (the next sample is treated as the start of a stream)."""
+        with self._lock:
+            self._reset_engines()
+
+    def _reset_engines(self) -> None:
         for e in self._engines:
             e.reset()
-        self._started = False
 
-    def process(self, input_array: np.ndarray, sample_rate: float, buffer_size: int = 8192,
+    def _push(self, x: np.ndarray, block: int) -> np.ndarray:
+        if len(self._engines) == 1 and x.shape[1] <= block:  # a live host's block: no copies
+            return self._engines[0].push(x[0])[None]
+        outs = []
+        for e, ch in zip(self._engines, x):
+            parts = [e.push(ch[i:i + block]) for i in range(0, len(ch), block)]
+            outs.append(np.concatenate(parts) if parts else np.zeros(0))
+        return np.stack(outs)
+
+    # -- pedalboard API ----------------------------------------------------------------
+    def process(self, input_array: np.ndarray, sample_rate: float, buffer_size: int = DEFAULT_BLOCK,
                 reset: bool = True) -> np.ndarray:
-        streaming = not reset and self._engines
-        x, layout = to_channels_first(input_array, len(self._engines) if streaming else None)
-        if not np.isfinite(np.sum(x)):  # one reduction, no mask, in the common all-finite case
-            bad = ~np.isfinite(x)
-            if bad.any():
-                self.nonfinite_samples += int(bad.sum())
-                x = np.where(bad, 0.0, x)
-        self._ensure(sample_rate, x.shape[0])
+        rate = check_sample_rate(sample_rate)
         if buffer_size < 1:
             raise UserError(f"buffer_size must be >= 1, got {buffer_size}")
-        if reset:
-            self.reset()
-            y = np.stack([e.render(ch, block=buffer_size) for e, ch in zip(self._engines, x)])
-            self.reset()
-        elif len(self._engines) == 1 and x.shape[1] <= buffer_size:  # a live host's block: no copies
-            y = self._engines[0].push(x[0])[None]
-        else:
-            outs = []
-            for e, ch in zip(self._engines, x):
-                parts = [e.push(ch[i:i + buffer_size]) for i in range(0, len(ch), buffer_size)]
-                outs.append(np.concatenate(parts) if parts else np.zeros(0))
-            y = np.stack(outs)
-        return from_channels_first(y, layout)
+        with self._lock:
+            streaming = not reset and self._engines
+            buf = self._adapter.adapt(input_array, len(self._engines) if streaming else None)
+            if buf.empty:  # pedalboard: an empty buffer in, the same empty shape out
+                if reset:
+                    self._reset_engines()
+                return np.zeros(buf.shape, np.float32)
+            self._ensure(rate, buf.data.shape[0])
+            if reset:
+                self._reset_engines()
+                y = np.stack([e.render(ch, block=buffer_size) for e, ch in zip(self._engines, buf.data)])
+                self._reset_engines()
+            else:
+                y = self._push(buf.data, buffer_size)
+            return buf.restore(y)
 
     __call__ = process
 
@@ -165,7 +197,7 @@ class Chain:
 
     def process(self, input_array: np.ndarray, sample_rate: float, buffer_size: int = 8192,
                 reset: bool = True) -> np.ndarray:
-        y = np.asarray(input_array, dtype=np.float32)
+        y = input_array  # each member checks its own input (a Processor refuses integer audio)
         for p in self.plugins:
             y = p.process(y, sample_rate, buffer_size=buffer_size, reset=reset)
         return y
