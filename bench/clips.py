@@ -6,11 +6,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from streamproc.config import SAMPLE_RATE
+
 CACHE = Path(__file__).parent / "out" / "clips"
 PROGRAMS = {"violin": 40, "piano": 0}
 
 
-def test_clips(instrument: str, count: int = 3, seconds: float = 10.0, sample_rate: int = 16000) -> list[tuple[str, np.ndarray]]:
+def test_clips(instrument: str, count: int = 3, seconds: float = 10.0, sample_rate: int = SAMPLE_RATE) -> list[tuple[str, np.ndarray]]:
     """(name, audio) for the first test-split works that yield ``seconds`` of music.
 
     Violin plays each work's top voice, piano its other voices (or the generated accompaniment).

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from streamproc.config import SAMPLE_RATE
 from streamproc.errors import UserError
 from streamproc.benchmark import HEADER, cold_start, load_clip, measure, row_line, task_clip
 from streamproc.tasks import PROFILES, RECONS, model_tasks, shipped_model
@@ -24,13 +25,13 @@ from streamproc.tasks import PROFILES, RECONS, model_tasks, shipped_model
 from .common import OUT, write_json
 
 BLOCKS = (64, 256, 1024, 4096)
-RATES = (16000, 44100, 48000)
+RATES = (SAMPLE_RATE, 44100, 48000)
 QUICK = {"blocks": [256, 4096], "rates": [48000], "seconds": 3.0, "cold_repeats": 1}
 FULL = {"blocks": list(BLOCKS), "rates": list(RATES), "seconds": 10.0, "cold_repeats": 3}
 GAN_S_RTF, PITCH_RTF, COLD_S = 0.15, 0.03, 2.0
 LATENCY_MS = {"default": 200.0, "low-latency": 80.0}
 P99_CELL = (256, 48000)  # (block, rate) at which p99 worker time must stay below the block period
-SR = 16000               # baselines run at the model rate
+SR = SAMPLE_RATE         # baselines run at the model rate
 
 
 def available_tasks() -> list[str]:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamproc.config import SAMPLE_RATE
 from streamproc.metrics import EPS, lsd, si_sdr
 
 from .common import write_json
@@ -159,12 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         ests = {}
         for r in recons:
             t = time.perf_counter()
-            ests[r] = np.asarray(procs[r](mix.astype(np.float32), 16000, reset=True), np.float64)
+            ests[r] = np.asarray(procs[r](mix.astype(np.float32), SAMPLE_RATE, reset=True), np.float64)
             t_proc[r] += time.perf_counter() - t
             assert ests[r].shape == mix.shape
         ests["mixture"] = mix
         ests["oracle_irm"] = oracle_irm(mix, violin)
-        ests["stem_resynth_gla"] = np.asarray(resynth(violin.astype(np.float32), 16000, reset=True), np.float64)
+        ests["stem_resynth_gla"] = np.asarray(resynth(violin.astype(np.float32), SAMPLE_RATE, reset=True), np.float64)
         row = {**info}
         for k, e in ests.items():
             row[f"{k}_si_sdr"] = round(si_sdr(violin, e), 3)

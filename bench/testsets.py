@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from streamproc.config import SAMPLE_RATE  # noqa: F401 (the clips' rate: the model rate)
+
 from .common import OUT
 
 CACHE = OUT / "testsets"
 VERSION = 1                 # bump when a renderer changes: old caches are then ignored
-SAMPLE_RATE = 16000
 SOUNDFONT = "FluidR3_GM"
 TASKS = ("separate", "superres", "synth", "pitch")
 VIOLIN = 40

@@ -23,10 +23,11 @@ import time
 import numpy as np
 
 from streamproc import wavenet as W
+from streamproc.config import SAMPLE_RATE
 
 from .common import write_json
 
-SR = 16000
+SR = SAMPLE_RATE
 
 
 def _time(fn, repeat: int) -> tuple[float, float]:

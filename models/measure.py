@@ -23,6 +23,7 @@ import numpy as np
 
 def measure(data: Path, restore_data: Path | None, presets: list[str], steps: int, batch: int) -> list[dict]:
     from export.onnx import export
+    from streamproc.config import DEFAULT
     from streamproc.onnx_model import OnnxFrameModel
 
     from .networks import PRESETS
@@ -55,7 +56,7 @@ def measure(data: Path, restore_data: Path | None, presets: list[str], steps: in
                 t = time.perf_counter()
                 m.run(w)
                 times.append(time.perf_counter() - t)
-            chunk_s = m.new_frames * 256 / 16000
+            chunk_s = m.new_frames * DEFAULT.hop / DEFAULT.sample_rate
             summ = json.loads(m.metadata["training"])
             rows.append({"preset": preset, "task": task, **PRESETS[preset],
                          "generator_params": summ["generator_params"],

@@ -16,7 +16,7 @@ import numpy as np
 
 from streamproc.blueprint import harmonic_blueprint  # noqa: F401  (one copy: the runtime's; models.data uses it)
 
-SAMPLE_RATE = 16000
+from streamproc.config import SAMPLE_RATE  # noqa: E402,F401 (audio is rendered at the model rate)
 
 VIOLIN_FAMILY = (40, 41, 42, 110)  # violin, viola, cello, fiddle
 VIOLINS = (40, 110)                # the timbres the synth task targets

@@ -29,6 +29,3 @@ def _corpus_root() -> Path:
 def is_test(relpath: str) -> bool:
     return int(hashlib.sha1(relpath.encode("utf-8")).hexdigest(), 16) % 10 == 0
 
-
-def split_of(path: str | Path) -> str:
-    return "test" if is_test(corpus_relative(path)) else "train"

@@ -86,11 +86,6 @@ def mulaw_level(k: np.ndarray, mu: int = 255) -> np.ndarray:
     return 2.0 * np.asarray(k, np.float64) / mu - 1.0
 
 
-def mulaw_decode(k: np.ndarray, mu: int = 255) -> np.ndarray:
-    v = mulaw_level(k, mu)
-    return np.sign(v) * ((1.0 + mu) ** np.abs(v) - 1.0) / mu
-
-
 def frame_index(cfg: WaveNetConfig, start: int, n: int) -> torch.Tensor:
     """Frame conditioning each of samples start..start+n-1 (the runtime's upsampling)."""
     return (torch.arange(start, start + n) + cfg.cond_offset) // cfg.hop

@@ -14,9 +14,8 @@ from typing import Callable
 
 import numpy as np
 
+from .config import SAMPLE_RATE  # noqa: F401 (the blueprint's rate: the model rate)
 from .errors import UserError
-
-SAMPLE_RATE = 16000
 MIDI_EXTENSIONS = (".mid", ".midi")
 MIN_SEGMENT_S = 0.03  # skyline fragments shorter than this (staggered chord onsets) are dropped
 DRUM_CHANNEL = 9      # General MIDI channel 10, counted from 0 (what pretty_midi calls is_drum)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .audio_io import AUDIO_EXTENSIONS, MAX_RATE, MIN_RATE, check_input_path, check_output_path
+from .config import SAMPLE_RATE
 from .errors import UserError
 from .tasks import OFFLINE_PROFILE, PROFILES, RECONS, resolve
 
@@ -89,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--block", type=_positive_int("--block"), default=4096,
                    help="block size in input samples (output does not depend on it)")
     r.add_argument("--out-rate", type=_rate("--out-rate"), default=None,
-                   help="output sample rate (default: max(input rate, 16000))")
+                   help=f"output sample rate (default: max(input rate, {SAMPLE_RATE}))")
     r.add_argument("--profile", default=OFFLINE_PROFILE,
                    help=f"{' | '.join(PROFILES)} (default {OFFLINE_PROFILE}: offline, latency costs nothing)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -172,12 +173,15 @@ def _report_clipping(report) -> None:
 
 def cmd_render(args: argparse.Namespace) -> None:
     from .audio_io import AudioReader
-    from .render import FileRenderer
+    from .render import FileRenderer, pitch_extensions
 
     spec = resolve(args.task, args.recon, args.profile, args.guide_weight)
     src = check_input_path(args.input)
     if args.reference and spec.task == "pitch":
         raise UserError("--reference scores audio against audio; for --task pitch it has no meaning")
+    if args.out_rate is not None and Path(args.output).suffix.lower() in pitch_extensions():
+        raise UserError("--out-rate sets the rate of audio output; a pitch track (CSV, MIDI, JSON) "
+                        "is written on its own 10 ms grid")
     with AudioReader(src) as head:  # the input's header first: a bad file fails before the model loads
         frames, rate = head.frames, head.rate
     renderer = FileRenderer(spec, args.model, args.out_rate, args.block)
@@ -243,7 +247,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
     import numpy as np
 
     from .audio_io import AudioWriter
-    from .blueprint import MIDI_EXTENSIONS, SAMPLE_RATE, harmonic_blueprint, melody_from_midi
+    from .blueprint import MIDI_EXTENSIONS, harmonic_blueprint, melody_from_midi
     from .render import FileRenderer, stream_engines
 
     spec = resolve("synth", args.recon, OFFLINE_PROFILE)

@@ -36,4 +36,3 @@ class SpectralConfig:
 
 
 DEFAULT = SpectralConfig()
-LOW_LATENCY = SpectralConfig(n_fft=512, hop=128, n_mels=80)

@@ -53,7 +53,9 @@ def build_core(spec: TaskSpec, model: FrameModel | None = None, restore_model: F
     """The frame-domain chain for a task and reconstruction: the task's front (features and
     model), then the reconstruction's stages and synthesiser. ``model`` None: the shipped one
     must have been resolved by the caller (``task_model``); tasks without a model run the
-    identity. ``restore_model`` overrides the shipped restoration model (``--recon restore``)."""
+    identity. ``restore_model`` is handed to the reconstruction's builder: ``restore`` runs it
+    instead of the shipped restoration model; every other one (``hybrid`` among them, which
+    runs no restoration net) ignores it."""
     entry = task(spec.task)
     if model is None:
         if entry.needs_model:

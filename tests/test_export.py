@@ -16,7 +16,7 @@ pytest.importorskip("onnxruntime")
 
 from conftest_models import tiny_data, tiny_onnx, tiny_run  # noqa: E402
 
-from streamproc.config import DEFAULT, LOW_LATENCY  # noqa: E402
+from streamproc.config import DEFAULT, SpectralConfig  # noqa: E402
 from streamproc.errors import UserError  # noqa: E402
 from streamproc.frame_model import FrameModel  # noqa: E402
 from streamproc.onnx_model import OnnxFrameModel, list_models, load_model, read_metadata  # noqa: E402
@@ -128,7 +128,7 @@ def test_load_model_bad_inputs(tmp_path):
         tmp_path / "partial.onnx": ({}, "new_frames"),
         tmp_path / "rate.onnx": ({}, "22050 Hz"),
         good: ({"task": "pitch"}, "'separate' model, not 'pitch'"),
-        good.with_name(good.name): ({"cfg": LOW_LATENCY}, "n_fft"),
+        good.with_name(good.name): ({"cfg": SpectralConfig(n_fft=512, hop=128, n_mels=80)}, "n_fft"),
     }
     for path, (kw, msg) in cases.items():
         with pytest.raises(UserError, match=msg) as e:

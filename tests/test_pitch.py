@@ -265,6 +265,39 @@ def test_cli_writes_csv_for_stereo_input(tmp_path, tone):
 
 
 @needs_model
+def test_render_pitch_track_applies_profile_and_block_and_refuses_out_rate(tmp_path, capsys):
+    """``render --task pitch OUT.csv``: --profile changes the model's chunking (so the track),
+    --block only how the file is read (the track stays the same), --out-rate has no meaning."""
+    src = Path(streamproc.__file__).parent / "examples" / "melody.flac"
+    tracks = {}
+    for name, extra in [("quality", []), ("low", ["--profile", "low-latency"]), ("block", ["--block", "1000"]),
+                        ("low-block", ["--profile", "low-latency", "--block", "777"])]:
+        assert main(["render", str(src), str(tmp_path / f"{name}.csv"), "--task", "pitch", "--quiet", *extra]) == 0
+        tracks[name] = (tmp_path / f"{name}.csv").read_text()
+    assert tracks["block"] == tracks["quality"] and tracks["low-block"] == tracks["low"]
+    assert tracks["low"] != tracks["quality"]
+    low = track_pitch(sf.read(src)[0], sf.info(str(src)).samplerate, profile="low-latency")
+    assert len(tracks["low"].splitlines()) == 1 + len(low.times)
+    _fails(capsys, ["render", str(src), str(tmp_path / "o.csv"), "--task", "pitch", "--out-rate", "44100"],
+           "--out-rate", tmp_path / "o.csv")
+
+
+def test_frame_tracks_runs_the_core_under_its_cfg():
+    """``frame_tracks(cfg=...)`` frames (and chunks) at that configuration's hop, not the default's."""
+    from streamproc.config import SpectralConfig
+    from streamproc.pitch import frame_tracks
+
+    x = np.random.default_rng(0).standard_normal(8000) * 0.1
+    counts = {}
+    for hop in (256, 128):
+        cfg = SpectralConfig(n_fft=4 * hop, hop=hop)
+        midi, voiced, rms = frame_tracks(x, LoudestBandModel(), cfg)
+        assert len(midi) == len(voiced) == len(rms)
+        counts[hop] = len(midi)
+    assert counts[128] >= 2 * counts[256] - 4
+
+
+@needs_model
 def test_shipped_model_tracks_the_bundled_melody():
     """Loose, so that it holds for every better model: melody.flac (a test-split tune on violin)
     against its true f0 (melody-f0.csv, from the notes), away from note changes."""
