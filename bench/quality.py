@@ -2,10 +2,12 @@
 
     python -m bench.quality [--tasks separate,superres,synth,pitch] [--clips 20] [--seconds 10]
                             [--profile default[,low-latency]] [--seed 0]
+                            [--pitch-soundfonts FluidR3_GM,MuseScore_General_Lite]
+                            [--peers pyin,crepe-tiny,...] [--pitch-decoders argmax,parabolic,...]
                             [--out bench/out/quality.json] [--quick]
 
-Clips: ``bench.testsets`` (test-split works only, FluidR3_GM, rendered like each task's training
-pairs; cached under bench/out/testsets/). Each model reconstruction in
+Clips: ``bench.testsets`` (test-split works only, FluidR3_GM unless said otherwise, rendered like
+each task's training pairs; cached under bench/out/testsets/). Each model reconstruction in
 ``streamproc.tasks.RECONS[task]`` runs as ``Processor(task, recon, profile=P)`` with
 ``reset=True`` (time-aligned, same length); a recon whose model is missing is reported as
 missing. Figures (``streamproc.metrics``; LSD on 16 kHz STFT magnitudes, n_fft 1024, hop 256):
@@ -21,13 +23,20 @@ missing. Figures (``streamproc.metrics``; LSD on 16 kHz STFT magnitudes, n_fft 1
   of pYIN (130-2100 Hz) on the output against the notes (also on the input and on the true
   violin rendering: the ceiling of this measure; FluidR3's violin reaches each note about
   50 ms after its MIDI onset, which the note-based reference does not model).
-- pitch: raw pitch / raw chroma / overall accuracy (mir_eval.melody, 10 ms grid) of
-  ``streamproc.pitch.track_pitch`` beside pYIN (librosa, 60-2640 Hz) and torchcrepe tiny and
-  full (CPU, 16 kHz, hop 160, viterbi decoder, voiced where the 3-frame median of periodicity
-  >= 0.21, torchcrepe's documented example threshold), each with its real-time factor
-  (processing time / audio duration, after a warm-up call). Trackers that give a pitch guess
-  on unvoiced frames (pYIN, crepe) pass it as a negative f0, as mir_eval expects, so raw pitch
-  accuracy does not depend on their voicing decision; ours reports 0 there.
+- pitch: on audio-aligned clips (``bench.testsets.pitch_clip``: the training renderer's pitch
+  pairs on test-split works, one soundfont per set, ``--pitch-soundfonts``; default the seen
+  FluidR3_GM and the unseen MuseScore_General_Lite), reference f0 from the rendered audio
+  (voiced while the note is audible in its own stem, following the bends). Raw pitch / raw
+  chroma / overall accuracy (mir_eval.melody, 50 cents, 10 ms grid) of
+  ``streamproc.pitch.track_pitch`` beside its peers (``bench.peers``: pYIN, torchcrepe tiny and
+  full, PESTO, FCPE, basic-pitch; a peer not installed is reported missing with its install
+  command), each with its real-time factor (processing time / audio duration on this machine,
+  after a warm-up call). Trackers pass their pitch guess on unvoiced frames as a negative f0,
+  as mir_eval expects, so raw pitch accuracy does not depend on voicing; ours reports its
+  decoded pitch there too. Fine pitch: ``c20`` = share of voiced reference frames within 20
+  cents, ``cents_med`` / ``cents_mean`` = median / mean absolute error (cents) over the voiced
+  frames within 50 cents (the frames RPA counts). ``--pitch-decoders`` adds our model decoded
+  by other sub-row decoders (``streamproc.pitchmap.DECODERS``) as ``streamproc[NAME]``.
 - GAN-S ablation: LSD of ``restore`` against ``gla`` for each audio task.
 
 ``track_pitch`` has no latency profile, so the pitch task runs under the default profile only.
@@ -41,6 +50,7 @@ import json
 import sys
 import time
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -50,14 +60,13 @@ from streamproc.tasks import model_tasks
 
 from . import testsets
 from .common import OUT, machine, write_json
+from .peers import pyin_track
 
 AUDIO_TASKS = model_tasks("mel")  # the tasks whose model writes a mel image (reconstructed to audio)
 LOW_BAND, HIGH_BAND = (0.0, 2000.0), (2000.0, 8000.0)
 LSD_RANGE_DB = 80.0  # LSD80: both spectra floored 80 dB below the reference's loudest bin (streamproc.metrics)
 SYNTH_PYIN = (130.0, 2100.0)
-PITCH_PYIN = (60.0, 2640.0)    # the pitch map's range, MIDI 36..100
-CREPE_THRESHOLD = 0.21
-CREPE_MODELS = ("tiny", "full")
+PITCH_SOUNDFONTS = "FluidR3_GM,MuseScore_General_Lite"  # seen in training, reserved for evaluation
 SR = testsets.SAMPLE_RATE
 
 
@@ -91,30 +100,23 @@ def melody_scores(ref_times: np.ndarray, ref_f0: np.ndarray, est_times: np.ndarr
                 "oa": float(melody.overall_accuracy(rv, rc, ev, ec))}
 
 
-def pyin_track(x: np.ndarray, fmin: float, fmax: float) -> tuple[np.ndarray, np.ndarray]:
-    """(times, f0) every 10 ms by librosa's pYIN; unvoiced frames carry -(best guess)."""
-    import librosa
+def pitch_scores(ref_times: np.ndarray, ref_f0: np.ndarray, est_times: np.ndarray, est_f0: np.ndarray) -> dict:
+    """mir_eval's three accuracies plus the fine error: ``c20`` (share of voiced reference
+    frames within 20 cents) and the median / mean absolute cents over those within 50."""
+    from mir_eval import melody
 
-    f0, voiced, _ = librosa.pyin(np.asarray(x, np.float32), fmin=fmin, fmax=fmax, sr=SR, frame_length=1024,
-                                 hop_length=SR // 100, fill_na=None)
-    return np.arange(len(f0)) * 0.01, np.where(voiced, f0, -f0)
-
-
-def crepe_track(x: np.ndarray, model: str) -> tuple[np.ndarray, np.ndarray]:
-    """(times, f0) every 10 ms by torchcrepe on CPU; unvoiced frames carry -(pitch)."""
-    import types
-
-    sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))  # only used for file loading
-    import torch
-    import torchcrepe
-
-    with torch.no_grad():
-        f0, per = torchcrepe.predict(torch.tensor(np.asarray(x, np.float32))[None], SR, hop_length=SR // 100,
-                                     fmin=50.0, fmax=2006.0, model=model, decoder=torchcrepe.decode.viterbi,
-                                     return_periodicity=True, batch_size=512, device="cpu", pad=True)
-        per = torchcrepe.filter.median(per, 3)
-    f0, per = f0[0].numpy().astype(np.float64), per[0].numpy()
-    return np.arange(len(f0)) * 0.01, np.where(per >= CREPE_THRESHOLD, f0, -f0)
+    out = melody_scores(ref_times, ref_f0, est_times, est_f0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rv, rc, ev, ec = melody.to_cent_voicing(np.asarray(ref_times, float), np.asarray(ref_f0, float),
+                                                np.asarray(est_times, float), np.asarray(est_f0, float))
+    v = (rv > 0) & (ec > 0)  # ec: the guess's pitch in cents, voiced or not
+    err = np.abs(rc - ec)[v]
+    near = err[err <= 50.0]
+    out["c20"] = float(np.sum(err <= 20.0) / max(int(np.sum(rv > 0)), 1))
+    out["cents_med"] = float(np.median(near)) if len(near) else float("nan")
+    out["cents_mean"] = float(np.mean(near)) if len(near) else float("nan")
+    return out
 
 
 # ------------------------------------------------------------------ bookkeeping
@@ -240,10 +242,26 @@ def eval_synth(clips: list, profile: str, bar) -> dict:
                        lambda c: {"blueprint": c.input, "violin_reference": c.reference}, score)
 
 
-def _trackers(profile: str | None = None) -> tuple[dict, dict]:
-    """{name: f(audio) -> (times, f0)} for our tracker and the baselines, {name: why missing}.
-    Under a live profile (not the offline one), only ours: the baselines do not change."""
+class _Decoded:
+    """Our pitch model, decoded by a named sub-row decoder (read by the engine's PitchDecode)."""
+
+    def __init__(self, model, decoder: str) -> None:
+        self._model, self.pitch_decoder = model, decoder
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+
+@lru_cache(maxsize=None)
+def _trackers(profile: str | None = None, peers: tuple[str, ...] | None = None,
+              decoders: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """{name: f(audio) -> (times, f0)} for our tracker (plus its decoder variants) and the
+    peers, {name: why missing}; loaded once per process. Under a live profile (not the
+    offline one), only ours: the peers do not change."""
     from streamproc.errors import UserError
+    from streamproc.tasks import OFFLINE_PROFILE
+
+    from . import peers as P
 
     trackers, missing = {}, {}
     try:
@@ -256,49 +274,44 @@ def _trackers(profile: str | None = None) -> tuple[dict, dict]:
             raise FileNotFoundError("no models_data/pitch.onnx")
         model = load_model(path, task="pitch")
 
-        def ours(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            tr = track_pitch(x, SR, model=model, profile=profile)
-            return tr.times, tr.f0
+        def ours(x: np.ndarray, m=model) -> tuple[np.ndarray, np.ndarray]:
+            tr = track_pitch(x, SR, model=m, profile=profile)
+            return tr.times, np.where(tr.f0 > 0, tr.f0, -tr.f0_guess)
 
         trackers["streamproc"] = ours
+        for d in decoders:
+            trackers[f"streamproc[{d}]"] = lambda x, m=_Decoded(model, d): ours(x, m)
     except (ImportError, OSError, ValueError, UserError) as e:
         missing["streamproc"] = str(e)
-    from streamproc.tasks import OFFLINE_PROFILE
-
     if profile not in (None, OFFLINE_PROFILE):
         return trackers, missing
-    trackers["pyin"] = lambda x: pyin_track(x, *PITCH_PYIN)
-    try:
-        import types
-
-        sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))
-        import torchcrepe  # noqa: F401
-
-        for m in CREPE_MODELS:
-            trackers[f"crepe-{m}"] = lambda x, m=m: crepe_track(x, m)
-    except ImportError as e:
-        missing.update({f"crepe-{m}": str(e) for m in CREPE_MODELS})
+    ok, gone = P.available(list(peers) if peers else None)
+    trackers.update(ok)
+    missing.update(gone)
     return trackers, missing
 
 
-def eval_pitch(clips: list, profile: str, bar, crepe_full_clips: int | None = None) -> dict:
-    """``crepe_full_clips``: score crepe-full on the first N clips only (about 6x slower than
-    real time on 2 busy cores); the table's n column says on how many."""
-    trackers, missing = _trackers(profile)
+def eval_pitch(clips: list, profile: str, bar, crepe_full_clips: int | None = None,
+               peers: tuple[str, ...] | None = None, decoders: tuple[str, ...] = ()) -> dict:
+    """Every tracker on audio-aligned clips (``Clip.f0`` the reference). ``crepe_full_clips``:
+    score crepe-full on the first N clips only (several times slower than real time on 2 busy
+    cores); the table's n column says on how many."""
+    trackers, missing = _trackers(profile, peers, tuple(decoders))
+    trackers, missing = dict(trackers), dict(missing)
     if crepe_full_clips == 0 and trackers.pop("crepe-full", None):
         missing["crepe-full"] = "skipped (--crepe-full-clips 0)"
     s = Scores()
     rows = [{"index": c.index, "work": c.info["work"], "program": c.info["programs"][0],
-             "bend_cents": c.info["bend_cents"]} for c in clips]
-    refs = [testsets.f0_reference(c.notes, c.seconds) for c in clips]
+             "bend_cents": c.info["bend_cents"], "voiced": round(float(np.mean(c.f0 > 0)), 3)} for c in clips]
+    refs = [(np.arange(len(c.f0)) * testsets.F0_HOP, c.f0) for c in clips]
     limit = {"crepe-full": crepe_full_clips}
     bar.total = sum(min(len(clips), limit.get(t) or len(clips)) for t in trackers)
     bar.refresh()
-    for name, fn in trackers.items():  # tracker by tracker: crepe loads one model at a time
+    for name, fn in trackers.items():  # tracker by tracker: one model in memory at a time
         fn(clips[0].input[:SR])          # warm-up (model load, JIT) outside the timing
         k = limit.get(name) or len(clips)
         for c, row, (rt, rf) in zip(clips[:k], rows[:k], refs[:k]):
-            s.add(row, name, **melody_scores(rt, rf, *_run(s, name, fn, c.input)))
+            s.add(row, name, **pitch_scores(rt, rf, *_run(s, name, fn, c.input)))
             bar.update()
     s.per_clip = rows
     return {"scores": s, "missing": missing}
@@ -312,7 +325,8 @@ COLUMNS = {  # metric key, header, format
                  ("lsd80_high", "LSD80 2-8k", "{:6.3f}")],
     "synth": [("logmel_l1_db", "logmel L1 dB", "{:6.2f}"), ("lsd", "LSD", "{:6.3f}"), ("lsd80", "LSD80", "{:6.3f}"),
               ("melody_rpa", "melody RPA", "{:5.3f}")],
-    "pitch": [("rpa", "RPA", "{:5.3f}"), ("rca", "RCA", "{:5.3f}"), ("oa", "OA", "{:5.3f}")],
+    "pitch": [("rpa", "RPA", "{:5.3f}"), ("rca", "RCA", "{:5.3f}"), ("oa", "OA", "{:5.3f}"),
+              ("c20", "<=20c", "{:5.3f}"), ("cents_med", "|c| med", "{:5.1f}"), ("cents_mean", "|c| mean", "{:5.1f}")],
 }
 
 
@@ -348,10 +362,15 @@ def targets(summary: dict) -> list[dict]:
             check(f"synth log-mel L1 ({r}) <= half the harmonic input's", lambda a, b: a <= 0.5 * b,
                   _get(summary, "synth", r, "logmel_l1_db"), _get(summary, "synth", "blueprint", "logmel_l1_db"))
             check(f"synth melody accuracy ({r}) >= 0.9", lambda a: a >= 0.9, _get(summary, "synth", r, "melody_rpa"))
-    if "pitch" in summary:
-        check("pitch RPA >= 0.85", lambda a: a >= 0.85, _get(summary, "pitch", "streamproc", "rpa"))
-        check("pitch RPA above pYIN", lambda a, b: a > b, _get(summary, "pitch", "streamproc", "rpa"),
-              _get(summary, "pitch", "pyin", "rpa"))
+    from .peers import PEERS
+
+    for key in [k for k in summary if k.split("/")[0] == "pitch"]:
+        check(f"{key} RPA >= 0.85", lambda a: a >= 0.85, _get(summary, key, "streamproc", "rpa"))
+        for m in ("rpa", "oa"):
+            peers = {p: _get(summary, key, p, m) for p in PEERS}
+            best = max((p for p in peers if peers[p] is not None), key=lambda p: peers[p], default=None)
+            check(f"{key} {m.upper()} above every peer (best: {best or 'none run'})", lambda a, b: a > b,
+                  _get(summary, key, "streamproc", m), peers.get(best) if best else None)
     for task in AUDIO_TASKS:
         if task in summary:
             for m in ("lsd", "lsd80"):
@@ -365,12 +384,13 @@ def targets(summary: dict) -> list[dict]:
 def print_table(task: str, result: dict, n_clips: int, seconds: float, profile: str) -> None:
     summ = result["summary"]
     works = len({r["work"] for r in result["per_clip"]})
-    print(f"\n{task} [{profile} profile]: {n_clips} test-split clips of {seconds:g} s, {works} works (FluidR3_GM)")
-    cols = COLUMNS[task]
-    head = f"{'method':18s}" + "".join(f" {h + ' mean':>16s} {'median':>7s}" for _, h, _ in cols) + f" {'RTF':>7s} {'n':>3s}"
+    where = result.get("clips_from", testsets.SOUNDFONT)
+    print(f"\n{task} [{profile} profile]: {n_clips} test-split clips of {seconds:g} s, {works} works ({where})")
+    cols = COLUMNS[task.split("/")[0]]
+    head = f"{'method':22s}" + "".join(f" {h + ' mean':>16s} {'median':>7s}" for _, h, _ in cols) + f" {'RTF':>7s} {'n':>3s}"
     print(head)
     for m, vals in summ.items():
-        line = f"{m:18s}"
+        line = f"{m:22s}"
         for key, _, fmt in cols:
             for stat, width in (("mean", 16), ("median", 7)):
                 v = vals.get(f"{key}_{stat}")
@@ -378,7 +398,7 @@ def print_table(task: str, result: dict, n_clips: int, seconds: float, profile: 
         line += " " + (f"{vals['rtf']:7.3f}" if "rtf" in vals else f"{'-':>7s}") + f" {vals.get('n', 0):3d}"
         print(line)
     for m, why in result["missing"].items():
-        print(f"{m:18s} missing: {why}")
+        print(f"{m:22s} missing: {why}")
 
 
 def print_targets(rows: list[dict], profile: str) -> None:
@@ -443,23 +463,55 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT / "quality.json")
     ap.add_argument("--crepe-full-clips", type=int, help="score torchcrepe full on the first N pitch clips "
                     "only (it runs at several times real time on CPU; default all)")
+    ap.add_argument("--pitch-soundfonts", default=PITCH_SOUNDFONTS,
+                    help=f"comma-separated soundfonts of the pitch clip sets, one set each (default {PITCH_SOUNDFONTS}; "
+                         "add TimGM6mb or sf_GMbank when a model held it out)")
+    ap.add_argument("--peers", help="comma-separated peer pitch trackers (default all: "
+                    "pyin,crepe-tiny,crepe-full,pesto,fcpe,basic-pitch; see bench/peers.txt to install them)")
+    ap.add_argument("--pitch-decoders", default="", help="also score our pitch model decoded by these "
+                    "sub-row decoders (comma-separated, from streamproc.pitchmap.DECODERS)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 clips of 5 s, no crepe-full")
     ap.add_argument("--update", action="store_true",
                     help="re-run only --tasks and merge them into the report already at --out (same clips "
                          "and seconds); targets are recomputed over the merged report")
     a = ap.parse_args(argv)
+    from models import render as R
+    from streamproc.pitchmap import DECODERS
+
+    from .peers import PEERS
+
     tasks = [t for t in a.tasks.split(",") if t]
     profiles = [p for p in a.profile.split(",") if p]
     bad = [t for t in tasks if t not in EVALUATORS] + [p for p in profiles if p not in PROFILES]
     if bad or a.clips < 1 or a.seconds <= 0:
         ap.error(f"unknown task/profile {', '.join(bad)}" if bad else "--clips and --seconds must be positive")
+    peers = tuple(p for p in (a.peers or "").split(",") if p) or None
+    decoders = tuple(d for d in a.pitch_decoders.split(",") if d)
+    for name, known, what in [(p, PEERS, "peer") for p in peers or ()] + [(d, DECODERS, "pitch decoder") for d in decoders]:
+        if name not in known:
+            ap.error(f"unknown {what} {name!r} (choose from {', '.join(known)})")
+    soundfonts = []
+    for sf_name in (f for f in a.pitch_soundfonts.split(",") if f) if "pitch" in tasks else ():
+        path = R.soundfont_path(sf_name)
+        if not path.is_file():
+            ap.error(f"soundfont not found: {path}")
+        soundfonts.append(R.soundfont_name(path))
+    if "pitch" in tasks and not soundfonts:
+        ap.error("--pitch-soundfonts names no soundfont")
     if a.quick:
         a.clips, a.seconds, a.crepe_full_clips = min(a.clips, 2), min(a.seconds, 5.0), 0
 
-    sets = {t: testsets.clips(t, a.clips, a.seed, a.seconds) for t in tasks}
+    seen = set(_model_info().get("pitch.onnx", {}).get("training", {}).get("soundfonts") or ())
+    sections = []  # (report key, task, clips, where the clips come from)
+    for t in tasks:
+        if t != "pitch":
+            sections.append((t, t, testsets.clips(t, a.clips, a.seed, a.seconds), testsets.SOUNDFONT))
+        for sf_name in soundfonts if t == "pitch" else ():
+            where = f"{sf_name}, {'seen' if sf_name in seen else 'unseen'} by the pitch model; audio-aligned labels"
+            sections.append((f"pitch/{sf_name}", t, testsets.pitch_clips(sf_name, a.clips, a.seed, a.seconds), where))
     payload = {"command": "python -m bench.quality " + " ".join(argv if argv is not None else sys.argv[1:]),
                "clips": a.clips, "seconds": a.seconds, "crepe_full_clips": a.crepe_full_clips, "seed": a.seed, "soundfont": testsets.SOUNDFONT,
-               "testset_version": testsets.VERSION, "models": _model_info(), "profiles": {}}
+               "pitch_soundfonts": soundfonts, "testset_version": testsets.VERSION, "models": _model_info(), "profiles": {}}
     old = json.loads(a.out.read_text()) if a.update and a.out.is_file() else None
     if old is not None:
         if (old["clips"], old["seconds"], old["seed"]) != (a.clips, a.seconds, a.seed):
@@ -472,14 +524,18 @@ def main(argv: list[str] | None = None) -> int:
     for profile in profiles:
         results = {}
         if old is not None and profile in old["profiles"]:
-            results = {t: v for t, v in old["profiles"][profile]["tasks"].items() if t not in tasks}
-        for task in tasks:
-            with tqdm(total=len(sets[task]), desc=f"{task} [{profile}]", unit="clip", leave=False) as bar:
-                kw = {"crepe_full_clips": a.crepe_full_clips} if task == "pitch" else {}
-                r = EVALUATORS[task](sets[task], profile, bar, **kw)
-            results[task] = {"summary": r["scores"].summary(), "missing": r["missing"], "per_clip": r["scores"].per_clip}
-            print_table(task, results[task], a.clips, a.seconds, profile)
-        results = {t: results[t] for t in EVALUATORS if t in results}
+            results = {t: v for t, v in old["profiles"][profile]["tasks"].items() if t.split("/")[0] not in tasks}
+        for key, task, clips, where in sections:
+            with tqdm(total=len(clips), desc=f"{key} [{profile}]", unit="clip", leave=False) as bar:
+                kw = ({"crepe_full_clips": a.crepe_full_clips, "peers": peers, "decoders": decoders}
+                      if task == "pitch" else {})
+                r = EVALUATORS[task](clips, profile, bar, **kw)
+            results[key] = {"summary": r["scores"].summary(), "missing": r["missing"], "per_clip": r["scores"].per_clip,
+                            "clips_from": where}
+            print_table(key, results[key], a.clips, a.seconds, profile)
+        order = list(EVALUATORS)
+        results = dict(sorted(results.items(), key=lambda kv: order.index(kv[0].split("/")[0])
+                              if kv[0].split("/")[0] in order else len(order)))
         done = {t: v for t, v in results.items() if "summary" in v}
         tg = targets(done)
         print_ablation(done, profile)

@@ -12,11 +12,19 @@ the models on the distribution they were trained for, minus the works:
 - ``synth``: the melody as a harmonic blueprint (``streamproc.blueprint``; fixed 3 harmonics,
   rolloff 0.5, jittered as in training) -> the same
   notes on violin (GM 40), both scaled to one random peak level as in training;
-- ``pitch``: a solo violin-family or piano-family melody, detuned by -50..+50 cents on half of
-  the clips, room on 60 %; reference f0 from the notes (+ detune) every 10 ms, 0 where silent.
+- ``pitch`` (score-aligned, the old set; ``clip("pitch", ...)``): a solo violin-family or
+  piano-family melody, detuned by -50..+50 cents on half of the clips, room on 60 %;
+  reference f0 from the notes (+ detune) every 10 ms, 0 where silent. ``bench.quality`` no
+  longer scores it: its labels start at the MIDI note-on, before a bowed note speaks.
+- audio-aligned pitch clips (:func:`pitch_clip`, what ``bench.quality`` scores): drawn by the
+  training renderer itself (``models.data.audio_clip("pitch", ...)``) with ONE soundfont, so a
+  soundfont the model never trained on measures an unseen timbre; reference f0 every 10 ms
+  from the rendered audio (voiced while the note is audible in its own stem, following the
+  pitch bends: ``models.labels``), 0 where unvoiced.
 
-Clip *i* of a task depends only on (seed, i, seconds). Clips are cached under
-``bench/out/testsets/`` as float WAV (input, reference) plus a JSON sidecar (work, notes, ...).
+Clip *i* of a task depends only on (seed, i, seconds) (and the soundfont, for pitch clips).
+Clips are cached under ``bench/out/testsets/`` as float WAV (input, reference) plus a JSON
+sidecar (work, notes or reference f0, ...).
 """
 from __future__ import annotations
 
@@ -52,6 +60,7 @@ class Clip:
     reference: np.ndarray | None  # float64, 16 kHz (None for pitch: the reference is ``notes``)
     notes: np.ndarray | None     # (n, 3) start_s, end_s, midi (fractional: detune included)
     info: dict
+    f0: np.ndarray | None = None  # audio-aligned pitch clips: reference f0 (Hz, 0 = unvoiced) every F0_HOP s
 
     @property
     def name(self) -> str:
@@ -280,3 +289,58 @@ def clips(task: str, count: int, seed: int = 0, seconds: float = 10.0, progress:
 
     return [clip(task, i, seed, seconds) for i in tqdm(range(count), desc=f"test set {task}", unit="clip",
                                                        disable=not progress, leave=False)]
+
+
+# ------------------------------------------------------------------ audio-aligned pitch clips
+
+def _pitch_folder(soundfont: str, seed: int, seconds: float) -> Path:
+    from models.data import DATA_VERSION
+
+    return CACHE / f"v{VERSION}-pitch-audio-d{DATA_VERSION}-{soundfont}-seed{seed}-{seconds:g}s"
+
+
+def pitch_clip(soundfont: str, index: int, seed: int = 0, seconds: float = 10.0, works=None,
+               cache: bool = True) -> Clip:
+    """Audio-aligned pitch clip ``index``: ``models.data.audio_clip("pitch", ...)`` on test-split
+    works with one soundfont (a name ``models.render.soundfont_path`` knows, or a path); the
+    reference is ``Clip.f0`` (Hz every F0_HOP s, 0 = unvoiced), taken from the rendered audio."""
+    from models import render as R
+    from models.data import audio_clip
+    from models.split import is_test
+
+    path = R.soundfont_path(soundfont)
+    name = R.soundfont_name(path)
+    folder = _pitch_folder(name, seed, seconds)
+    stem = folder / f"{index:03d}"
+    cache = cache and works is None  # a clip from other works is never cached
+    if cache:
+        try:
+            meta = json.loads(stem.with_suffix(".json").read_text())
+            x, _ = sf.read(f"{stem}-input.wav", dtype="float64")
+            return Clip("pitch", index, x, None, None, meta["info"], np.array(meta["f0"], np.float64))
+        except (OSError, ValueError, KeyError, RuntimeError):
+            pass
+    works = list(works if works is not None else test_works())
+    bad = [w for w in works if not is_test(w)]
+    if bad:
+        raise ValueError(f"{bad[0]} is not a test-split work")
+    if not path.is_file():
+        raise ValueError(f"soundfont not found: {path}")
+    x, f0, info = audio_clip("pitch", works, path, seed, index, seconds)
+    c = Clip("pitch", index, np.asarray(x, np.float64), None, None, info, np.asarray(f0, np.float64))
+    if cache:
+        folder.mkdir(parents=True, exist_ok=True)
+        sf.write(f"{stem}-input.wav", c.input.astype(np.float32), SAMPLE_RATE, subtype="FLOAT")
+        tmp = stem.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"info": info, "f0": [round(float(v), 3) for v in c.f0]}))
+        tmp.replace(stem.with_suffix(".json"))  # written last: its presence marks a complete clip
+    return c
+
+
+def pitch_clips(soundfont: str, count: int, seed: int = 0, seconds: float = 10.0,
+                progress: bool = True) -> list[Clip]:
+    """The first ``count`` audio-aligned pitch clips of one soundfont."""
+    from tqdm import tqdm
+
+    return [pitch_clip(soundfont, i, seed, seconds) for i in tqdm(range(count), desc=f"pitch clips {soundfont}",
+                                                                  unit="clip", disable=not progress, leave=False)]

@@ -81,12 +81,18 @@ def facts(path: Path) -> tuple[str, dict]:
 
 HEADERS = {"si_sdr": "SI-SDR dB", "lsd": "LSD", "lsd80": "LSD80", "lsd_low": "LSD 0-2k", "lsd_high": "LSD 2-8k",
            "lsd80_low": "LSD80 0-2k", "lsd80_high": "LSD80 2-8k", "logmel_l1_db": "log-mel L1 dB",
-           "melody_rpa": "melody RPA", "rpa": "RPA", "rca": "RCA", "oa": "OA", "rtf": "RTF"}
+           "melody_rpa": "melody RPA", "rpa": "RPA", "rca": "RCA", "oa": "OA", "c20": "<= 20 cents",
+           "cents_med": "median abs cents", "cents_mean": "mean abs cents", "rtf": "RTF"}
 
 
 def quality_table(report: dict, task: str, profile: str = "quality") -> str:
-    """The ``bench.quality`` summary of one task as a markdown table (means; medians in brackets)."""
+    """The ``bench.quality`` summary of one task as a markdown table (means; medians in brackets);
+    a task scored on several clip sets (``pitch/SOUNDFONT``) gets one table per set."""
     tasks = report["profiles"][profile]["tasks"]
+    sets = [k for k in tasks if k.split("/")[0] == task and k != task]
+    if sets:
+        return "\n\n".join(f"**{k}** ({tasks[k].get('clips_from', '')})\n\n" + quality_table(report, k, profile)
+                           for k in sets)
     if task not in tasks:
         return ""
     summ = tasks[task]["summary"]
@@ -103,7 +109,7 @@ def quality_table(report: dict, task: str, profile: str = "quality") -> str:
             else:
                 cells.append("-")
         rows.append(f"| {method} | " + " | ".join(cells) + f" | {v.get('n', '-')} |")
-    targets = [t for t in report["profiles"][profile]["targets"] if t["target"].startswith(task)]
+    targets = [t for t in report["profiles"][profile]["targets"] if t["target"].split(" ")[0] == task]
     lines = "\n".join(rows)
     if targets:
         lines += "\n\nTargets: " + "; ".join(

@@ -366,7 +366,8 @@ def pitch_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, Callable
     audio = audio + _noise(d, rng, info)
 
     def label(centres: np.ndarray) -> np.ndarray:
-        who = L.audible_note(notes, stems, stem_of, centres) if len(notes) else np.full(len(centres), -1)
+        who = (L.audible_note(notes, stems, stem_of, centres, sample_rate=R.SAMPLE_RATE) if len(notes)
+               else np.full(len(centres), -1))
         return L.f0_midi(who, notes, centres / R.SAMPLE_RATE, perf.pitch_at)
 
     return audio, label, info

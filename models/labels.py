@@ -48,14 +48,15 @@ def frame_levels_db(x: np.ndarray, centres: np.ndarray, window: int = LEVEL_WIND
 
 
 def audible_note(notes: np.ndarray, stems: list[np.ndarray], stem_of: np.ndarray, centres: np.ndarray,
-                 voiced_db: float = VOICED_DB, floor_db: float = FLOOR_DB) -> np.ndarray:
-    """Per frame centre (sample index), the index of the note heard there, -1 where none is.
+                 voiced_db: float = VOICED_DB, floor_db: float = FLOOR_DB, sample_rate: int = 16000) -> np.ndarray:
+    """Per frame centre (sample index at ``sample_rate``), the index of the note heard there,
+    -1 where none is.
 
     Note j owns its stem from its start until the next note of the same stem starts; it is
     audible where that stem's level is within ``voiced_db`` of its own peak inside that span
     and within ``floor_db`` of the loudest note's peak."""
     levels = [frame_levels_db(s, centres) for s in stems]
-    t = centres
+    t = np.asarray(centres, np.float64) / sample_rate  # note times are in seconds
     sr_starts = {}
     n = len(notes)
     level = np.full((n, len(centres)), -np.inf)

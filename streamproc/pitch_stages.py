@@ -19,7 +19,7 @@ from .config import SpectralConfig
 from .errors import UserError
 from .frame_model import FrameModel
 from .frames import Frames
-from .pitchmap import DEFAULT_LAYOUT, PitchLayout, decode_pitchmap, midi_to_hz
+from .pitchmap import DECODERS, DEFAULT_LAYOUT, PitchLayout, decode_pitchmap, midi_to_hz
 from .registry import register_recon
 from .spec import TaskSpec
 from .stages import Chunker, FramewiseStage, MelFeatures
@@ -28,15 +28,19 @@ from .stages import Chunker, FramewiseStage, MelFeatures
 class PitchDecode(FramewiseStage):
     """Pitch-map features -> features of two columns: MIDI pitch and voiced (1.0 or 0.0)."""
 
-    def __init__(self, cfg: SpectralConfig, layout: PitchLayout, threshold: float | None = None) -> None:
+    def __init__(self, cfg: SpectralConfig, layout: PitchLayout, threshold: float | None = None,
+                 decoder: str | None = None) -> None:
         super().__init__(cfg)
+        if decoder is not None and decoder not in DECODERS:
+            raise UserError(f"unknown pitch decoder {decoder!r} (choose from {', '.join(DECODERS)})")
         self.layout = layout
         self.threshold = threshold
+        self.decoder = decoder
 
     def process(self, frames: Frames) -> Frames:
         if not len(frames):
             return frames
-        midi, voiced = decode_pitchmap(frames.features, self.layout, self.threshold)
+        midi, voiced = decode_pitchmap(frames.features, self.layout, self.threshold, self.decoder)
         return frames.with_(features=np.column_stack([midi, voiced.astype(np.float64)]))
 
 
@@ -131,7 +135,7 @@ def build_pitch_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
     """mel -> the pitch model (chunked as the profile says) -> decoded pitch per frame."""
     new, lookahead = spec.profile.chunking(spec.task, spec.recon)
     return [MelFeatures(spec.cfg), Chunker(model, new=new, lookahead=lookahead),
-            PitchDecode(spec.cfg, _layout(model), model_threshold(model))]
+            PitchDecode(spec.cfg, _layout(model), model_threshold(model), getattr(model, "pitch_decoder", None))]
 
 
 @register_recon("sine")

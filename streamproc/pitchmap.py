@@ -86,29 +86,58 @@ def voicing_threshold(layout: PitchLayout, level: float = VOICING_LEVEL) -> floa
     return layout.off + level * (layout.on - layout.off)
 
 
-def decode_pitchmap(pm: np.ndarray, layout: PitchLayout, threshold: float | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _neighbours(h: np.ndarray, r: np.ndarray, k: int) -> np.ndarray:
+    """(frames, 2k+1) heights of rows r-k..r+k (0 outside the map)."""
+    n, rows = h.shape
+    at = r[:, None] + np.arange(-k, k + 1)
+    inside = (at >= 0) & (at < rows)
+    return np.where(inside, h[np.arange(n)[:, None], np.clip(at, 0, rows - 1)], 0.0)
+
+
+def _centroid(k: int):
+    def offset(h: np.ndarray, r: np.ndarray) -> np.ndarray:
+        w = _neighbours(h, r, k)
+        total = w.sum(axis=1)
+        return np.divide(w @ np.arange(-k, k + 1, dtype=np.float64), total, out=np.zeros(len(r)), where=total > 0)
+    return offset
+
+
+def _parabolic(h: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The vertex of the parabola through the peak row and its two neighbours."""
+    b, p, a = _neighbours(h, r, 1).T
+    curv = 2.0 * p - a - b
+    return np.clip(np.divide(a - b, 2.0 * curv, out=np.zeros(len(r)), where=curv > 0), -0.5, 0.5)
+
+
+# Sub-row decoders: (heights above ``off``, brightest row per frame) -> row offset per frame.
+# Measured on the audio-aligned pitch clips (bench.quality --pitch-decoders; models/README.md):
+# the 3-row centroid is the default.
+DECODERS = {"argmax": lambda h, r: np.zeros(len(r)), "centroid3": _centroid(1), "centroid5": _centroid(2),
+            "parabolic": _parabolic}
+DEFAULT_DECODER = "centroid3"
+
+
+def decode_pitchmap(pm: np.ndarray, layout: PitchLayout, threshold: float | None = None,
+                    decoder: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(frames, rows) pitch map -> (MIDI pitch per frame, voiced per frame).
 
-    The brightest row, moved towards its brighter neighbour by the centroid of the three rows'
-    heights above ``layout.off``: a single lit row decodes to its own pitch, two equally lit
-    rows to the pitch between them (sub-bin accuracy for detuned notes). Each frame is decoded
-    on its own, so the result never depends on how frames were batched.
+    The brightest row, moved by a sub-row offset from its neighbours' heights above
+    ``layout.off`` (``DECODERS[decoder]``, default the 3-row centroid: a single lit row decodes
+    to its own pitch, two equally lit rows to the pitch between them). Each frame is decoded on
+    its own, so the result never depends on how frames were batched.
     """
     pm = np.asarray(pm, dtype=np.float64)
     if pm.ndim != 2:
         raise ValueError(f"pitch map must be (frames, rows), got shape {pm.shape}")
+    offset = DECODERS.get(decoder or DEFAULT_DECODER)
+    if offset is None:
+        raise ValueError(f"unknown pitch decoder {decoder!r} (choose from {', '.join(DECODERS)})")
     n, rows = pm.shape
     if n == 0:
         return np.zeros(0), np.zeros(0, bool)
     thr = voicing_threshold(layout) if threshold is None else float(threshold)
-    idx = np.arange(n)
     r = np.argmax(pm, axis=1)
-    peak = pm[idx, r]
-    h = np.maximum(pm - layout.off, 0.0)
-    below = np.where(r > 0, h[idx, np.maximum(r - 1, 0)], 0.0)
-    above = np.where(r < rows - 1, h[idx, np.minimum(r + 1, rows - 1)], 0.0)
-    total = below + h[idx, r] + above
-    delta = np.divide(above - below, total, out=np.zeros(n), where=total > 0)
+    peak = pm[np.arange(n), r]
+    delta = offset(np.maximum(pm - layout.off, 0.0), r)
     midi = layout.min_midi + (r + delta) / layout.bins_per_semitone
     return midi, peak > thr

@@ -45,6 +45,35 @@ def test_decode_refines_between_rows():
     assert midi[0] == pytest.approx(36 + (1 / 3) / 2)
 
 
+def test_sub_row_decoders_on_a_bump_between_rows():
+    """A lit bump centred 0.3 rows above row 60: every sub-row decoder lands nearer the centre than
+    the row itself (argmax, the reference, stays on the row); one lit row decodes exactly by all."""
+    from streamproc.pitchmap import DECODERS
+
+    rows = np.arange(ROWS)
+    pm = (2.0 * np.exp(-0.5 * ((rows - 60.3) / 0.7) ** 2) - 1.0)[None]
+    single = _map({60: 1.0})
+    for name in DECODERS:
+        got = (decode_pitchmap(pm, DEFAULT_LAYOUT, decoder=name)[0][0] - 36.0) * 2
+        assert decode_pitchmap(single, DEFAULT_LAYOUT, decoder=name)[0][0] == pytest.approx(36 + 30.0)
+        assert (got == 60.0) if name == "argmax" else (60.1 < got < 60.45), (name, got)
+    with pytest.raises(ValueError, match="unknown pitch decoder"):
+        decode_pitchmap(pm, DEFAULT_LAYOUT, decoder="nope")
+
+
+def test_a_model_may_name_its_decoder():
+    from streamproc.pitch_stages import PitchDecode
+    from streamproc.config import DEFAULT
+
+    with pytest.raises(streamproc.UserError, match="unknown pitch decoder"):
+        PitchDecode(DEFAULT, DEFAULT_LAYOUT, decoder="nope")
+
+    class Parabolic(LoudestBandModel):
+        pitch_decoder = "parabolic"
+
+    assert [s for s in build_core(resolve("pitch", None), Parabolic()).stages][-1].decoder == "parabolic"
+
+
 def test_decode_voicing_threshold():
     pm = np.concatenate([_map({60: -0.5}), _map({60: 0.3}), _map({})])
     assert voicing_threshold(DEFAULT_LAYOUT, 0.5) == 0.0

@@ -130,3 +130,95 @@ def test_lsd_with_a_dynamic_range_ignores_what_lies_below_it():
     assert lsd(ref, hiss, range_db=80) < 1e-3
     louder = ref + 0.5 * np.sin(2 * np.pi * 3000 * t)
     assert lsd(ref, louder, range_db=80) > 0.3
+
+
+# ------------------------------------------------------------------ audio-aligned pitch sets and peers
+
+def test_audio_aligned_reference_is_voiced_only_where_the_stem_sounds():
+    """A bowed violin line rendered in ONE stem (FluidR3): each note is labelled with its own pitch,
+    only where its stem is within VOICED_DB of that note's peak (so not before it speaks, and on
+    through its audible release), whatever the MIDI note times say."""
+    _soundfont_or_skip()
+    from models import labels as L
+    from models import render as R
+
+    sr = R.SAMPLE_RATE
+    notes = np.array([[0.3, 0.9, 69.0, 100.0], [1.6, 2.2, 76.0, 100.0], [2.9, 3.4, 64.0, 100.0]])
+    n = 4 * sr
+    nb = -(-n // R.BLOCK)
+    stem = R.renderer(R.soundfont_path(T.SOUNDFONT)).render(
+        notes, T.VIOLIN, n, controls=R.Controls(np.zeros(nb), np.full(nb, 127.0))).astype(np.float64)
+    stem_of = L.assign_stems(notes)
+    assert stem_of.tolist() == [0, 0, 0]     # far enough apart to share a stem
+    centres = np.round(np.arange(400) * T.F0_HOP * sr).astype(int)
+    who = L.audible_note(notes, [stem], stem_of, centres, sample_rate=sr)
+    f0 = L.midi_to_hz(L.f0_midi(who, notes, centres / sr, lambda t, m: m))
+    t = centres / sr
+    level = L.frame_levels_db(stem, centres)
+    for j, (start, end, midi, _) in enumerate(notes):
+        on = who == j
+        span = (t >= start) & (t < (notes[j + 1, 0] if j + 1 < len(notes) else np.inf))
+        peak = level[span].max()
+        assert on.any() and not (on & ~span).any()
+        assert (level[on] >= peak - L.VOICED_DB).all()                    # audible wherever voiced
+        first = np.flatnonzero(on)[0]
+        assert t[first] >= start and level[first - 1] < peak - L.VOICED_DB  # not before it speaks
+        assert t[on].max() > end + 0.05                                   # the release still sounds
+        np.testing.assert_allclose(f0[on], 440.0 * 2 ** ((midi - 69.0) / 12.0))
+    assert (f0[(t > 1.2) & (t < 1.55)] == 0).all() and (f0[t < 0.29] == 0).all()
+
+
+def test_pitch_clip_is_a_test_split_pair_on_one_soundfont():
+    _soundfont_or_skip()
+    from models.render import corpus_works
+    from models.split import is_test
+
+    c = T.pitch_clip("FluidR3_GM", 3, seed=5, seconds=2.0, cache=False)
+    assert is_test(c.info["work"]) and c.info["soundfont"] == "FluidR3_GM"
+    assert c.input.shape == (32000,) and c.f0.shape == (200,) and (c.f0 > 0).any() and (c.f0 >= 0).all()
+    with pytest.raises(ValueError, match="not a test-split work"):
+        T.pitch_clip("FluidR3_GM", 0, seconds=2.0, works=corpus_works("train")[:3])
+
+
+def test_peers_not_installed_or_broken_are_reported_not_fatal(monkeypatch):
+    from bench import peers as P
+
+    def broken():
+        raise RuntimeError("weights damaged")
+
+    monkeypatch.setitem(P.PEERS, "absent", P.Peer("absent", ("no_such_module_xyz",), broken, ""))
+    monkeypatch.setitem(P.PEERS, "broken", P.Peer("broken", ("numpy",), broken, ""))
+    ok, missing = P.available(["absent", "broken", "pyin", "nonesuch"])
+    assert set(ok) == {"pyin"}
+    assert "not installed (no_such_module_xyz)" in missing["absent"] and P.INSTALL in missing["absent"]
+    assert "failed to load: RuntimeError: weights damaged" in missing["broken"]
+    assert "unknown peer" in missing["nonesuch"]
+    # the pitch evaluation goes on around them, and reports them
+    t = np.arange(16000) / 16000
+    clip = T.Clip("pitch", 0, 0.3 * np.sin(2 * np.pi * 440 * t), None, None,
+                  {"work": "w", "programs": [40], "bend_cents": 0.0}, np.full(100, 440.0))
+
+    class Bar:
+        total = 0
+
+        def refresh(self):
+            pass
+
+        def update(self):
+            pass
+
+    r = Q.eval_pitch([clip], "quality", Bar(), peers=("absent", "broken"))
+    assert {"absent", "broken"} <= set(r["missing"])
+    summary = r["scores"].summary()
+    if "streamproc" in summary:  # a shipped pitch model: it was scored beside the missing peers
+        assert 0.0 <= summary["streamproc"]["rpa_mean"] <= 1.0
+
+
+def test_pitch_scores_fine_error_in_cents():
+    t = np.arange(300) * 0.01
+    ref = np.where(t > 0.5, 440.0, 0.0)
+    sharp = ref * 2 ** (10 / 1200)           # 10 cents sharp: within 20
+    s = Q.pitch_scores(t, ref, t, sharp)
+    assert s["rpa"] == 1.0 and s["c20"] == 1.0 and s["cents_med"] == pytest.approx(10.0, abs=0.5)
+    s = Q.pitch_scores(t, ref, t, ref * 2 ** (30 / 1200))   # 30 cents: within 50, not 20
+    assert s["rpa"] == 1.0 and s["c20"] == 0.0 and s["cents_mean"] == pytest.approx(30.0, abs=0.5)
