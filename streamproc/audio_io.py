@@ -9,7 +9,9 @@ output and never touches the input.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -19,10 +21,11 @@ import soundfile as sf
 
 from .errors import UserError
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 MIN_RATE, MAX_RATE = 4000, 192000
 MAX_CHANNELS = 64
 READ_BLOCK = 1 << 16
+CHATTY_DECODERS = (".mp3",)  # libmpg123 prints to stderr itself
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,41 @@ OUTPUT_FORMATS: dict[str, OutputFormat] = {
     ".flac": OutputFormat("FLAC", "PCM_24", 8),
     ".ogg": OutputFormat("OGG", "VORBIS", MAX_CHANNELS),
     ".mp3": OutputFormat("MP3", "MPEG_LAYER_III", 2, MP3_RATES),
+    ".aiff": OutputFormat("AIFF", "PCM_24", MAX_CHANNELS),
+    ".aif": OutputFormat("AIFF", "PCM_24", MAX_CHANNELS),
 }
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _open_error(exc: BaseException, path: Path) -> str:
+    """libsndfile's reason, without the path it repeats, and not "does not exist" for a file
+    that does (what it says of an mp3 cut short)."""
+    text = _one_line(exc).replace(f"Error opening {str(path)!r}: ", "")
+    if text.startswith("File does not exist or is not a regular file") and path.is_file():
+        return "not a readable audio file of its format (truncated or corrupt?)"
+    return text
+
+
+@contextmanager
+def decoder_quiet(active: bool = True) -> Iterator[None]:
+    """Silence what a C decoder prints on file descriptor 2 (libmpg123's warnings and notes on
+    damaged mp3 files), so that a mistake is one line; what it means comes back as an error."""
+    if not active:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def check_rate(rate: float, what: str = "sample rate") -> int:
@@ -181,10 +214,12 @@ class AudioReader:
     def __init__(self, path: str | Path, kind: str = "input") -> None:
         self.path = check_input_path(path, kind=kind)
         self.kind = kind
+        self._quiet = self.path.suffix.lower() in CHATTY_DECODERS
         try:
-            self._f = sf.SoundFile(str(self.path))
+            with decoder_quiet(self._quiet):
+                self._f = sf.SoundFile(str(self.path))
         except Exception as exc:  # libsndfile's messages are specific but multi-line at times
-            raise UserError(f"cannot read {self.path} as audio: {_one_line(exc)}") from None
+            raise UserError(f"cannot read {self.path} as audio: {_open_error(exc, self.path)}") from None
         try:
             self._check()
         except BaseException:
@@ -212,11 +247,16 @@ class AudioReader:
     def blocks(self, block: int = READ_BLOCK) -> Iterator[np.ndarray]:
         """From the start of the file, (channels, <= block) float64 blocks."""
         f = self._f
-        f.seek(0)
+        try:
+            with decoder_quiet(self._quiet):
+                f.seek(0)
+        except Exception as exc:  # a header that promises what the file does not hold
+            raise UserError(f"cannot read {self.path} as audio: {_one_line(exc)}") from None
         n = 0
         while True:
             try:
-                data = f.read(block, dtype="float64", always_2d=True)
+                with decoder_quiet(self._quiet):
+                    data = f.read(block, dtype="float64", always_2d=True)
             except MemoryError:  # the machine's trouble, not the file's
                 raise
             except Exception as exc:

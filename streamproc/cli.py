@@ -81,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     r = sub.add_parser("render", help="process an audio file offline through the streaming engine")
-    r.add_argument("input", help="audio file (wav, flac, ogg, mp3; any rate 4-192 kHz)")
-    r.add_argument("output", help="audio file to write (wav, flac, ogg, mp3)")
+    r.add_argument("input", help="audio file (wav, flac, ogg, mp3, aiff; any rate 4-192 kHz)")
+    r.add_argument("output", help="audio file to write (wav, flac, ogg, mp3, aiff)")
     r.add_argument("--task", required=True, help=f"one of: {', '.join(RECONS)}")
     r.add_argument("--recon", default=None, help="reconstruction (default: the task's best)")
     r.add_argument("--model", default=None, help="an exported ONNX model to run instead of the shipped one")
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sy = sub.add_parser("synth", help="play a MIDI melody with the synth model (violin timbre)")
     sy.add_argument("midi", help="MIDI file (.mid, .midi); non-drum notes, highest note wins where they overlap")
-    sy.add_argument("output", help="audio file to write (wav, flac, ogg, mp3), 16 kHz")
+    sy.add_argument("output", help="audio file to write (wav, flac, ogg, mp3, aiff), 16 kHz")
     sy.add_argument("--recon", default=None, help=f"reconstruction (one of: {', '.join(RECONS['synth'])})")
     sy.add_argument("--harmonics", type=_positive_int("--harmonics", "harmonics (1 = the fundamental alone)"), default=BLUEPRINT_HARMONICS,
                     help=f"harmonics in the sine blueprint (default {BLUEPRINT_HARMONICS}; the model was trained on 1-6)")
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--quiet", action="store_true", help="no progress bar")
 
     pt = sub.add_parser("pitch", help="f0 track and notes of a solo recording (CSV, MIDI or JSON)")
-    pt.add_argument("input", help="audio file (wav, flac, ogg, mp3; several channels are mixed to mono)")
+    pt.add_argument("input", help="audio file (wav, flac, ogg, mp3, aiff; several channels are mixed to mono)")
     pt.add_argument("output", help="OUT.csv (time,f0 every 10 ms), OUT.mid (notes) or OUT.json (both)")
     pt.add_argument("--model", default=None, help="a pitch ONNX model to run instead of the shipped one")
     pt.add_argument("--plot", default=None, metavar="PNG", help="also draw the f0 track over the spectrogram")

@@ -51,6 +51,15 @@ def test_output_format_must_hold_channels_and_rate(tmp_path, capsys, channels, r
              needle, tmp_path)
 
 
+@pytest.mark.parametrize("ext", [".wav", ".aiff", ".aif", ".ogg"])
+def test_formats_that_hold_many_channels(tmp_path, ext):
+    x = np.stack([harmonic_tone(16000, 0.2, k) for k in range(16)])
+    out = tmp_path / f"o{ext}"
+    assert main(["render", str(_wav(tmp_path / "in.wav", x, 16000)), str(out), "--task", "resynth", "--quiet"]) == 0
+    info = sf.info(str(out))
+    assert (info.channels, info.samplerate, info.frames) == (16, 16000, x.shape[1])
+
+
 @pytest.fixture
 def read_only_folder(tmp_path):
     """A folder no file can be created in: a chmod 555 one, or for root (who ignores modes) /sys."""
