@@ -366,11 +366,41 @@ def _device(text: str | None):
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-def cmd_live(args: argparse.Namespace) -> None:
+def _probe_report(path: str) -> Path:
+    """--report's folder exists and takes a file (probed by creating one), before any live run."""
+    import tempfile
+
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"--report {p} is a folder; name a file in it")
+    folder = p.parent
+    if not folder.exists():
+        raise UserError(f"--report folder does not exist: {folder}")
+    if not folder.is_dir():
+        raise UserError(f"--report folder is not a folder: {folder}")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".streamproc-probe-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"--report folder is not writable: {folder} ({exc.strerror or exc})") from None
+    return p
+
+
+def _write_report(path: Path, report: dict) -> None:
+    """Written whole or not at all (a temporary file renamed), even when a signal stops the run."""
     import json
+    import os
+
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(report, indent=2))
+    os.replace(tmp, path)
+
+
+def cmd_live(args: argparse.Namespace) -> None:
     import time
 
     spec = resolve(args.task, args.recon, args.profile, args.guide_weight)
+    report_path = _probe_report(args.report) if args.report else None
     try:
         import sounddevice as sd
     except (ImportError, OSError) as exc:
@@ -381,29 +411,34 @@ def cmd_live(args: argparse.Namespace) -> None:
     dev_in, dev_out = _device(args.input), _device(args.output)
     try:
         rate = args.samplerate or int(sd.query_devices(dev_in, "input")["default_samplerate"])
-        fx = Processor(spec.task, spec.recon, model=args.model, profile=spec.profile_name,
-                       guide_weight=args.guide_weight)
-        loop = LiveLoop(fx, rate, args.blocksize, args.channels, dev_in, dev_out)
-        loop.start()
     except (sd.PortAudioError, ValueError) as exc:
         raise UserError(f"cannot open audio device: {' '.join(str(exc).split())}") from None
-    print(f"streamproc live: {spec.task}/{spec.recon} ({spec.profile_name}) at {rate} Hz, block {args.blocksize}, "
-          f"latency {loop.latency_samples} samples ({loop.report()['latency_ms']:.1f} ms); Ctrl-C stops",
-          file=sys.stderr)
-    start = time.monotonic()
+    fx = Processor(spec.task, spec.recon, model=args.model, profile=spec.profile_name,
+                   guide_weight=args.guide_weight)
+    loop = LiveLoop(fx, rate, args.blocksize, args.channels, dev_in, dev_out)
     try:
+        loop.open()  # the device first: its errors come before any thread or warm-up
+    except (sd.PortAudioError, ValueError) as exc:
+        raise UserError(f"cannot open audio device: {' '.join(str(exc).split())}") from None
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        loop.start()
+        print(f"streamproc live: {spec.task}/{spec.recon} ({spec.profile_name}) at {rate} Hz, block "
+              f"{args.blocksize}, {loop.latency_line()}; Ctrl-C stops", file=sys.stderr)
+        start = time.monotonic()
         while args.duration is None or time.monotonic() - start < args.duration:
             time.sleep(0.5)
             if sys.stderr.isatty():
                 print(f"\r{loop.stats.line()}", end="", file=sys.stderr, flush=True)
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: stop, report, then exit 128 + signal
+        interrupted = exc
     finally:
-        device_latency = loop.report()
         stats = loop.stop()
         print(f"\rstreamproc live: {stats.line()}", file=sys.stderr)
-        if args.report:
-            Path(args.report).write_text(json.dumps({**device_latency, **loop.report()}, indent=2))
+        if report_path is not None:
+            _write_report(report_path, loop.report())
+    if interrupted is not None:
+        raise interrupted
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

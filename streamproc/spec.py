@@ -55,24 +55,30 @@ PROFILES: dict[str, Profile] = {
     # Latency (16 kHz) = hop 16 ms (framing) + model chunking (new - 1 + lookahead) x 16 ms
     # [+ restoration chunking] [+ Griffin-Lim lookahead x 16 ms] + the synthesis window's
     # 48 ms (overlap-add; 32 ms WaveNet, 48 guided, 32 ms sine); at 44.1/48 kHz add soxr both ways
-    # (HQ about 74 ms at 48 kHz, LQ about 41). Quality per profile: README, bench.quality.
+    # (HQ about 74 ms at 48 kHz, LQ about 41, QQ about 1). Quality per profile: README, bench.quality.
     #
-    # live and Processor default: every pipeline within 200 ms at 16-48 kHz. The models run on
+    # live and Processor default: every pipeline within 200 ms heard at 44.1/48 kHz with
+    # 256-sample blocks (engine + live pre-buffer + PortAudio's block; streamproc.live). The models run on
     # their whole trained window, re-chunked to 2 new + 2 lookahead frames (first 6 test clips:
     # separate/mask 11.0 dB SI-SDR vs 12.3 at the models' own 8 + 16; superres and synth move
     # by less than 0.1 LSD80 / 0.6 dB); Griffin-Lim lookahead 1 (bench.phase: -31.7 dB SC vs
-    # -33.8 at 3); soxr LQ; the restoration net 2 new + 0 lookahead.
+    # -33.8 at 3); the restoration net 2 new + 0 lookahead. soxr QQ (cubic interpolation,
+    # 1 ms both ways against LQ's 41 ms at 48 kHz): with LQ, restore and pitch were heard at
+    # 235 ms. What QQ costs, a 48 kHz violin clip through 16 kHz and back: in-band (0-7 kHz)
+    # SNR 31.6 dB vs 34.0 with LQ, images above 8 kHz at -32.6 dB vs -52.6 of the signal.
+    # The quality figures (bench.quality, 16 kHz clips) run no resampler, so QQ does not show there.
     # pitch runs its model every 6 frames with 1 of lookahead: the same latency budget, a third
     # of the model runs (pitch's real-time-factor target is 0.03)
-    "default": Profile(1, 8, "LQ", 2, 2, 40.0, restore_new=2, restore_lookahead=0, task_chunks=(("pitch", 6, 1),)),
+    "default": Profile(1, 8, "QQ", 2, 2, 40.0, restore_new=2, restore_lookahead=0, task_chunks=(("pitch", 6, 1),)),
     # 80 ms at 16 kHz for every pipeline but restore's: the one frame of lookahead goes where it
     # buys most. mask and wavenet give it to the model (1 new + 1 lookahead); the Griffin-Lim
     # pipelines give it to Griffin-Lim and run the model without lookahead (first 6 test clips:
     # synth/gla log-mel L1 9.0 dB vs 11.9 the other way round, separate/gla LSD80 0.90 vs 1.00;
     # separate/mask keeps 9.8 dB SI-SDR vs 8.2). restore: 128 ms, its net every 4 frames (every
     # 2, beside a task model every frame, measured 0.15-0.21 real-time factor, over GAN-S's
-    # 0.15). The 64 ms of the n_fft-1024 windows and the resampling keep 44.1/48 kHz above 80.
-    "low-latency": Profile(1, 8, "LQ", 1, 1, 15.0, restore_new=4, restore_lookahead=0,
+    # 0.15). The 64 ms of the n_fft-1024 windows and the rounding to host samples keep 44.1/48 kHz
+    # just above 80; soxr QQ as in default.
+    "low-latency": Profile(1, 8, "QQ", 1, 1, 15.0, restore_new=4, restore_lookahead=0,
                            task_chunks=(("pitch", 3, 0),),
                            recon_chunks=(("gla", 1, 0), ("hybrid", 1, 0), ("restore", 1, 0))),
     # offline rendering (render's default: latency is compensated there and costs nothing):

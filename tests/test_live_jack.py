@@ -165,9 +165,10 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_serv
     # a JACK xrun means some client (this test's, or the processor's) missed a period: the
     # audio was then not what was played, whoever was late. Tell that apart from a wrong result.
     assert xruns[-1] == 0, f"JACK reported xruns in every one of {ATTEMPTS} sessions {xruns}: the machine was overloaded"
-    # PortAudio's JACK backend buffers one callback block on output (measured: one block with
-    # JACK periods of 256 and of 1024; it is part of the output latency PortAudio reports)
-    lat = stats["latency_samples"] + BLOCK
+    # the reported latency is the heard one, port to port: it includes the callback block that
+    # PortAudio's JACK backend buffers on output (streamproc.live.HOST_BLOCKS)
+    lat = stats["latency_samples"]
+    assert lat == stats["engine_latency_samples"] + stats["prebuffer_samples"] + BLOCK
 
     import streamproc
 
@@ -198,3 +199,45 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_serv
     other = streamproc.Processor("resynth", recon)(np.concatenate([np.zeros(k, np.float32), clip]), RATE)[k:]
     shift_variance = float(np.mean(np.abs(logmel(other) - ref)))
     assert dist[0] < shift_variance + 0.5 and dist[0] < min(dist[-hop], dist[hop]) - 0.5, (dist, shift_variance)
+
+
+def _live_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "streamproc", "live", "--task", "resynth", "--recon", "mask",
+            "--blocksize", str(BLOCK), *args]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--output", "no-such-device"), "No output device matching"),
+    (("--channels", "8"), "Invalid number of channels"),
+    (("--samplerate", "44100"), "Invalid sample rate"),  # the server runs 48 kHz
+    (("--input", "99"), "Error querying device 99"),
+])
+def test_device_errors_print_one_line_and_exit_2(jack_server, args, message):
+    """The stream is opened before the worker starts: nothing is left running to leak at exit."""
+    r = subprocess.run(_live_cmd("--duration", "2", *args), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("streamproc: error: cannot open audio device") and message in r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr  # no "nanobind: leaked ... CSoxr" lines after it
+
+
+def test_sigterm_stops_live_cleanly_with_143_and_the_report(jack_server, tmp_path):
+    import signal
+
+    report = tmp_path / "live.json"
+    live = subprocess.Popen(_live_cmd("--samplerate", str(RATE), "--duration", "60", "--report", str(report)),
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = live.stderr.readline()  # printed once the stream runs
+        assert first.startswith("streamproc live:") and "from input to output port" in first, first
+        time.sleep(1.0)
+        live.send_signal(signal.SIGTERM)
+        rc = live.wait(timeout=30)
+        rest = live.stderr.read()
+    finally:
+        if live.poll() is None:
+            live.kill()
+    assert rc == 128 + signal.SIGTERM, rest
+    assert "underflows" in rest and "interrupted (SIGTERM)" in rest and "Traceback" not in rest, rest
+    stats = json.loads(report.read_text())
+    assert stats["callbacks"] > 0 and stats["latency_samples"] > stats["engine_latency_samples"]
+    assert not list(tmp_path.glob(".*partial*"))
