@@ -432,6 +432,8 @@ def cmd_live(args: argparse.Namespace) -> None:
                 print(f"\r{loop.stats.line()}", end="", file=sys.stderr, flush=True)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: stop, report, then exit 128 + signal
         interrupted = exc
+    except sd.PortAudioError as exc:  # opened, but the host would not start it
+        raise UserError(f"cannot start audio stream: {' '.join(str(exc).split())}") from None
     finally:
         stats = loop.stop()
         print(f"\rstreamproc live: {stats.line()}", file=sys.stderr)

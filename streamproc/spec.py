@@ -64,8 +64,8 @@ PROFILES: dict[str, Profile] = {
     # by less than 0.1 LSD80 / 0.6 dB); Griffin-Lim lookahead 1 (bench.phase: -31.7 dB SC vs
     # -33.8 at 3); the restoration net 2 new + 0 lookahead. soxr QQ (cubic interpolation,
     # 1 ms both ways against LQ's 41 ms at 48 kHz): with LQ, restore and pitch were heard at
-    # 235 ms. What QQ costs, a 48 kHz violin clip through 16 kHz and back: in-band (0-7 kHz)
-    # SNR 31.6 dB vs 34.0 with LQ, images above 8 kHz at -32.6 dB vs -52.6 of the signal.
+    # 235 ms. What QQ costs (python -m bench.resample): a 48 kHz violin clip through 16 kHz and
+    # back keeps 31.6 dB SNR in 0-7 kHz (LQ 34.0), images above 8 kHz at -33.2 dB (LQ -83.9).
     # The quality figures (bench.quality, 16 kHz clips) run no resampler, so QQ does not show there.
     # pitch runs its model every 6 frames with 1 of lookahead: the same latency budget, a third
     # of the model runs (pitch's real-time-factor target is 0.03)
