@@ -37,7 +37,7 @@ for f in files:
     z = np.load(f, allow_pickle=False)
     x, y = z["x"], z["y"]
     ch = Chunker(m)
-    feat = np.concatenate([x.T, np.full((ch.latency + 1, x.shape[0]), -1.0, np.float32)])
+    feat = np.concatenate([x.T, np.full((ch.latency_frames + 1, x.shape[0]), -1.0, np.float32)])
     pm = ch.process(Frames(stft=np.zeros((len(feat), 1), complex), features=feat)).features[: x.shape[1]]
     ref_midi, ref_v = decode_pitchmap(y.T, lay, 0.0)
     est_midi, _ = decode_pitchmap(pm, lay, 0.0)

@@ -14,13 +14,14 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from .config import SpectralConfig
-from .frames import Frames
+from .frames import Frames, check_chain
 from .resample import StreamingResampler
 from .stages import FrameStage, StftFramer
 
 
 class Synthesiser(Protocol):
-    latency: int  # model-rate samples
+    reads: tuple[str, ...]  # Frames fields it needs
+    latency_samples: int    # model rate
 
     def process(self, frames: Frames) -> np.ndarray: ...
 
@@ -28,15 +29,24 @@ class Synthesiser(Protocol):
 
 
 class Core:
-    """Mono processing at the model rate: samples in, time-aligned samples out (when ready)."""
+    """Mono processing at the model rate: samples in, time-aligned samples out (when ready).
+
+    The chain is checked once, here: a stage that reads a Frames field no stage before it
+    writes is a FrameContractError naming both. ``latency_samples`` is at the model rate."""
 
     def __init__(self, cfg: SpectralConfig, stages: Sequence[FrameStage], synth: Synthesiser) -> None:
         self.cfg = cfg
         self.framer = StftFramer(cfg)
         self.stages = list(stages)
         self.synth = synth
-        self.latency = (self.framer.latency + sum(s.latency for s in self.stages) * cfg.hop
-                        + synth.latency)
+        check_chain(self.framer, self.stages, synth)
+        self.latency_samples = (self.framer.latency_samples + self.latency_frames * cfg.hop
+                                + synth.latency_samples)
+
+    @property
+    def latency_frames(self) -> int:
+        """The frame stages' latency, in frames."""
+        return sum(s.latency_frames for s in self.stages)
 
     def reset(self) -> None:
         self.framer.reset()
@@ -60,7 +70,8 @@ class Engine:
 
     ``push`` returns the aligned output samples that became due (output sample j is due once
     the input has reached the time of sample j plus the latency); ``process`` returns a
-    delay-line view: exactly as many samples as it was given, the first ``latency`` zeros.
+    delay-line view: exactly as many samples as it was given, the first ``latency_samples``
+    zeros. ``latency_samples`` is at the host's output rate (the core's is at the model rate).
     """
 
     def __init__(self, core: Core, in_rate: int, out_rate: int | None = None, quality: str = "HQ") -> None:
@@ -73,10 +84,15 @@ class Engine:
         self._rs_out = (StreamingResampler(model_rate, self.out_rate, chunk=core.cfg.hop, quality=quality,
                                            input_in_chunks=True)
                         if self.out_rate != model_rate else None)
-        lat_model = core.latency + (self._rs_in.latency if self._rs_in else 0)
+        lat_model = core.latency_samples + (self._rs_in.latency_samples if self._rs_in else 0)
         lat = math.ceil(lat_model * self.out_rate / model_rate) + (1 if self._rs_in or self._rs_out else 0)
-        self.latency = lat + (self._rs_out.latency if self._rs_out else 0)
+        self.latency_samples = lat + (self._rs_out.latency_samples if self._rs_out else 0)
         self.reset()
+
+    @property
+    def latency(self) -> int:
+        """Same as ``latency_samples`` (host output rate), for callers written before the rename."""
+        return self.latency_samples
 
     def reset(self) -> None:
         self.core.reset()
@@ -90,7 +106,7 @@ class Engine:
 
     def due(self, n_in: int) -> int:
         """Aligned output samples due once ``n_in`` input samples have arrived."""
-        return max(0, n_in * self.out_rate // self.in_rate - self.latency)
+        return max(0, n_in * self.out_rate // self.in_rate - self.latency_samples)
 
     def push(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -103,15 +119,15 @@ class Engine:
         want = self.due(self._n_in) - self._n_out
         if want > len(ready):
             raise RuntimeError(f"engine latency underrun: {want - len(ready)} samples short "
-                               f"(declared latency {self.latency} is too small)")
+                               f"(declared latency {self.latency_samples} samples is too small)")
         out, self._ready = ready[:want], ready[want:]
         self._n_out += want
         return out
 
     def process(self, x: np.ndarray) -> np.ndarray:
-        """Delay-line view for live use: len(x) samples out, the first ``latency`` being zeros."""
+        """Delay-line view for live use: len(x) samples out, the first ``latency_samples`` being zeros."""
         aligned = self.push(x)
-        lead = min(len(x) - len(aligned), self.latency - self._delay_filled)
+        lead = min(len(x) - len(aligned), self.latency_samples - self._delay_filled)
         self._delay_filled += lead
         return np.concatenate([np.zeros(lead), aligned]) if lead else aligned
 
@@ -119,7 +135,7 @@ class Engine:
         """Offline: output aligned with the input, same duration (at the output rate)."""
         self.reset()
         n_out = int(round(len(x) * self.out_rate / self.in_rate))
-        pad = math.ceil((self.latency + 2) * self.in_rate / self.out_rate) + 1
+        pad = math.ceil((self.latency_samples + 2) * self.in_rate / self.out_rate) + 1
         src = np.concatenate([np.asarray(x, dtype=np.float64), np.zeros(pad)])
         block = block or len(src)
         parts = []

@@ -68,7 +68,7 @@ def frame_tracks(x16: np.ndarray | Iterable[np.ndarray], model: FrameModel, cfg:
     as in live use (default: offline, the model's own)."""
     core = build_core(resolve("pitch", None, profile or OFFLINE_PROFILE, cfg=cfg), model)
     core.reset()
-    lat_frames = sum(s.latency for s in core.stages)
+    lat_frames = core.latency_frames
     if isinstance(x16, np.ndarray):
         x16 = [x16[i:i + block] for i in range(0, len(x16), block)]
     midi, voiced, rms = [], [], []
@@ -80,8 +80,9 @@ def frame_tracks(x16: np.ndarray | Iterable[np.ndarray], model: FrameModel, cfg:
                 return
             frames = stage.process(frames)
         if len(frames):
-            midi.append(frames.features[:, 0])
-            voiced.append(frames.features[:, 1] > 0.5)
+            pitch = frames.get("pitch")
+            midi.append(pitch[:, 0])
+            voiced.append(pitch[:, 1] > 0.5)
             rms.append(frame_rms(frames.stft, cfg))
 
     n = 0

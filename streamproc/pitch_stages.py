@@ -26,7 +26,10 @@ from .stages import Chunker, FramewiseStage, MelFeatures
 
 
 class PitchDecode(FramewiseStage):
-    """Pitch-map features -> features of two columns: MIDI pitch and voiced (1.0 or 0.0)."""
+    """Pitch-map features -> ``pitch``: MIDI pitch and voiced (1.0 or 0.0) per frame."""
+
+    reads = ("features",)
+    writes = ("pitch",)
 
     def __init__(self, cfg: SpectralConfig, layout: PitchLayout, threshold: float | None = None,
                  decoder: str | None = None) -> None:
@@ -40,8 +43,8 @@ class PitchDecode(FramewiseStage):
     def process(self, frames: Frames) -> Frames:
         if not len(frames):
             return frames
-        midi, voiced = decode_pitchmap(frames.features, self.layout, self.threshold, self.decoder)
-        return frames.with_(features=np.column_stack([midi, voiced.astype(np.float64)]))
+        midi, voiced = decode_pitchmap(frames.get("features"), self.layout, self.threshold, self.decoder)
+        return frames.with_(pitch=np.column_stack([midi, voiced.astype(np.float64)]))
 
 
 @lru_cache(maxsize=None)
@@ -71,9 +74,11 @@ class SineSynth:
     n_fft/2 - hop samples before that, so the synthesiser's own latency is n_fft/2.
     """
 
+    reads = ("stft", "pitch")
+
     def __init__(self, cfg: SpectralConfig) -> None:
         self.cfg = cfg
-        self.latency = cfg.n_fft // 2
+        self.latency_samples = cfg.n_fft // 2
         self._u = np.arange(cfg.hop, dtype=np.float64) / cfg.hop
         self.reset()
 
@@ -91,8 +96,9 @@ class SineSynth:
         out = np.empty(n * c.hop)
         step = 2.0 * math.pi / c.sample_rate
         amps = math.sqrt(2.0) * frame_rms(frames.stft, c)
+        pitch = frames.get("pitch")
         for k in range(n):
-            midi, voiced = frames.features[k]
+            midi, voiced = pitch[k]
             f0 = float(midi_to_hz(midi)) if voiced else 0.0
             amp = float(amps[k]) if voiced else 0.0
             prev = self._f0 if self._amp > 0 else 0.0

@@ -92,13 +92,13 @@ class Processor:
 
     def latency_for(self, sample_rate: float) -> int:
         """Latency in samples at a host rate (without allocating a processor for it)."""
-        return build_engine(self.spec, self._frame_model(), check_sample_rate(sample_rate)).latency
+        return build_engine(self.spec, self._frame_model(), check_sample_rate(sample_rate)).latency_samples
 
     @property
     def latency_samples(self) -> int:
         """Latency at the prepared rate, or of the last call (16 kHz before any)."""
         if self._engines:
-            return self._engines[0].latency
+            return self._engines[0].latency_samples
         return self.latency_for(self.spec.cfg.sample_rate)
 
     # -- JUCE-style lifecycle ------------------------------------------------------------

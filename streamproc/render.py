@@ -264,7 +264,7 @@ def stream_engines(engines: list[Engine], blocks: Iterable[np.ndarray], emit: Ca
         emit(y)
     e0 = engines[0]
     total = int(round(n_in * e0.out_rate / e0.in_rate))
-    pad = math.ceil((e0.latency + 2) * e0.in_rate / e0.out_rate) + 1
+    pad = math.ceil((e0.latency_samples + 2) * e0.in_rate / e0.out_rate) + 1
     zeros = np.zeros((ch, min(block, pad)))
     while pad > 0 and n_out < total:
         y = push(zeros[:, :min(block, pad)])

@@ -26,8 +26,8 @@ class StreamingResampler:
         self.in_rate, self.out_rate = int(in_rate), int(out_rate)
         self.chunk = int(chunk)
         self.quality = quality
-        self.latency = input_wait_and_holdback(self.in_rate, self.out_rate, self.chunk, quality,
-                                               not input_in_chunks)
+        self.latency_samples = input_wait_and_holdback(self.in_rate, self.out_rate, self.chunk, quality,
+                                                       not input_in_chunks)  # at the output rate
         self.reset()
 
     def reset(self) -> None:

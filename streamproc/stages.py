@@ -1,10 +1,11 @@
-"""Engine stages. Each has ``process``, ``reset`` and a declared worst-case ``latency``.
+"""Engine stages. Each has ``process``, ``reset``, a declared worst-case latency, and declares
+the :class:`Frames` fields it ``reads`` and ``writes`` (``Core`` checks the chain once).
 
 Three kinds, in the order data flows through them:
-- a *framer* turns samples into :class:`Frames` (latency in samples),
-- *frame stages* map Frames to Frames (latency in frames: how many later frames an output
+- a *framer* turns samples into :class:`Frames` (``latency_samples``, model rate),
+- *frame stages* map Frames to Frames (``latency_frames``: how many later frames an output
   frame may wait for),
-- a *synthesiser* turns Frames back into samples (latency in samples).
+- a *synthesiser* turns Frames back into samples (``latency_samples``, model rate).
 A frame stage must output frame k exactly once, in order, whatever batches frames arrive in,
 and must compute each output frame the same way whatever the batching: that is what makes the
 engine's output independent of block sizes.
@@ -23,7 +24,9 @@ from .griffinlim import StreamingGriffinLim
 
 
 class FrameStage(Protocol):
-    latency: int  # frames
+    reads: tuple[str, ...]   # Frames fields it needs (written by the framer or a stage before it)
+    writes: tuple[str, ...]  # Frames fields it sets
+    latency_frames: int
 
     def process(self, frames: Frames) -> Frames: ...
 
@@ -35,9 +38,12 @@ class FrameStage(Protocol):
 class StftFramer:
     """Samples -> complex STFT frames; frame k is emitted once sample (k+1)*hop-1 is in."""
 
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ("stft",)
+
     def __init__(self, cfg: SpectralConfig) -> None:
         self.cfg = cfg
-        self.latency = cfg.hop - 1
+        self.latency_samples = cfg.hop - 1
         self._window, _ = dsp.windows(cfg)
         self.reset()
 
@@ -59,7 +65,9 @@ class StftFramer:
 class FramewiseStage:
     """Base for stages that treat each frame on its own: no latency, no state."""
 
-    latency = 0
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    latency_frames = 0
 
     def __init__(self, cfg: SpectralConfig) -> None:
         self.cfg = cfg
@@ -70,6 +78,9 @@ class FramewiseStage:
 
 class MelFeatures(FramewiseStage):
     """Adds the normalised log-mel image column of each frame (features and input_features)."""
+
+    reads = ("stft",)
+    writes = ("features", "input_features")
 
     def process(self, frames: Frames) -> Frames:
         mel = dsp.mel_from_magnitude(np.abs(frames.stft), self.cfg)
@@ -85,6 +96,9 @@ class Chunker:
     (taken from that run's lookahead), which hides seams between windows. An output frame
     waits for at most ``new_frames - 1 + lookahead_frames`` later frames.
     """
+
+    reads: tuple[str, ...] = ("features",)
+    writes: tuple[str, ...] = ("features",)
 
     def __init__(self, model: FrameModel, crossfade: int | None = None, silence: float = -1.0,
                  new: int | None = None, lookahead: int | None = None) -> None:
@@ -102,7 +116,7 @@ class Chunker:
         if self.crossfade > min(self.new, self.ahead):
             raise ValueError("crossfade cannot exceed new_frames or lookahead_frames")
         self.silence = silence
-        self.latency = self.new - 1 + self.ahead
+        self.latency_frames = self.new - 1 + self.ahead
         x = self.crossfade
         self._ramp = (np.arange(1, x + 1, dtype=np.float32) / (x + 1))[:, None]
         self.reset()
@@ -114,7 +128,7 @@ class Chunker:
 
     def _model_input(self, frames: Frames) -> np.ndarray:
         """The image columns the model reads (here: the features)."""
-        return frames.features
+        return frames.get("features")
 
     def _with_prediction(self, frames: Frames, pred: np.ndarray) -> Frames:
         return frames.with_(features=pred)
@@ -156,6 +170,9 @@ class Restore(Chunker):
     linear bins, and puts back the harmonic fine structure that the mel projection blurred.
     """
 
+    reads = ("magnitude",)
+    writes = ("magnitude",)
+
     def __init__(self, model: FrameModel, cfg: SpectralConfig, new: int | None = None,
                  lookahead: int | None = None) -> None:
         if model.n_inputs != cfg.n_bins or model.n_outputs != cfg.n_bins:
@@ -165,7 +182,7 @@ class Restore(Chunker):
         super().__init__(model, new=new, lookahead=lookahead)
 
     def _model_input(self, frames: Frames) -> np.ndarray:
-        return dsp.features_from_mel(frames.magnitude, self.cfg)
+        return dsp.features_from_mel(frames.get("magnitude"), self.cfg)
 
     def _with_prediction(self, frames: Frames, pred: np.ndarray) -> Frames:
         mag = np.maximum(dsp.mel_from_features(pred, self.cfg), floor_magnitude(self.cfg))
@@ -183,10 +200,13 @@ def floor_magnitude(cfg: SpectralConfig) -> float:
 class Descale(FramewiseStage):
     """features (normalised log-mel) -> linear magnitude (at least the image's floor)."""
 
+    reads = ("features",)
+    writes = ("magnitude",)
+
     def process(self, frames: Frames) -> Frames:
         if not len(frames):
             return frames
-        mel = dsp.mel_from_features(frames.features, self.cfg)
+        mel = dsp.mel_from_features(frames.get("features"), self.cfg)
         return frames.with_(magnitude=np.maximum(dsp.descale(mel, self.cfg), floor_magnitude(self.cfg)))
 
 
@@ -197,6 +217,9 @@ class RatioMask(FramewiseStage):
     the mask is clipped to [0, 1] (a mask only removes).
     """
 
+    reads = ("stft", "features", "input_features")
+    writes = ("stft", "magnitude")
+
     def __init__(self, cfg: SpectralConfig) -> None:
         super().__init__(cfg)
         covered = np.nonzero(dsp.mel_filterbank(cfg).sum(axis=0) > 0)[0]
@@ -206,8 +229,8 @@ class RatioMask(FramewiseStage):
     def process(self, frames: Frames) -> Frames:
         if not len(frames):
             return frames
-        out = dsp.descale(dsp.mel_from_features(frames.features, self.cfg), self.cfg)
-        ref = dsp.descale(dsp.mel_from_features(frames.input_features, self.cfg), self.cfg)
+        out = dsp.descale(dsp.mel_from_features(frames.get("features"), self.cfg), self.cfg)
+        ref = dsp.descale(dsp.mel_from_features(frames.get("input_features"), self.cfg), self.cfg)
         mask = np.clip(np.divide(out, ref, out=np.zeros_like(out), where=ref > 0), 0.0, 1.0)
         mask = mask[:, self._nearest_covered]  # bins no mel band sees (DC, Nyquist) follow a neighbour
         return frames.with_(stft=frames.stft * mask, magnitude=out)
@@ -220,11 +243,14 @@ class GriffinLim:
     (magnitude and phase) and only the band above is reconstructed, in agreement with it.
     """
 
+    writes = ("stft",)
+
     def __init__(self, cfg: SpectralConfig, lookahead: int = 3, iterations: int = 6,
                  momentum: float = 0.5, known_bins: int = 0) -> None:
         self.known_bins = known_bins
+        self.reads: tuple[str, ...] = ("magnitude", "stft") if known_bins else ("magnitude",)
         self.gla = StreamingGriffinLim(cfg, lookahead, iterations, momentum, known_bins)
-        self.latency = lookahead
+        self.latency_frames = lookahead
         self.reset()
 
     def reset(self) -> None:
@@ -235,7 +261,7 @@ class GriffinLim:
         if len(frames):
             self._queue.append(frames)
         known = frames.stft[:, : self.known_bins] if self.known_bins else None
-        spec = self.gla.push(frames.magnitude, known) if len(frames) else frames.stft[:0]
+        spec = self.gla.push(frames.get("magnitude"), known) if len(frames) else frames.stft[:0]
         if not len(spec):
             return Frames.empty(frames.stft.shape[1])
         queued = Frames.concat(self._queue)
@@ -248,9 +274,11 @@ class GriffinLim:
 class OverlapAdd:
     """Complex frames -> samples (inverse of StftFramer; perfect reconstruction)."""
 
+    reads = ("stft",)
+
     def __init__(self, cfg: SpectralConfig) -> None:
         self.cfg = cfg
-        self.latency = cfg.n_fft - cfg.hop
+        self.latency_samples = cfg.n_fft - cfg.hop
         _, self._window = dsp.windows(cfg)
         self.reset()
 

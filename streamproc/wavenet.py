@@ -612,7 +612,8 @@ class WaveNetSynth:
         self.gen = FastGenerator(vocoder, seed, temperature)
         self.offset = vocoder.cond_offset
         whole_hops = -(-self.offset // cfg.hop) * cfg.hop
-        self.latency = max(cfg.n_fft - cfg.hop, whole_hops) if guide_weight is not None else whole_hops
+        self.latency_samples = max(cfg.n_fft - cfg.hop, whole_hops) if guide_weight is not None else whole_hops
+        self.reads: tuple[str, ...] = ("features", "stft") if guide_weight is not None else ("features",)
         self._ola = None
         if guide_weight is not None:
             from .stages import OverlapAdd
@@ -634,13 +635,11 @@ class WaveNetSynth:
         n_new = len(frames)
         if n_new == 0:
             return np.zeros(0)
-        if frames.features is None:
-            raise ValueError("WaveNetSynth needs frames.features (the mel image columns)")
-        cond = self.voc.conditioning(frames.features)
+        cond = self.voc.conditioning(frames.get("features"))
         self._cond = np.concatenate([self._cond, cond]) if len(self._cond) else cond
         self._frames_in += n_new
         hop = self.cfg.hop
-        stop = self._frames_in * hop - self.latency         # whole hops, all conditioned (latency >= offset)
+        stop = self._frames_in * hop - self.latency_samples  # whole hops, all conditioned (latency >= offset)
         if self._ola is not None:
             g = self._ola.process(frames)
             self._guide = np.concatenate([self._guide, g])

@@ -23,14 +23,14 @@ def _engine(model):
 def test_chunked_identity_is_exact_with_declared_latency(tone):
     model = IdentityModel(DEFAULT.n_mels, context_frames=4, new_frames=3, lookahead_frames=2)
     e = _engine(model)
-    assert e.latency == 1023 + (3 - 1 + 2) * 256
+    assert e.latency_samples == 1023 + (3 - 1 + 2) * 256
     x = tone(16000, 1.0)
     np.testing.assert_allclose(e.render(x), x, atol=1e-5)
     imp = np.zeros(20000)
     imp[7000] = 1
     e.reset()
     y = np.concatenate([e.process(imp[i:i + 77]) for i in range(0, len(imp), 77)])
-    assert np.argmax(np.abs(y)) == 7000 + e.latency
+    assert np.argmax(np.abs(y)) == 7000 + e.latency_samples
 
 
 def test_chunker_crossfades_and_stays_block_size_invariant(tone):

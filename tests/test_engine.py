@@ -32,7 +32,7 @@ def test_block_size_invariance(recon, rate, profile, tone):
     random_sizes = list(rng.integers(1, 700, size=50)) + [1, 333, 1, 64, 4096]
     for sizes in ([1], [333], [64, 1, 4096, 7], random_sizes):
         y = _push_in_blocks(e, x, sizes)
-        assert len(y) == len(whole) == len(x) - e.latency
+        assert len(y) == len(whole) == len(x) - e.latency_samples
         assert np.max(np.abs(y - whole)) <= 1e-6
 
 
@@ -40,15 +40,15 @@ def test_block_size_invariance(recon, rate, profile, tone):
 @pytest.mark.parametrize("profile", ["default", "low-latency"])
 def test_impulse_comes_out_exactly_latency_samples_late(rate, profile):
     e = _engine("mask", rate, profile)
-    x = np.zeros(rate // 2 + e.latency)
+    x = np.zeros(rate // 2 + e.latency_samples)
     pos = rate // 5
     x[pos] = 1.0
     y = np.concatenate([e.process(x[i:i + 100]) for i in range(0, len(x), 100)])
     assert len(y) == len(x)
-    assert np.all(y[: e.latency] == 0)
-    assert np.argmax(np.abs(y)) == pos + e.latency
+    assert np.all(y[: e.latency_samples] == 0)
+    assert np.argmax(np.abs(y)) == pos + e.latency_samples
     if rate == 16000:  # no resampling: the identity path is exact
-        assert abs(y[pos + e.latency] - 1.0) < 1e-6
+        assert abs(y[pos + e.latency_samples] - 1.0) < 1e-6
 
 
 def test_griffinlim_output_is_time_aligned(tone):
@@ -68,7 +68,7 @@ def test_identity_mask_path_reconstructs_the_input(tone):
 
 def test_profiles_trade_latency_and_stay_close(tone):
     for rate in (16000, 48000):
-        low, default, quality = (_engine("gla", rate, p).latency for p in ("low-latency", "default", "quality"))
+        low, default, quality = (_engine("gla", rate, p).latency_samples for p in ("low-latency", "default", "quality"))
         assert low <= default < quality - 0.03 * rate  # resynth has no model chunking to cut
     x = tone(16000, 1.0)
     ref = np.abs(streamproc.dsp.stft(x, streamproc.config.DEFAULT))
@@ -90,9 +90,9 @@ def test_default_profile_within_200_ms_and_low_latency_within_80_ms_at_16k():
         model = task_model(task) if task != "resynth" else None
         for recon in recons:
             for rate in (16000, 44100, 48000):
-                assert build_engine(resolve(task, recon, "default"), model, rate).latency <= 0.200 * rate, (task, recon)
+                assert build_engine(resolve(task, recon, "default"), model, rate).latency_samples <= 0.200 * rate, (task, recon)
             limit = 0.128 if recon == "restore" else 0.080
-            assert build_engine(resolve(task, recon, "low-latency"), model, 16000).latency <= limit * 16000, (task, recon)
+            assert build_engine(resolve(task, recon, "low-latency"), model, 16000).latency_samples <= limit * 16000, (task, recon)
 
 
 def test_latency_grows_with_resampling_and_is_reported():
@@ -121,14 +121,14 @@ def test_restore_and_hybrid_block_size_invariance_and_latency(recon, rate, profi
     whole = _push_in_blocks(e, x, [len(x)])
     for sizes in ([333], [64, 1, 4096, 7]):
         y = _push_in_blocks(e, x, sizes)
-        assert len(y) == len(whole) == len(x) - e.latency
+        assert len(y) == len(whole) == len(x) - e.latency_samples
         assert np.max(np.abs(y - whole)) <= 1e-6
     e.reset()  # a click comes out near its own time plus the declared latency
     pos = rate // 4
-    imp = np.zeros(rate + e.latency)
+    imp = np.zeros(rate + e.latency_samples)
     imp[pos] = 1.0
     y = np.concatenate([e.process(imp[i:i + 512]) for i in range(0, len(imp), 512)])
-    assert abs(int(np.argmax(np.abs(y))) - (pos + e.latency)) <= rate * 1024 // 16000
+    assert abs(int(np.argmax(np.abs(y))) - (pos + e.latency_samples)) <= rate * 1024 // 16000
 
 
 def test_hybrid_keeps_the_input_low_band(tone):

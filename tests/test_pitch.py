@@ -14,6 +14,7 @@ from streamproc.engine import Engine
 from streamproc.pitch import PitchTrack, notes_from_track, track_pitch, write_csv, write_json, write_midi
 from streamproc.pitchmap import DEFAULT_LAYOUT, decode_pitchmap, hz_to_midi, midi_to_hz, voicing_threshold
 from streamproc.tasks import build_core, build_engine, resolve, shipped_model
+from standins import LoudestBandModel
 
 ROWS = DEFAULT_LAYOUT.n_bins
 
@@ -134,22 +135,6 @@ def test_csv_json_midi_read_back(tmp_path):
 
 # ----------------------------------------------------------------------------- the sine core
 
-class LoudestBandModel:
-    """Stand-in pitch model: lights a row that follows each frame's loudest mel band, as bright
-    as that band's normalised level (so silence is unvoiced); small chunking keeps tests quick."""
-
-    output_kind = "pitchmap"
-    pitch_layout = DEFAULT_LAYOUT
-    n_inputs = n_outputs = ROWS
-    context_frames, new_frames, lookahead_frames = 4, 3, 2
-
-    def run(self, window: np.ndarray) -> np.ndarray:
-        out = np.full(window.shape, -1.0, np.float32)
-        cols = np.arange(window.shape[1])
-        out[np.minimum(np.argmax(window, axis=0) + 60, ROWS - 1), cols] = window.max(axis=0)  # 30 semitones up
-        return out
-
-
 def _in_pieces(engine, x, sizes):
     """Pushes x cut into pieces of the given sizes, repeated as needed."""
     engine.reset()
@@ -166,7 +151,7 @@ def test_pitch_core_block_size_invariance(rate, profile, tone):
     rng = np.random.default_rng(5)
     for sizes in ([1], [333], [64, 1, 4096, 7], list(rng.integers(1, 700, size=40))):
         y = _in_pieces(e, x, sizes)
-        assert len(y) == len(whole) == len(x) - e.latency
+        assert len(y) == len(whole) == len(x) - e.latency_samples
         assert np.max(np.abs(y - whole)) <= 1e-9
 
 
@@ -174,10 +159,10 @@ def test_pitch_core_latency_is_exact():
     spec = resolve("pitch", None, "quality")  # the model's own chunking
     core = build_core(spec, LoudestBandModel())
     chunker_frames = LoudestBandModel.new_frames - 1 + LoudestBandModel.lookahead_frames
-    assert core.latency == 255 + chunker_frames * 256 + 512
+    assert core.latency_samples == 255 + chunker_frames * 256 + 512
     x = np.random.default_rng(0).standard_normal(16000) * 0.1
     Engine(core, 16000).render(x, block=1)  # enough: never runs short
-    core.latency -= 1                      # one sample less: the engine runs short
+    core.latency_samples -= 1                      # one sample less: the engine runs short
     with pytest.raises(RuntimeError, match="underrun"):
         Engine(core, 16000).render(x, block=1)
 

@@ -9,11 +9,7 @@ import pytest
 from streamproc import wavenet as W
 from streamproc.config import SpectralConfig
 from streamproc.frames import Frames
-
-
-def small_vocoder(seed: int = 1) -> W.Vocoder:
-    return W.random_vocoder(n_layers=7, residual=8, skip=12, hidden=16, cond_channels=6,
-                            dilation_cycle=4, seed=seed)
+from standins import small_vocoder
 
 
 def features(n_frames: int, seed: int = 0) -> np.ndarray:
@@ -71,9 +67,9 @@ def test_synth_stage_block_invariant(guide_weight):
     frames = Frames(stft=stft, features=f, input_features=f)
     synth = W.WaveNetSynth(voc, cfg, guide_weight=guide_weight, seed=4)
     # whole hops (the engine's output resampler is fed whole hops): 768 guided, else 384 rounded up
-    assert synth.latency == (cfg.n_fft - cfg.hop if guide_weight is not None else 2 * cfg.hop)
+    assert synth.latency_samples == (cfg.n_fft - cfg.hop if guide_weight is not None else 2 * cfg.hop)
     one = synth.process(frames)
-    assert len(one) == n_frames * cfg.hop - synth.latency
+    assert len(one) == n_frames * cfg.hop - synth.latency_samples
     synth.reset()
     parts, k = [], 0
     for n in [1, 0, 3, 2, 1, 5]:
