@@ -212,3 +212,20 @@ def test_worker_renders_through_file_renderer_and_keeps_its_engines(tmp_path, ca
     restorers = [s for e in worker.renderer.engines(22050, 22050, 2) for s in e.core.stages if isinstance(s, Restore)]
     assert len(restorers) == 2 and all(s.model is restore for s in restorers)
     assert recs[0]["duration_s"] == pytest.approx(0.7, abs=1e-3) and not list((tmp_path / "p").iterdir())
+
+
+def test_worker_peak_memory_is_its_own():
+    """Not the parent's: ru_maxrss of a process started from a large one starts at that size."""
+    import subprocess
+    import sys
+
+    from streamproc.batch.work import peak_rss_kb
+
+    ballast = bytearray(300 << 20)  # this process: 300 MB more than a fresh interpreter needs
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    code = "from streamproc.batch.work import peak_rss_kb; print(peak_rss_kb())"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    child_kb = int(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                  check=True).stdout)
+    assert peak_rss_kb() > 300 << 10 and child_kb < 200 << 10, child_kb
+    del ballast

@@ -113,6 +113,20 @@ def providers(device: str) -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in have]
 
 
+def peak_rss_kb() -> int:
+    """This process's own peak resident memory: VmHWM where Linux has it (ru_maxrss carries the
+    parent's resident size across fork and exec, so a worker spawned by a large parent would
+    report at least that), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -153,7 +167,7 @@ class FileWorker:
             if os.path.exists(job.partial):
                 os.unlink(job.partial)
         rec.update(seconds=round(time.perf_counter() - start, 4), worker=self.name, providers=self.providers,
-                   peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+                   peak_rss_mb=round(peak_rss_kb() / 1024, 1))
         return rec
 
     def _run(self, job: Job) -> float:
