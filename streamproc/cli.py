@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--profile", default="default",
                     help="default (within 200 ms) | low-latency (less lookahead: less delay, some quality) | quality")
     lv.add_argument("--duration", type=_positive_seconds("--duration"), default=None, help="stop after this many seconds")
-    lv.add_argument("--report", default=None, help="write latency and under/overflow counts as JSON here")
+    lv.add_argument("--report", default=None,
+                    help="write the heard latency (and its parts), under/overflows and host xruns as JSON here")
 
     c = sub.add_parser("compare", help="SI-SDR and log-spectral distance of an estimate against a reference")
     c.add_argument("reference", help="reference audio file (the truth)")
