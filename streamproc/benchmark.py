@@ -109,6 +109,7 @@ def cold_start(task: str, model: str | Path | None = None, rate: int = 48000, bl
             t0 = time.perf_counter()
             proc = subprocess.Popen([sys.executable, "-c", _COLD, task, str(model or ""), str(rate), str(block)],
                                     stdout=subprocess.PIPE, stderr=err, text=True)
+            assert proc.stdout is not None  # stdout=PIPE
             marks = {line.strip(): time.perf_counter() - t0 for line in proc.stdout}
             proc.wait(timeout=timeout)
             if proc.returncode or len(marks) != 2:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import NoReturn
 from pathlib import Path
 
 from .audio_io import AUDIO_EXTENSIONS, MAX_RATE, MIN_RATE, check_input_path, check_output_path
@@ -21,7 +22,7 @@ SYNTH_TAIL_S = 0.5                                 # room for the last note's re
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage + message
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
         raise UserError(message)
 
 
@@ -323,8 +324,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
             print(row_line(r), flush=True)
     if len(skipped) == len(RECONS[args.task]):
         raise skipped[0][1]
-    for recon, exc in skipped:
-        print(f"skipped {args.task}/{recon}: {exc}")
+    for recon, why in skipped:
+        print(f"skipped {args.task}/{recon}: {why}")
 
 
 def cmd_models(args: argparse.Namespace) -> None:

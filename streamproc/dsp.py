@@ -223,4 +223,4 @@ def log_mel_features(x: np.ndarray, cfg: SpectralConfig) -> np.ndarray:
 def spectral_convergence_db(target_mag: np.ndarray, estimate: np.ndarray) -> float:
     """20 log10(||S - |X|||_F / ||S||_F): how far a reconstruction's magnitudes are off."""
     err = np.linalg.norm(np.abs(estimate) - target_mag)
-    return float(20.0 * np.log10(err / max(np.linalg.norm(target_mag), 1e-20)))
+    return float(20.0 * np.log10(err / max(float(np.linalg.norm(target_mag)), 1e-20)))

@@ -42,8 +42,9 @@ class Frames:
         return value
 
     def slice(self, start: int, stop: int) -> "Frames":
-        return replace(self, **{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name)[start:stop])
-                                for f in fields(self)})
+        cut: dict[str, Any] = {f.name: (None if getattr(self, f.name) is None else getattr(self, f.name)[start:stop])
+                               for f in fields(self)}
+        return replace(self, **cut)
 
     def with_(self, **changes: Any) -> "Frames":
         return replace(self, **changes)
@@ -53,7 +54,7 @@ class Frames:
         parts = [p for p in parts if p is not None]
         if len(parts) == 1:
             return parts[0]
-        out: dict[str, np.ndarray | None] = {}
+        out: dict[str, Any] = {}
         for f in fields(Frames):
             vals = [getattr(p, f.name) for p in parts]
             out[f.name] = None if any(v is None for v in vals) else np.concatenate(vals)

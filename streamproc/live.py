@@ -142,10 +142,11 @@ class LiveLoop:
         import sounddevice as sd
 
         if self._stream is None:
-            self._stream = sd.Stream(samplerate=self.samplerate, blocksize=self.blocksize,
-                                     channels=self.channels, dtype="float32", callback=self.callback,
-                                     device=(self.input_device, self.output_device))
-            lin, lout = self._stream.latency
+            stream = sd.Stream(samplerate=self.samplerate, blocksize=self.blocksize,
+                               channels=self.channels, dtype="float32", callback=self.callback,
+                               device=(self.input_device, self.output_device))
+            self._stream = stream
+            lin, lout = stream.latency
             self.device_latency = (int(round(lin * self.samplerate)), int(round(lout * self.samplerate)))
         return self
 
@@ -158,6 +159,7 @@ class LiveLoop:
             self._switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(min(self._switch_interval, 0.0005))
             self.start_worker()
+            assert self._stream is not None  # open() made it
             self._stream.start()
         except BaseException:
             self.stop()

@@ -168,6 +168,7 @@ class FileRenderer:
 
         def to_score(y: np.ndarray, last: bool = False) -> None:
             nonlocal est_n
+            assert back is not None and ref is not None and score is not None and ref_blocks is not None
             z = back.push(y, last)
             z = z[:, :max(0, ref.frames - est_n)]
             if last and est_n + z.shape[1] < ref.frames:
@@ -201,7 +202,7 @@ class FileRenderer:
             to_score(np.zeros((ch, 0)), last=True)
         report = RenderReport(reader.path, writer.path, in_rate, out_rate, ch, n_in, writer.frames,
                               writer.clipped, score.result() if score is not None else None)
-        if plot:
+        if plot is not None and pictures is not None:
             from .plots import plot_mel_panels
 
             names = ["input", f"output ({self.spec.task}/{self.spec.recon})", "reference"]
@@ -228,7 +229,7 @@ class FileRenderer:
 
         track = track_pitch_blocks(mono(), reader.rate, self.model, self.spec.profile_name)
         write_pitch(track, dst)
-        if plot:
+        if plot is not None and picture is not None:
             from .plots import plot_pitch_track
 
             plot_pitch_track(picture.finish(), picture.pool, track.times, track.f0, plot,

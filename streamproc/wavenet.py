@@ -653,7 +653,7 @@ class WaveNetSynth:
             guide = self._guide[start - self._guide_start: stop - self._guide_start]
         y = self.gen.generate(self._cond, idx, guide, self.guide_weight)
         # forget frames and guide samples that no later sample needs
-        keep_from = int(self.voc.frame_of_sample(stop)) - self._first
+        keep_from = int(self.voc.frame_of_sample(np.asarray(stop))) - self._first
         self._cond = self._cond[keep_from:]
         self._first += keep_from
         if self._ola is not None:

@@ -141,7 +141,8 @@ def discover(inputs: list[str], out_dir: Path, extension: str) -> list[Item]:
                 seen.add(key)
                 pairs.append((Path(os.path.abspath(f)), Path(os.path.abspath(root))))
     common = Path(os.path.commonpath([str(root) for _, root in pairs]))
-    items, taken = [], {}
+    items: list = []
+    taken: dict = {}
     for src, _ in pairs:
         rel = src.relative_to(common).with_suffix(extension)
         if rel in taken:

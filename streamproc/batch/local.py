@@ -11,7 +11,8 @@ import multiprocessing as mp
 import os
 import signal
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
+from typing import Any
 
 from ..errors import UserError
 from .work import FileWorker, Job, Settings, one_line
@@ -44,8 +45,8 @@ def _worker_main(conn, settings: Settings) -> None:
 
 @dataclass
 class _Slot:
-    proc: mp.Process
-    conn: object
+    proc: Any            # a spawn-context Process
+    conn: Connection
     ready: bool = False
     job: Job | None = None
     info: dict = field(default_factory=dict)
@@ -93,8 +94,8 @@ class LocalPool:
 
     def poll(self, timeout: float) -> list[tuple[Job, dict | None, str | None]]:
         """(job, record, None) for finished files, (job, None, why) for a dead worker's file."""
-        out = []
-        waitables = [w.conn for w in self._workers] + [w.proc.sentinel for w in self._workers]
+        out: list[tuple[Job, dict | None, str | None]] = []
+        waitables: list[Any] = [w.conn for w in self._workers] + [w.proc.sentinel for w in self._workers]
         ready = set(wait(waitables, timeout))
         for i, w in enumerate(list(self._workers)):
             alive = True

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import IO
 
 from ..errors import UserError
 
@@ -35,7 +36,7 @@ class Manifest:
 
     def __init__(self, out_dir: Path) -> None:
         self.path = out_dir / MANIFEST_NAME
-        self._f = None
+        self._f: IO[str] | None = None
 
     def load(self) -> dict[str, dict]:
         last: dict[str, dict] = {}
@@ -52,13 +53,14 @@ class Manifest:
         return last
 
     def append(self, rec: dict) -> None:
-        if self._f is None:
-            self._f = open(self.path, "a", encoding="utf-8")
-            if self._f.tell() and not _ends_with_newline(self.path):
-                self._f.write("\n")  # after a cut-short line, start on a fresh one
-        self._f.write(json.dumps(rec, sort_keys=True) + "\n")
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        f = self._f
+        if f is None:
+            f = self._f = open(self.path, "a", encoding="utf-8")
+            if f.tell() and not _ends_with_newline(self.path):
+                f.write("\n")  # after a cut-short line, start on a fresh one
+        f.write(json.dumps(rec, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
     def close(self) -> None:
         if self._f is not None:
@@ -94,7 +96,7 @@ class BatchLock:
 
     def __init__(self, out_dir: Path) -> None:
         self.path = out_dir / LOCK_NAME
-        self._f = None
+        self._f: IO[str] | None = None
 
     def __enter__(self) -> "BatchLock":
         f = open(self.path, "a+")

@@ -45,9 +45,11 @@ class _Worker:
         if self.error:
             return {"fatal": self.error}
         w = self.worker
+        assert w is not None  # no error: the worker started
         return {"identity": w.identity, "providers": w.providers, "name": w.name}
 
     def process(self, job: Job) -> dict:
+        assert self.worker is not None  # ready() said fatal otherwise and no job came
         return self.worker.process(job)
 
 
@@ -102,7 +104,8 @@ class RayPool:
         self._calls[self._actors[slot].process.remote(job)] = (slot, job)
 
     def poll(self, timeout: float) -> list[tuple[Job, dict | None, str | None]]:
-        ray, out = self._ray, []
+        ray = self._ray
+        out: list[tuple[Job, dict | None, str | None]] = []
         refs = list(self._ready) + list(self._calls)
         if not refs:
             return out

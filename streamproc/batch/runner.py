@@ -158,7 +158,8 @@ def _run_locked(items, out: Path, settings: Settings, spec, jobs, ray_address, g
     previous = manifest.load()
     key = {"task": spec.task, "recon": spec.recon, "profile": spec.profile_name, "model": model_identity(spec)}
     summary = BatchSummary(manifest=manifest.path)
-    todo, meta = deque(), {}
+    todo: deque = deque()
+    meta: dict = {}
     for i, item in enumerate(items):
         rel = item.rel_out.as_posix()
         prev = previous.get(rel)

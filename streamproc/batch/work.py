@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from ..audio_io import AUDIO_EXTENSIONS
 from ..errors import UserError
@@ -95,6 +96,8 @@ def model_identity(spec) -> str:
     a re-run after a model changes redoes every file."""
     parts = []
     for role, path in pipeline_files(spec):
+        if path is None:  # checked before the batch starts (a missing model is refused there)
+            continue
         st = path.stat()
         parts.append(f"{role}={path.name}@{_sha12(str(path), st.st_size, st.st_mtime_ns)}")
     return "+".join(parts) or "none"
@@ -156,7 +159,7 @@ class FileWorker:
     def process(self, job: Job) -> dict:
         """Process one file; never raises for a file's own trouble (it goes in the record)."""
         start = time.perf_counter()
-        rec = {"status": "done", "error": None, "duration_s": None}
+        rec: dict[str, Any] = {"status": "done", "error": None, "duration_s": None}
         try:
             rec["duration_s"] = self._run(job)
         except UserError as exc:          # the one line the CLI prints for this file
