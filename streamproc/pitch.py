@@ -232,11 +232,19 @@ def notes_from_track(track: PitchTrack, min_duration: float = 0.06, glitch: int 
 
 # ----------------------------------------------------------------------------- writers
 
+CSV_ROWS = 10000  # rows formatted at a time: an hour's track (360 000 rows) is never one string
+
+
 def write_csv(track: PitchTrack, path: Path) -> None:
     """``time,f0`` per 10 ms; f0 in Hz, 0 for unvoiced."""
-    lines = ["time,f0"] + [f"{t:.3f},{f:.2f}" if f > 0 else f"{t:.3f},0" for t, f in zip(track.times, track.f0)]
-    text = "\n".join(lines) + "\n"
-    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write("time,f0\n")
+            for i in range(0, len(track.times), CSV_ROWS):
+                f.write("".join(f"{t:.3f},{v:.2f}\n" if v > 0 else f"{t:.3f},0\n"
+                                for t, v in zip(track.times[i:i + CSV_ROWS], track.f0[i:i + CSV_ROWS])))
+
+    atomic_write(Path(path), write)
 
 
 def write_midi(notes: list[Note], path: Path, program: int = 40) -> None:

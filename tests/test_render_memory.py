@@ -85,3 +85,22 @@ def test_long_render_fits_where_the_in_memory_render_does_not(tmp_path):
     rc, _ = _child("memory", short, long_, tmp_path / "mem-out.flac")
     assert rc == 99, "the cap did not bind: the in-memory render passed under it"
     assert not (tmp_path / "mem-out.flac").exists()
+
+
+def test_pitch_csv_of_an_hour_is_written_in_pieces(tmp_path):
+    """The writer's own allocations stay far below the hour's text (360 000 rows, ~5 MB; as one
+    list of lines and one string it took ~30 MB)."""
+    import tracemalloc
+
+    from streamproc.pitch import PitchTrack, write_csv
+
+    n = 360_000
+    f0 = np.where(np.arange(n) % 7 > 1, 220.0 + np.arange(n) % 300, 0.0)
+    track = PitchTrack(np.arange(n) * 0.01, f0, np.zeros(n), 16000, "test", f0)
+    tracemalloc.start()
+    write_csv(track, tmp_path / "hour.csv")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    text = (tmp_path / "hour.csv").read_text()
+    assert text.startswith("time,f0\n0.000,0\n") and text.count("\n") == n + 1
+    assert peak < 4 << 20 < len(text), f"{peak >> 20} MB traced for a {len(text) >> 20} MB file"
