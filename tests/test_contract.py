@@ -1,0 +1,154 @@
+"""The engine's contracts over every registered task x reconstruction x profile, with stand-in
+models (tests/standins.py): streaming equals offline at random block sizes, and the declared
+latency is tight (one sample less and the engine underruns). The README's engine latency
+figures are checked against the engine itself.
+
+The grid is walked whole for the cheap checks; the host rates (16, 44.1, 48 kHz) are spread
+over it so that each task, reconstruction and profile meets a resampling engine too."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import streamproc.recons
+from streamproc.config import DEFAULT
+from streamproc.engine import Core, Engine
+from streamproc.registry import task, task_names
+from streamproc.spec import PROFILES, resolve
+from streamproc.tasks import build_core, build_engine
+
+from standins import identity_restore_model, small_vocoder, stand_in_model
+
+GRID = [(t, r, p) for t in task_names() for r in task(t).recons for p in PROFILES]
+RATES = (16000, 44100, 48000)
+REPO = Path(__file__).resolve().parents[1]
+# Known over-declaration, found by the tightness test: a task model re-chunked to 2 new frames
+# feeding the restoration net re-chunked to 2 + 0 (profile default) hands the net its frames in
+# the pairs it waits for, so the two chunkers' worst cases (3 + 1 frames) never coincide and the
+# chain declares one frame (256 samples, 16 ms) more than it needs. Summing stage latencies
+# cannot see that; the fix is a chain-level latency (or re-phased chunking), and the README's
+# restore/default figures would drop by 16 ms.
+OVER_DECLARED = {(t, "restore", "default"): "declares one frame more than it needs (see OVER_DECLARED)"
+                 for t in ("separate", "superres", "synth")}
+
+
+@pytest.fixture(autouse=True)
+def _random_vocoder(monkeypatch):
+    monkeypatch.setattr(streamproc.recons, "load_shipped_vocoder", small_vocoder)
+
+
+def _core(name: str, recon: str, profile: str) -> Core:
+    return build_core(resolve(name, recon, profile), stand_in_model(name), identity_restore_model())
+
+
+def _signal(rate: int, seconds: float) -> np.ndarray:
+    """A stepped harmonic tone with a silent start (every stand-in hears something change)."""
+    t = np.arange(int(rate * seconds)) / rate
+    f0 = 220.0 * 2 ** (np.floor(t * 6) % 5 / 12)
+    ph = 2 * np.pi * np.cumsum(f0) / rate
+    x = sum(np.sin(k * ph) / k for k in range(1, 6)) * 0.2
+    return x * (t > 0.05) + 0.002 * np.random.default_rng(0).standard_normal(len(t))
+
+
+def _push(engine: Engine, x: np.ndarray, sizes: list[int]) -> np.ndarray:
+    engine.reset()
+    out, i, k = [], 0, 0
+    while i < len(x):
+        n = sizes[k % len(sizes)]
+        out.append(engine.push(x[i:i + n]))
+        i, k = i + n, k + 1
+    return np.concatenate(out)
+
+
+def test_the_grid_covers_every_task_recon_and_profile():
+    assert {t for t, _, _ in GRID} == set(task_names())
+    assert {r for _, r, _ in GRID} == {r for t in task_names() for r in task(t).recons}
+    assert {p for _, _, p in GRID} == set(PROFILES)
+
+
+@pytest.mark.parametrize("i", range(len(GRID)), ids=["/".join(g) for g in GRID])
+def test_streaming_equals_offline_at_random_block_sizes(i):
+    name, recon, profile = GRID[i]
+    rate = RATES[i % len(RATES)]
+    e = Engine(_core(name, recon, profile), rate, rate, PROFILES[profile].resample_quality)
+    x = _signal(rate, 0.25 + e.latency_samples / rate)
+    whole = _push(e, x, [len(x)])
+    assert len(whole) == len(x) - e.latency_samples
+    assert np.abs(whole).max() > 1e-3, "the pipeline produced silence: nothing was compared"
+    sizes = [int(s) for s in np.random.default_rng(i).integers(1, 900, size=30)]
+    y = _push(e, x, sizes)
+    assert len(y) == len(whole)
+    np.testing.assert_allclose(y, whole, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("i", range(len(GRID)), ids=["/".join(g) for g in GRID])
+def test_declared_latency_is_tight(i):
+    """At the model rate, sample by sample: the declared latency never runs short, and one
+    sample less does (so it is not over-declared either: over-declared latency would pass
+    every behavioural test unseen)."""
+    name, recon, profile = GRID[i]
+    core = _core(name, recon, profile)
+    n = core.latency_samples + 3 * DEFAULT.hop
+    x = _signal(DEFAULT.sample_rate, n / DEFAULT.sample_rate + 0.01)[:n]
+    e = Engine(core, DEFAULT.sample_rate)
+    e.reset()
+    for j in range(n):
+        e.push(x[j:j + 1])
+    core.latency_samples -= 1
+    short = Engine(core, DEFAULT.sample_rate)
+    short.reset()
+    try:
+        for j in range(n):
+            short.push(x[j:j + 1])
+    except RuntimeError as e:
+        assert "underrun" in str(e)
+        assert (name, recon, profile) not in OVER_DECLARED, "tight now: take it out of OVER_DECLARED"
+        return
+    if (name, recon, profile) in OVER_DECLARED:
+        pytest.xfail(OVER_DECLARED[(name, recon, profile)])
+    pytest.fail(f"{core.latency_samples} samples (one less than declared) never ran short: over-declared")
+
+
+def _readme_engine_latency() -> dict[tuple[str, str, str], tuple[int, ...]]:
+    """(task, recon, profile) -> the engine's declared ms at 16 / 44.1 / 48 kHz, as the README's
+    latency table states them (the figures in brackets)."""
+    text = (REPO / "README.md").read_text()
+    m = re.search(r"^\| pipeline \| quality \| default[^\n]*\n\|[-|]+\|\n((?:\|[^\n]*\n)+)", text, re.M)
+    assert m, "README has no latency table"
+    profiles = ("quality", "default", "low-latency")
+    out = {}
+    for row in m.group(1).splitlines():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        tasks, recons = (part.split(", ") for part in cells[0].split(" / "))
+        for profile, cell in zip(profiles, cells[1:]):
+            figures = re.search(r"\(([\d /]+)\)", cell) or re.fullmatch(r"([\d /]+)", cell)
+            assert figures, cell
+            ms = tuple(int(v) for v in figures.group(1).split(" / "))
+            for t in tasks:
+                for r in recons:
+                    if r in task(t).recons:
+                        out[(t, r, profile)] = ms
+    return out
+
+
+def test_readme_latency_table_matches_the_engine():
+    """Every figure of the README's table is the declared latency of the pipeline with the
+    shipped models' chunking (the stand-ins' is smaller), rounded to ms."""
+    from streamproc.frame_model import IdentityModel
+    from streamproc.spec import shipped_model, task_model
+
+    table = _readme_engine_latency()
+    assert {t for t, _, _ in table} == set(task_names())
+    for (name, recon, profile), ms in table.items():
+        entry = task(name)
+        if entry.needs_model and shipped_model(name) is None:
+            pytest.skip(f"no {name} model ships")
+        model = task_model(name) if entry.needs_model else None
+        restore = IdentityModel(DEFAULT.n_bins, 40, 8, 16)  # the shipped restoration net's chunking
+        got = tuple(round(1e3 * build_engine(resolve(name, recon, profile), model, rate,
+                                             restore_model=restore).latency_samples / rate)
+                    for rate in RATES)
+        assert got == ms, (name, recon, profile, got, ms)
