@@ -55,3 +55,14 @@ def small_vocoder(seed: int = 1) -> W.Vocoder:
     """A random (untrained) GAN-WN vocoder, small enough for the sample-by-sample kernels."""
     return W.random_vocoder(n_layers=7, residual=8, skip=12, hidden=16, cond_channels=6,
                             dilation_cycle=4, seed=seed)
+
+
+def push_blocks(engine, x: np.ndarray, sizes: list[int]) -> np.ndarray:
+    """Resets ``engine`` and pushes ``x`` cut into pieces of ``sizes`` (repeated), aligned output."""
+    engine.reset()
+    out, i, k = [], 0, 0
+    while i < len(x):
+        n = sizes[k % len(sizes)]
+        out.append(engine.push(x[i:i + n]))
+        i, k = i + n, k + 1
+    return np.concatenate(out)

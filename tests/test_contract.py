@@ -20,7 +20,7 @@ from streamproc.registry import task, task_names
 from streamproc.spec import PROFILES, resolve
 from streamproc.tasks import build_core, build_engine
 
-from standins import identity_restore_model, small_vocoder, stand_in_model
+from standins import identity_restore_model, push_blocks, small_vocoder, stand_in_model
 
 GRID = [(t, r, p) for t in task_names() for r in task(t).recons for p in PROFILES]
 RATES = (16000, 44100, 48000)
@@ -53,16 +53,6 @@ def _signal(rate: int, seconds: float) -> np.ndarray:
     return x * (t > 0.05) + 0.002 * np.random.default_rng(0).standard_normal(len(t))
 
 
-def _push(engine: Engine, x: np.ndarray, sizes: list[int]) -> np.ndarray:
-    engine.reset()
-    out, i, k = [], 0, 0
-    while i < len(x):
-        n = sizes[k % len(sizes)]
-        out.append(engine.push(x[i:i + n]))
-        i, k = i + n, k + 1
-    return np.concatenate(out)
-
-
 def test_the_grid_covers_every_task_recon_and_profile():
     assert {t for t, _, _ in GRID} == set(task_names())
     assert {r for _, r, _ in GRID} == {r for t in task_names() for r in task(t).recons}
@@ -75,11 +65,11 @@ def test_streaming_equals_offline_at_random_block_sizes(i):
     rate = RATES[i % len(RATES)]
     e = Engine(_core(name, recon, profile), rate, rate, PROFILES[profile].resample_quality)
     x = _signal(rate, 0.25 + e.latency_samples / rate)
-    whole = _push(e, x, [len(x)])
+    whole = push_blocks(e, x, [len(x)])
     assert len(whole) == len(x) - e.latency_samples
     assert np.abs(whole).max() > 1e-3, "the pipeline produced silence: nothing was compared"
     sizes = [int(s) for s in np.random.default_rng(i).integers(1, 900, size=30)]
-    y = _push(e, x, sizes)
+    y = push_blocks(e, x, sizes)
     assert len(y) == len(whole)
     np.testing.assert_allclose(y, whole, atol=1e-6, rtol=0)
 

@@ -6,19 +6,11 @@ import streamproc.config
 import streamproc.dsp
 from streamproc.tasks import build_engine, resolve
 
+from standins import push_blocks
+
 
 def _engine(recon, rate, profile="default"):
     return build_engine(resolve("resynth", recon, profile), None, rate)
-
-
-def _push_in_blocks(engine, x, sizes):
-    engine.reset()
-    out, i, k = [], 0, 0
-    while i < len(x):
-        n = sizes[k % len(sizes)]
-        out.append(engine.push(x[i:i + n]))
-        i, k = i + n, k + 1
-    return np.concatenate(out)
 
 
 @pytest.mark.parametrize("recon,rate,profile", [("gla", 16000, "default"), ("gla", 44100, "default"),
@@ -27,11 +19,11 @@ def _push_in_blocks(engine, x, sizes):
 def test_block_size_invariance(recon, rate, profile, tone):
     x = tone(rate, 1.0)
     e = _engine(recon, rate, profile)
-    whole = _push_in_blocks(e, x, [len(x)])
+    whole = push_blocks(e, x, [len(x)])
     rng = np.random.default_rng(3)
     random_sizes = list(rng.integers(1, 700, size=50)) + [1, 333, 1, 64, 4096]
     for sizes in ([1], [333], [64, 1, 4096, 7], random_sizes):
-        y = _push_in_blocks(e, x, sizes)
+        y = push_blocks(e, x, sizes)
         assert len(y) == len(whole) == len(x) - e.latency_samples
         assert np.max(np.abs(y - whole)) <= 1e-6
 
@@ -118,9 +110,9 @@ def _restore_engine(recon, rate, profile="default"):
 def test_restore_and_hybrid_block_size_invariance_and_latency(recon, rate, profile, tone):
     x = tone(rate, 1.5)
     e = _restore_engine(recon, rate, profile)
-    whole = _push_in_blocks(e, x, [len(x)])
+    whole = push_blocks(e, x, [len(x)])
     for sizes in ([333], [64, 1, 4096, 7]):
-        y = _push_in_blocks(e, x, sizes)
+        y = push_blocks(e, x, sizes)
         assert len(y) == len(whole) == len(x) - e.latency_samples
         assert np.max(np.abs(y - whole)) <= 1e-6
     e.reset()  # a click comes out near its own time plus the declared latency
