@@ -6,8 +6,8 @@ live processor (a separate process, as a user would run it), timestamping by JAC
 so the recording can be compared with the offline render shifted by the latency the live
 processor reports.
 
-- ``mask`` (the identity path, exact and shift-invariant): sample by sample, tolerance 1e-4
-  (JACK carries float32 samples).
+- ``mask`` (the identity path, exact and shift-invariant but for the resampler's grid phase,
+  see below): sample by sample, tolerance 1e-4 (JACK carries float32 samples).
 - ``gla`` (streaming Griffin-Lim, the default and heavier path): STFT processing is not
   shift-invariant and the live engine starts at an arbitrary offset before the clip, so its
   phase choices differ from an offline render that starts with the clip; the check is then
@@ -175,6 +175,13 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(jack_serv
     offline = streamproc.Processor("resynth", recon)(clip, RATE)
     got = rec[lat: lat + len(clip)]
     if recon == "mask":
+        # the live stream started at an arbitrary sample before the clip, and the default
+        # profile's soxr QQ round trip to 16 kHz depends on that start modulo 3 (48 / 16 kHz):
+        # one of the three grid phases must match sample by sample
+        phase = {k: streamproc.Processor("resynth", recon)(np.concatenate([np.zeros(k, np.float32), clip]), RATE)[k:]
+                 for k in range(RATE // 16000)}
+        k = min(phase, key=lambda k: np.count_nonzero(np.abs(got - phase[k]) >= 1e-4))
+        offline = phase[k]
         bad = np.nonzero(np.abs(got - offline) >= 1e-4)[0]
         if len(bad):
             seg = slice(RATE, 3 * RATE)
