@@ -24,6 +24,10 @@ from streamproc.config import DEFAULT
 from streamproc.model_meta import ModelMetadata
 
 PARITY_TOL = 1e-4
+# A ratio-mask head is linear in its unbounded logit wherever the mask is small (log10 of a
+# sigmoid), while tanh saturates: float32 rounding in the convolutions then shows through
+# ~10x more. 1e-3 image units is 0.05 dB of level.
+PARITY_TOL_MASK = 1e-3
 
 
 class ExportError(Exception):
@@ -123,7 +127,6 @@ def export(checkpoint: str | Path, out: str | Path, net_json: str | None = None,
     proto.doc_string = f"streamproc {cfg.task} model ({cfg.kind}, ngf {cfg.ngf}, depth {cfg.depth})"
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(tmp))
-    os.replace(tmp, out)
 
     windows = [np.random.default_rng(s).uniform(-1, 1, (cfg.rows_in, cfg.width)).astype(np.float32) for s in range(3)]
     if data is not None:
@@ -134,11 +137,17 @@ def export(checkpoint: str | Path, out: str | Path, net_json: str | None = None,
         if xb.shape[2] != cfg.rows_in:
             raise ExportError(f"{data} holds {xb.shape[2]}-row inputs; the model takes {cfg.rows_in}")
         windows += [w[0] for w in xb]
-    diff = parity(model, out, windows)
+    try:
+        diff = parity(model, tmp, windows)  # checked before it takes the output's name
+        tol = PARITY_TOL_MASK if getattr(cfg, "output", "image") == "mask" else PARITY_TOL
+        if diff > tol:
+            raise RuntimeError(f"ONNX output differs from PyTorch by {diff:.3g} > {tol}")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, out)
     report = {"onnx": str(out), "bytes": out.stat().st_size, "task": cfg.task, "max_abs_diff": diff,
               "windows_checked": len(windows), "opset": opset}
-    if diff > PARITY_TOL:
-        raise RuntimeError(f"ONNX output differs from PyTorch by {diff:.3g} > {PARITY_TOL}")
     return report
 
 
