@@ -37,7 +37,7 @@ from streamproc.metrics import si_sdr
 
 from .quality import HIGH_BAND, LOW_BAND, LSD_RANGE_DB
 
-from .common import write_json
+from .common import OUT, write_json
 
 SOUNDFONTS = "FluidR3_GM,TimGM6mb,MuseScore_General_Lite"
 
@@ -77,6 +77,28 @@ def _lsd_row(ref: np.ndarray, est: np.ndarray) -> dict:
 def _lsd_summary(rows: list[dict], key: str) -> dict:
     return {m: round(float(np.mean([r[key][m] for r in rows])), 4) for m in ("lsd", "lsd_low", "lsd_high", "lsd80_low", "lsd80_high")} | \
         {"clips": len(rows)}
+
+
+def markdown(payload: dict) -> str:
+    """The result as a markdown table (for model cards and the README)."""
+    f = lambda v: f"{v:.2f}" if v is not None else "-"  # noqa: E731
+    lines = [f"`{payload['command']}`", ""]
+    if payload["task"] == "separate":
+        lines += ["| soundfont | estimate | SI-SDR dB | SI-SDRi dB | top | inner | bottom | clips (top/inner/bottom) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for sf_name, res in payload["soundfonts"].items():
+            for k, s in [("mixture", res["mixture"])] + list(res["per_model"].items()):
+                lines.append(f"| {sf_name} | {k} | {f(s['si_sdr'])} | {f(s['si_sdri']) if k != 'mixture' else '-'} | "
+                             f"{f(s['si_sdr_top'])} | {f(s['si_sdr_inner'])} | {f(s['si_sdr_bottom'])} | "
+                             f"{s['clips_top']}/{s['clips_inner']}/{s['clips_bottom']} |")
+    else:
+        lines += ["| soundfont | estimate | LSD 0-8k | LSD 0-2k | LSD 2-8k | LSD80 0-2k | LSD80 2-8k |",
+                  "|---|---|---|---|---|---|---|"]
+        for sf_name, res in payload["soundfonts"].items():
+            for k, s in [("input", res["input"])] + list(res["per_model"].items()):
+                lines.append(f"| {sf_name} | {k} | {s['lsd']:.3f} | {s['lsd_low']:.3f} | {s['lsd_high']:.3f} | "
+                             f"{s['lsd80_low']:.3f} | {s['lsd80_high']:.3f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                "task": a.task, "models": models, "recon": recon, "clips": a.clips, "seconds": a.seconds, "seed": a.seed,
                "rtf": {k: round(v / n_audio, 4) for k, v in rtf.items()}, "soundfonts": result}
     write_json(f"timbre_eval-{a.task}", payload)
+    md = OUT / f"timbre_eval-{a.task}.md"
+    md.write_text(markdown(payload))
+    print(f"wrote {md}")
     return 0
 
 

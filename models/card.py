@@ -58,6 +58,9 @@ def facts(path: Path) -> tuple[str, dict]:
     net, tr = json.loads(md["network"]), json.loads(md["training"])
     kind = "residual U-Net on linear bins" if net["kind"] == "restore" else "U-Net generator"
     loss = "L1 only (CNN baseline, no discriminator)" if tr["loss"] == "l1" else "L1 × 100 + PatchGAN adversarial (pix2pix)"
+    if net.get("output") == "mask":
+        loss = ("bounded ratio mask on the input (sigmoid, floor −100 dB), loss on the masked mixture: "
+                + loss[0].lower() + loss[1:])
     rows = [
         ("task", f"`{md['task']}`: {PURPOSE.get(md['task'], '')}"),
         ("network", f"{kind}, ngf {net['ngf']}, depth {net['depth']}, channel cap ×{net['max_mult']}; "
@@ -69,7 +72,8 @@ def facts(path: Path) -> tuple[str, dict]:
                    f"({net['context_frames']} context + {net['new_frames']} new + {net['lookahead_frames']} lookahead), "
                    f"{md['sample_rate']} Hz, n_fft {md['n_fft']}, hop {md['hop']}"),
         ("file", f"{path.stat().st_size / 1e6:.2f} MB float32 ONNX (opset 18)"),
-        ("data", f"{tr['data_minutes']:.0f} min ({tr['data_examples']} examples) of train-split renderings, "
+        ("data", f"{tr['data_minutes']:.0f} min ({tr['data_examples']} examples) of train-split renderings"
+                 + (f" (data version {tr['data_version']})" if tr.get("data_version") else "") + ", "
                  f"{tr['n_works']} works, soundfonts {', '.join(tr['soundfonts'])}, data seed {tr['data_seed']}"),
         ("steps", f"{tr['steps']} × batch {tr['batch']} (Adam {tr['lr']}, seed {tr['seed']}, {tr['device']})"),
         ("wall time", f"{tr['wall_seconds'] / 60:.0f} min of training loop on {tr['device'].upper()} "
