@@ -21,8 +21,8 @@ Per model and soundfont, ``separate``: mean SI-SDR of the estimate against the t
 stem, the mixture's (what doing nothing scores), the improvement, and the means by the
 violin's voice. ``superres``: LSD (16 kHz STFT, as ``bench.quality``) over 0-8 kHz, the lower
 band 0-2 kHz and the upper band 2-8 kHz (and LSD80, both spectra floored 80 dB below the
-reference's peak, per band), beside the input's. Prints a table, writes
-bench/out/timbre_eval-TASK.json.
+reference's peak, per band), beside the input's. Profile ``quality`` (what ``render`` gives) unless ``--profile`` says
+otherwise. Prints a table, writes bench/out/timbre_eval-TASK.json and .md.
 """
 from __future__ import annotations
 
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--recon", help="default: mask (separate), hybrid (superres)")
+    ap.add_argument("--profile", default="quality", help="latency profile (default quality: what render uses)")
     a = ap.parse_args(argv)
 
     import streamproc
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     models = _models(a.model)
     recon = a.recon or {"separate": "mask", "superres": "hybrid"}[a.task]
-    procs = {k: streamproc.Processor(task=a.task, recon=recon, model=p) for k, p in models.items()}
+    procs = {k: streamproc.Processor(task=a.task, recon=recon, model=p, profile=a.profile) for k, p in models.items()}
     works = corpus_works("test")
     result: dict = {}
     rtf = {k: 0.0 for k in models}
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     n_audio = a.clips * a.seconds * len(result)
     print()
     if a.task == "separate":
-        print(f"separate ({recon}), {a.clips} test-split clips of {a.seconds:g} s per soundfont, SI-SDR dB")
+        print(f"separate ({recon}, {a.profile} profile), {a.clips} test-split clips of {a.seconds:g} s per soundfont, SI-SDR dB")
         print(f"{'soundfont':22s} {'model':14s} {'mean':>6s} {'SI-SDRi':>8s} {'top':>6s} {'inner':>6s} {'bottom':>6s}")
         for sf_name, res in result.items():
             for k, s in [("mixture", res["mixture"])] + list(res["per_model"].items()):
@@ -163,14 +164,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{sf_name:22s} {k:14s} {s['si_sdr']:6.2f} {s['si_sdri'] if k != 'mixture' else 0:8.2f} "
                       f"{f(s['si_sdr_top'])} {f(s['si_sdr_inner'])} {f(s['si_sdr_bottom'])}")
     else:
-        print(f"superres ({recon}), {a.clips} test-split clips of {a.seconds:g} s per soundfont, LSD")
+        print(f"superres ({recon}, {a.profile} profile), {a.clips} test-split clips of {a.seconds:g} s per soundfont, LSD")
         print(f"{'soundfont':22s} {'model':14s} {'0-8k':>6s} {'0-2k':>6s} {'2-8k':>6s} {'LSD80 0-2k':>10s} {'LSD80 2-8k':>10s}")
         for sf_name, res in result.items():
             for k, s in [("input", res["input"])] + list(res["per_model"].items()):
                 print(f"{sf_name:22s} {k:14s} {s['lsd']:6.3f} {s['lsd_low']:6.3f} {s['lsd_high']:6.3f} "
                       f"{s['lsd80_low']:10.3f} {s['lsd80_high']:10.3f}")
     payload = {"command": "python -m bench.timbre_eval " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "task": a.task, "models": models, "recon": recon, "clips": a.clips, "seconds": a.seconds, "seed": a.seed,
+               "task": a.task, "models": models, "recon": recon, "profile": a.profile, "clips": a.clips, "seconds": a.seconds, "seed": a.seed,
                "rtf": {k: round(v / n_audio, 4) for k, v in rtf.items()}, "soundfonts": result}
     write_json(f"timbre_eval-{a.task}", payload)
     md = OUT / f"timbre_eval-{a.task}.md"

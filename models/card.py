@@ -60,7 +60,7 @@ def facts(path: Path) -> tuple[str, dict]:
     loss = "L1 only (CNN baseline, no discriminator)" if tr["loss"] == "l1" else "L1 × 100 + PatchGAN adversarial (pix2pix)"
     if net.get("output") == "mask":
         loss = ("bounded ratio mask on the input (sigmoid, floor −100 dB), loss on the masked mixture: "
-                + loss[0].lower() + loss[1:])
+                + loss)
     rows = [
         ("task", f"`{md['task']}`: {PURPOSE.get(md['task'], '')}"),
         ("network", f"{kind}, ngf {net['ngf']}, depth {net['depth']}, channel cap ×{net['max_mult']}; "
