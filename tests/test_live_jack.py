@@ -127,7 +127,7 @@ def _live_session(clip: np.ndarray, report: Path, recon: str) -> tuple[np.ndarra
 
     try:
         with player, recorder:
-            for _ in range(200):  # wait for the live processor's ports
+            for _ in range(1200):  # wait for the live processor's ports (a cold numba cache compiles first)
                 ports = [p.name for p in player.get_ports(is_audio=True) if p.name.startswith("PortAudio:")]
                 if len(ports) >= 2:
                     break
