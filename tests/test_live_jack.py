@@ -92,11 +92,15 @@ def _live_session(clip: np.ndarray, report: Path, recon: str) -> tuple[np.ndarra
     which JACK breaks with a period of delay), timestamping by JACK frame time, so the recording
     starts exactly where the clip started.
     """
+    player, recorder = jack.Client("streamproc-test-play"), jack.Client("streamproc-test-rec")
+    # PortAudio names its JACK client "PortAudio", "PortAudio-01", ... (one is already taken
+    # wherever sounddevice was imported, this test process included): the live process's
+    # ports are the PortAudio ports that were not there before it started
+    before = {p.name for p in player.get_ports(is_audio=True)}
     live = subprocess.Popen([sys.executable, "-m", "streamproc", "live", "--task", "resynth", "--recon", recon,
                              "--samplerate", str(RATE), "--blocksize", str(BLOCK),
                              "--duration", str(SECONDS + 8), "--report", str(report)],
                             stderr=subprocess.PIPE, text=True)
-    player, recorder = jack.Client("streamproc-test-play"), jack.Client("streamproc-test-rec")
     out_port, in_port = player.outports.register("out"), recorder.inports.register("in")
     rec = np.zeros(len(clip) + 3 * RATE, np.float32)
     state = {"start": None, "xruns": 0}
@@ -128,7 +132,8 @@ def _live_session(clip: np.ndarray, report: Path, recon: str) -> tuple[np.ndarra
     try:
         with player, recorder:
             for _ in range(1200):  # wait for the live processor's ports (a cold numba cache compiles first)
-                ports = [p.name for p in player.get_ports(is_audio=True) if p.name.startswith("PortAudio:")]
+                ports = [p.name for p in player.get_ports(is_audio=True)
+                         if p.name.startswith("PortAudio") and p.name not in before]
                 if len(ports) >= 2:
                     break
                 time.sleep(0.1)
