@@ -11,27 +11,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import soxr
 
 from .config import DEFAULT
 from .metrics import EPS, LSD_HOP, LSD_N_FFT, LSD_RATE
+from .resample import StreamResampler
 
 MAX_COLUMNS = 2400  # a picture of a long file keeps at most this many (pooled) frames
-
-
-class StreamResampler:
-    """(channels, n) blocks at ``in_rate`` -> the same at ``out_rate`` (identity when equal)."""
-
-    def __init__(self, in_rate: int, out_rate: int, channels: int) -> None:
-        self.channels = channels
-        self._rs = (soxr.ResampleStream(in_rate, out_rate, channels, dtype="float64", quality="HQ")
-                    if in_rate != out_rate else None)
-
-    def push(self, x: np.ndarray, last: bool = False) -> np.ndarray:
-        if self._rs is None:
-            return x
-        y = self._rs.resample_chunk(np.ascontiguousarray(x.T), last=last)
-        return y.reshape(-1, self.channels).T
 
 
 class BlockFramer:

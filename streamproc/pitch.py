@@ -146,21 +146,19 @@ def track_pitch_blocks(blocks: Iterable[np.ndarray], sample_rate: int,
                        model: FrameModel | str | Path | None = None, profile: str | None = None) -> PitchTrack:
     """:func:`track_pitch` of a recording given as mono blocks: any length in bounded memory
     (the 16 kHz resampling streams too)."""
-    import soxr
+    from .resample import StreamResampler
 
     cfg = DEFAULT
     fm = _resolve_model(model, cfg)
-    rs = (soxr.ResampleStream(int(sample_rate), cfg.sample_rate, 1, dtype="float64", quality="HQ")
-          if sample_rate != cfg.sample_rate else None)
+    rs = StreamResampler(int(sample_rate), cfg.sample_rate, 1)
     count = [0]
 
     def at16k() -> Iterator[np.ndarray]:
         for b in blocks:
             b = np.asarray(b, dtype=np.float64)
             count[0] += len(b)
-            yield rs.resample_chunk(b) if rs is not None else b
-        if rs is not None:
-            yield rs.resample_chunk(np.zeros(0), last=True)
+            yield rs.push(b[None])[0]
+        yield rs.push(np.zeros((1, 0)), last=True)[0]
 
     midi, voiced, rms = frame_tracks(at16k(), fm, cfg, profile=profile)
     times, f0, db, guess = frames_to_grid(midi, voiced, rms, count[0] / sample_rate, cfg)

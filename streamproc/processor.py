@@ -195,7 +195,7 @@ class Chain:
         for p in self.plugins:
             p.reset()
 
-    def process(self, input_array: np.ndarray, sample_rate: float, buffer_size: int = 8192,
+    def process(self, input_array: np.ndarray, sample_rate: float, buffer_size: int = DEFAULT_BLOCK,
                 reset: bool = True) -> np.ndarray:
         y = input_array  # each member checks its own input (a Processor refuses integer audio)
         for p in self.plugins:

@@ -48,6 +48,24 @@ class StreamingResampler:
         return self._stream.resample_chunk(np.ascontiguousarray(x[:usable]))
 
 
+class StreamResampler:
+    """A whole file's resampling, block by block: (channels, n) at ``in_rate`` -> (channels, m) at
+    ``out_rate`` (identity when equal), ``last=True`` flushes the tail. Unlike
+    :class:`StreamingResampler` it declares no latency: what comes out is simply the start of the
+    resampled signal, as one-shot soxr would give it up to the stream's edges."""
+
+    def __init__(self, in_rate: int, out_rate: int, channels: int, quality: str = QUALITY) -> None:
+        self.channels = channels
+        self._rs = (soxr.ResampleStream(in_rate, out_rate, channels, dtype="float64", quality=quality)
+                    if in_rate != out_rate else None)
+
+    def push(self, x: np.ndarray, last: bool = False) -> np.ndarray:
+        if self._rs is None:
+            return x
+        y = self._rs.resample_chunk(np.ascontiguousarray(x.T), last=last)
+        return y.reshape(-1, self.channels).T
+
+
 @lru_cache(maxsize=64)
 def input_wait_and_holdback(in_rate: int, out_rate: int, chunk: int, quality: str = QUALITY,
                             count_wait: bool = True, seconds: float = 1.5) -> int:
