@@ -2,12 +2,17 @@
 
     python -m models.train --task separate --steps 20000 --data data/separate --out runs/sep
                            [--preset small] [--net '{"ngf": 24}'] [--loss gan|l1] [--output image|mask] [--batch 16]
-                           [--resume] [--seed 0]
+                           [--resume] [--seed 0] [--init RUN/ckpt_last.pt] [--focus-last K [--focus-rest 0.1]]
     torchrun --nproc_per_node 2 -m models.train ...      # DistributedDataParallel
 
 Loss: L1 * 100 + adversarial (BCE on PatchGAN logits), Adam 2e-4, beta1 0.5 (pix2pix).
 Every step draws its batch and dropout from RNGs seeded by (seed, rank, step), so a run
 resumed from its last checkpoint continues exactly as if it had never stopped.
+Fine-tuning: ``--init CKPT`` starts from another run's generator and discriminator weights (fresh
+Adam states, step 0; the network config comes from that checkpoint). ``--focus-last K`` weights the
+loss towards the window's right edge: the last K columns weigh 1, the others ``--focus-rest``
+(L1 per pixel; the PatchGAN's loss on its last patch columns, the rest weighted alike), for a model
+run without lookahead, whose rightmost column is the prediction for "now".
 Writes RUNDIR/ckpt_last.pt (state dicts + network config JSON + training summary JSON),
 RUNDIR/metrics.jsonl (one JSON object per logged step) and RUNDIR/config.json.
 """
@@ -55,6 +60,39 @@ def save_checkpoint(path: Path, **state) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+FRAMING_KEYS = ("context_frames", "new_frames", "lookahead_frames")
+
+
+def init_config(ck: dict, task: str, overrides: dict, loss: str | None, output: str | None) -> NetConfig:
+    """The network of an --init checkpoint; --net may re-split its window (the framing keys, same
+    width: the weights do not depend on it), --loss and --output must agree with it."""
+    base = NetConfig.from_json(ck["net"])
+    if base.task != task:
+        raise TrainError(f"--init checkpoint trains {base.task!r}, not {task!r}")
+    other = sorted(set(overrides) - set(FRAMING_KEYS))
+    if other:
+        raise TrainError(f"--init takes the network from the checkpoint; --net may only set "
+                         f"{', '.join(FRAMING_KEYS)} (not {', '.join(other)})")
+    for name, value in (("loss", loss), ("output", output)):
+        if value is not None and value != getattr(base, name):
+            raise TrainError(f"--{name} {value} does not match the --init checkpoint's {getattr(base, name)!r}")
+    d = {**json.loads(base.to_json()), **overrides}
+    try:
+        cfg = NetConfig.from_dict(d)
+    except (TypeError, ValueError) as e:
+        raise TrainError(f"bad network config: {e}") from None
+    if cfg.width != base.width:
+        raise TrainError(f"--net framing must keep the checkpoint's {base.width}-frame window (got {cfg.width})")
+    return cfg
+
+
+def column_weights(width: int, last: int, rest: float) -> torch.Tensor:
+    """(width,) loss weights: 1 on the last ``last`` columns, ``rest`` on the others."""
+    w = torch.full((width,), float(rest))
+    w[width - last:] = 1.0
+    return w
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -105,12 +143,14 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
         raise TrainError(str(e)) from None
     if data.task != args.task:
         raise TrainError(f"{args.data} holds {data.task!r} data, not {args.task!r}")
-    start, wall_before, ck = 0, 0.0, None
+    start, wall_before, ck, init = 0, 0.0, None, None
     if args.resume and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
         cfg = NetConfig.from_json(ck["net"])
         start = int(ck["step"])
-        wall_before = float(json.loads(ck["summary"])["wall_seconds"])
+        prev = json.loads(ck["summary"])
+        wall_before = float(prev["wall_seconds"])
+        init = prev.get("init")
     else:
         if ckpt_path.exists() and not args.resume:
             raise TrainError(f"{out} already holds a run; pass --resume or choose another --out")
@@ -118,12 +158,23 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
             overrides = json.loads(args.net) if args.net else {}
         except json.JSONDecodeError as e:
             raise TrainError(f"--net is not JSON: {e}") from None
-        cfg = make_config(args.task, args.preset, overrides, args.loss, args.output)
+        if not isinstance(overrides, dict):
+            raise TrainError("--net must be a JSON object")
+        if args.init:
+            init_ck = load_checkpoint(Path(args.init))
+            cfg = init_config(init_ck, args.task, overrides, args.loss, args.output)
+            init_summary = json.loads(init_ck["summary"])
+            init = {"checkpoint": str(args.init), "steps": int(init_ck["step"]),
+                    "soundfonts": init_summary.get("soundfonts"), "data_minutes": init_summary.get("data_minutes")}
+        else:
+            cfg = make_config(args.task, args.preset or "small", overrides, args.loss or "gan", args.output or "image")
     if cfg.task != args.task:
         raise TrainError(f"the run in {out} trains {cfg.task!r}, not {args.task!r}")
     if (data.rows_in, data.rows_out) != (cfg.rows_in, cfg.rows_out):
         raise TrainError(f"data rows {data.rows_in}->{data.rows_out} do not fit the network "
                          f"({cfg.rows_in}->{cfg.rows_out})")
+    if args.focus_last is not None and args.focus_last > cfg.width:
+        raise TrainError(f"--focus-last {args.focus_last} exceeds the {cfg.width}-frame window")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(json.loads(cfg.to_json()), indent=1))
@@ -136,6 +187,9 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
     D.to(device)
     optG = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(0.5, 0.999))
     optD = torch.optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    if ck is None and init is not None:
+        G.load_state_dict(init_ck["G"])   # fine-tuning: weights only, fresh optimisers from step 0
+        D.load_state_dict(init_ck["D"])
     if ck is not None:
         G.load_state_dict(ck["G"])
         D.load_state_dict(ck["D"])
@@ -150,13 +204,28 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
         D = DDP(D, device_ids=ids) if gan else D
     g_mod = G.module if world > 1 else G
     d_mod = D.module if (world > 1 and gan) else D
-    bce, l1 = nn.BCEWithLogitsLoss(), nn.L1Loss()
+    bce = nn.BCEWithLogitsLoss(reduction="none")
     lam = args.lambda_l1
+    focus = args.focus_last
+    col_w = column_weights(cfg.width, focus, args.focus_rest).to(device) if focus else None
+    patch_w = None   # the PatchGAN's column weights, sized on its first output
+
+    def adv(logits: torch.Tensor, real: bool) -> torch.Tensor:
+        nonlocal patch_w
+        loss = bce(logits, torch.full_like(logits, 1.0 if real else 0.0))
+        if col_w is None:
+            return loss.mean()
+        if patch_w is None or patch_w.numel() != logits.shape[-1]:
+            n = logits.shape[-1]
+            patch_w = column_weights(n, max(1, round(focus * n / cfg.width)), args.focus_rest).to(device)
+        w = patch_w.expand_as(loss)
+        return (w * loss).sum() / w.sum()
 
     def summary(step: int, wall: float) -> dict:
         m = data.manifest
         return {"steps": step, "task": cfg.task, "loss": cfg.loss, "batch": args.batch, "world_size": world,
                 "device": device.type, "lr": args.lr, "lambda_l1": lam, "pos_weight": args.pos_weight, "seed": args.seed,
+                "focus_last": focus, "focus_rest": args.focus_rest if focus else None, "init": init,
                 "data_minutes": m["minutes"], "data_examples": m["n_examples"], "data_seed": m["seed"],
                 "works": m["works"], "n_works": len(m["works"]), "soundfonts": m["soundfonts"],
                 "wall_seconds": round(wall, 2), "generator_params": n_params(g_mod),
@@ -190,8 +259,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
             # apart by batch statistics it does not see in the generator's step
             real_logits = D(x, y)
             fake_logits = D(x, fake.detach())
-            loss_d = 0.5 * (bce(real_logits, torch.ones_like(real_logits))
-                            + bce(fake_logits, torch.zeros_like(fake_logits)))
+            loss_d = 0.5 * (adv(real_logits, True) + adv(fake_logits, False))
             optD.zero_grad(set_to_none=True)
             loss_d.backward()
             optD.step()
@@ -199,20 +267,19 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
             for p in d_mod.parameters():
                 p.requires_grad_(False)
             pred = d_mod(x, fake)
-            loss_adv = bce(pred, torch.ones_like(pred))
+            loss_adv = adv(pred, True)
             for p in d_mod.parameters():
                 p.requires_grad_(True)
             stats.update(loss_d=loss_d.item(), loss_g_adv=loss_adv.item())
         else:
             loss_adv = torch.zeros((), device=device)
-        if args.pos_weight != 1.0:
-            # class-balanced L1 for sparse maps (pitch: one row in 128 is on): plain L1's
-            # per-pixel median is "off" wherever the pitch is not yet certain, and a model
-            # trained with it collapses to an all-off map (measured: peak -0.98 after 950 steps)
-            w = torch.where(y > 0, args.pos_weight, 1.0)
-            loss_l1 = (w * (fake - y).abs()).sum() / w.sum()
-        else:
-            loss_l1 = l1(fake, y)
+        # class-balanced L1 for sparse maps (pitch: one row in 128 is on): plain L1's
+        # per-pixel median is "off" wherever the pitch is not yet certain, and a model
+        # trained with it collapses to an all-off map (measured: peak -0.98 after 950 steps)
+        w = torch.where(y > 0, args.pos_weight, 1.0) if args.pos_weight != 1.0 else None
+        if col_w is not None:
+            w = col_w.expand_as(y) if w is None else w * col_w
+        loss_l1 = (fake - y).abs().mean() if w is None else (w * (fake - y).abs()).sum() / w.sum()
         loss_g = loss_adv + lam * loss_l1
         optG.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -249,12 +316,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--data", required=True, help="folder written by python -m models.data")
     ap.add_argument("--out", required=True, help="run folder: checkpoint, metrics, config")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/ckpt_last.pt if present")
-    ap.add_argument("--preset", default="small", help=f"network size: {', '.join(PRESETS)}")
+    ap.add_argument("--preset", default=None, help=f"network size: {', '.join(PRESETS)} (default small)")
     ap.add_argument("--net", help='JSON overrides of the network config, e.g. \'{"ngf": 24, "depth": 5}\'')
-    ap.add_argument("--loss", choices=("gan", "l1"), default="gan", help="l1 = the CNN baseline")
-    ap.add_argument("--output", choices=OUTPUTS, default="image",
+    ap.add_argument("--loss", choices=("gan", "l1"), default=None, help="l1 = the CNN baseline (default gan)")
+    ap.add_argument("--output", choices=OUTPUTS, default=None,
                     help="generator output: image (tanh) or mask (a bounded ratio mask on the input, "
-                         "for separate: the loss is then on the masked mixture)")
+                         "for separate: the loss is then on the masked mixture; default image)")
+    ap.add_argument("--init", help="fine-tune: start from this checkpoint's generator and discriminator "
+                                   "weights (its network config; fresh optimisers, step 0)")
+    ap.add_argument("--focus-last", type=int, default=None, metavar="K",
+                    help="weight the loss towards the last K window columns (for zero-lookahead use)")
+    ap.add_argument("--focus-rest", type=float, default=0.0,
+                    help="with --focus-last: the weight of the other columns (default 0: last K only)")
     ap.add_argument("--batch", type=int, default=16, help="windows per step and process")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--lambda-l1", type=float, default=100.0)
@@ -271,6 +344,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         a.pos_weight = 32.0 if a.task == "pitch" else 1.0
     if a.steps < 1 or a.batch < 1 or a.ckpt_every < 1 or a.log_every < 1:
         ap.error("--steps, --batch, --ckpt-every and --log-every must be positive")
+    if a.focus_last is not None and a.focus_last < 1:
+        ap.error("--focus-last must be positive")
+    if not 0.0 <= a.focus_rest <= 1.0:
+        ap.error("--focus-rest must be within 0..1")
+    if a.init and a.preset is not None:
+        ap.error("--init takes the network from the checkpoint: drop --preset")
     return a
 
 
