@@ -37,6 +37,28 @@ def _scales(n_fft: int, hop: int) -> tuple[np.ndarray, float, np.ndarray]:
     synth = w / ola[0] / spec_scale  # undo the analysis scale, weight, normalise the overlap
     return w * spec_scale, spec_scale, synth
 
+@lru_cache(maxsize=16)
+def asymmetric_windows(n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """(analysis, synthesis) windows of ``n_fft`` samples for hop ``hop``.
+
+    Analysis: the square root of a Hann rise over ``n_fft - hop`` samples, then the square root
+    of a Hann fall over the last hop. Synthesis: zero but for the last two hops, where
+    analysis x synthesis is a periodic Hann of ``2 * hop`` samples, which sums to one at
+    ``hop``: perfect reconstruction, and each frame's output needs only two hops (the
+    low-delay framing, ``streamproc.lowdelay``). Unscaled."""
+    n, m = n_fft, hop
+    if n < 2 * m:
+        raise ValueError("the window must span at least two hops")
+    rise = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n - m) / (2 * (n - m)))
+    short = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(2 * m) / (2 * m))  # periodic Hann, 2 hops
+    ana = np.concatenate([np.sqrt(rise), np.sqrt(short[m:])])
+    syn = np.zeros(n)
+    syn[n - 2 * m:n - m] = short[:m] / np.maximum(np.sqrt(rise[n - 2 * m:]), 1e-12)
+    syn[n - m:] = np.sqrt(short[m:])
+    ana.setflags(write=False)
+    syn.setflags(write=False)
+    return ana, syn
+
 def windows(cfg: SpectralConfig) -> tuple[np.ndarray, np.ndarray]:
     """(analysis window incl. amplitude scale, synthesis window incl. overlap normalisation)."""
     ana, _, syn = _scales(cfg.n_fft, cfg.hop)

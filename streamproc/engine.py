@@ -28,15 +28,26 @@ class Synthesiser(Protocol):
     def reset(self) -> None: ...
 
 
+class Framer(Protocol):
+    writes: tuple[str, ...]  # Frames fields it sets
+    latency_samples: int     # model rate
+
+    def process(self, x: np.ndarray) -> Frames: ...
+
+    def reset(self) -> None: ...
+
+
 class Core:
     """Mono processing at the model rate: samples in, time-aligned samples out (when ready).
 
     The chain is checked once, here: a stage that reads a Frames field no stage before it
     writes is a FrameContractError naming both. ``latency_samples`` is at the model rate."""
 
-    def __init__(self, cfg: SpectralConfig, stages: Sequence[FrameStage], synth: Synthesiser) -> None:
+    def __init__(self, cfg: SpectralConfig, stages: Sequence[FrameStage], synth: Synthesiser,
+                 framer: Framer | None = None) -> None:
+        """``framer`` defaults to the STFT framer of ``cfg`` (the low-delay framing brings its own)."""
         self.cfg = cfg
-        self.framer = StftFramer(cfg)
+        self.framer = framer if framer is not None else StftFramer(cfg)
         self.stages = list(stages)
         self.synth = synth
         check_chain(self.framer, self.stages, synth)

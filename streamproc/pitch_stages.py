@@ -20,7 +20,7 @@ from .errors import UserError
 from .frame_model import FrameModel
 from .frames import Frames
 from .pitchmap import DECODERS, DEFAULT_LAYOUT, PitchLayout, decode_pitchmap, midi_to_hz
-from .registry import register_recon
+from .registry import register_lowdelay_recon, register_recon
 from .spec import TaskSpec
 from .stages import Chunker, FramewiseStage, MelFeatures
 
@@ -49,18 +49,23 @@ class PitchDecode(FramewiseStage):
 
 @lru_cache(maxsize=None)
 def _rms_factor(n_fft: int) -> float:
-    """energy-of-spectrum -> mean square under the window (Parseval on the one-sided spectrum;
-    ``dsp`` scales spectra by 2 / sum(window))."""
-    w = dsp.analysis_window(n_fft)
+    return window_rms_factor(dsp.analysis_window(n_fft))
+
+
+def window_rms_factor(window: np.ndarray) -> float:
+    """energy-of-spectrum -> mean square under ``window`` (unscaled; Parseval on the one-sided
+    spectrum; ``dsp`` scales spectra by 2 / sum(window))."""
+    w = np.asarray(window, dtype=np.float64)
     scale = 2.0 / w.sum()
-    return 2.0 / (scale * scale * n_fft * float(np.dot(w, w)))
+    return 2.0 / (scale * scale * len(w) * float(np.dot(w, w)))
 
 
-def frame_rms(stft: np.ndarray, cfg: SpectralConfig) -> np.ndarray:
+def frame_rms(stft: np.ndarray, cfg: SpectralConfig, factor: float | None = None) -> np.ndarray:
     """RMS of the input under each frame's window, from its (amplitude-scaled) spectrum:
-    (frames, bins) -> (frames,); one row -> a 0-d array."""
+    (frames, bins) -> (frames,); one row -> a 0-d array. ``factor``: the window's
+    :func:`window_rms_factor` (default: the Hann window of ``cfg.n_fft``)."""
     power = np.sum(np.abs(np.asarray(stft)) ** 2, axis=-1)
-    return np.sqrt(power * _rms_factor(cfg.n_fft))
+    return np.sqrt(power * (_rms_factor(cfg.n_fft) if factor is None else factor))
 
 
 class SineSynth:
@@ -72,13 +77,19 @@ class SineSynth:
     fades the tone in and out where voicing changes. Phase runs on across frames and blocks.
     Frame k is complete when input sample (k+1)*hop - 1 has arrived and its centre lies
     n_fft/2 - hop samples before that, so the synthesiser's own latency is n_fft/2.
+
+    ``lead``: how many samples before a frame's end the instant it describes lies (default
+    n_fft/2, its centre); ``window``: the analysis window behind ``stft`` (unscaled; default
+    Hann), for the amplitude.
     """
 
     reads = ("stft", "pitch")
 
-    def __init__(self, cfg: SpectralConfig) -> None:
+    def __init__(self, cfg: SpectralConfig, lead: int | None = None, window: np.ndarray | None = None) -> None:
         self.cfg = cfg
-        self.latency_samples = cfg.n_fft // 2
+        self.lead = cfg.n_fft // 2 if lead is None else int(lead)
+        self.latency_samples = self.lead
+        self._rms = None if window is None else window_rms_factor(window)
         self._u = np.arange(cfg.hop, dtype=np.float64) / cfg.hop
         self.reset()
 
@@ -86,7 +97,7 @@ class SineSynth:
         self._f0 = 0.0       # Hz of the previous frame (0: none yet)
         self._amp = 0.0      # amplitude of the previous frame (0 when unvoiced)
         self._phase = 0.0
-        self._skip = self.cfg.n_fft // 2  # frames 0 and 1 describe the time before sample 0
+        self._skip = self.lead  # the first frames describe the time before sample 0
 
     def process(self, frames: Frames) -> np.ndarray:
         c = self.cfg
@@ -95,7 +106,7 @@ class SineSynth:
             return np.zeros(0)
         out = np.empty(n * c.hop)
         step = 2.0 * math.pi / c.sample_rate
-        amps = math.sqrt(2.0) * frame_rms(frames.stft, c)
+        amps = math.sqrt(2.0) * frame_rms(frames.stft, c, self._rms)
         pitch = frames.get("pitch")
         for k in range(n):
             midi, voiced = pitch[k]
@@ -142,6 +153,16 @@ def build_pitch_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
     new, lookahead = spec.profile.chunking(spec.task, spec.recon)
     return [MelFeatures(spec.cfg), Chunker(model, new=new, lookahead=lookahead),
             PitchDecode(spec.cfg, _layout(model), model_threshold(model), getattr(model, "pitch_decoder", None))]
+
+
+@register_lowdelay_recon("sine")
+def build_lowdelay_sine(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel) -> tuple[list[Any], Any]:
+    """Pitch in the low-delay framing: each hop's decoded pitch, sonified at the host rate. The
+    model's prediction describes its newest Hann frame's centre (half a window before the
+    frame ends), so the sine is declared that late: what the listener hears is no earlier."""
+    layout = _layout(model)
+    decode = PitchDecode(cfg, layout, model_threshold(model), getattr(model, "pitch_decoder", None))
+    return [decode], SineSynth(cfg, lead=cfg.n_fft // 2, window=dsp.asymmetric_windows(cfg.n_fft, cfg.hop)[0])
 
 
 @register_recon("sine")

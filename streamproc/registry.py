@@ -102,7 +102,7 @@ def model_tasks(output: str | None = None) -> tuple[str, ...]:
 @contextmanager
 def scoped() -> Iterator[None]:
     """Registrations made inside are undone on exit (tests and examples that register their own)."""
-    tasks, recons = dict(_TASKS), dict(_RECONS)
+    tasks, recons, lowdelay = dict(_TASKS), dict(_RECONS), dict(_LOWDELAY)
     try:
         yield
     finally:
@@ -110,6 +110,35 @@ def scoped() -> Iterator[None]:
         _TASKS.update(tasks)
         _RECONS.clear()
         _RECONS.update(recons)
+        _LOWDELAY.clear()
+        _LOWDELAY.update(lowdelay)
+
+
+LowDelayBuilder = Callable[..., tuple[list[Any], Any]]  # (spec, host cfg, model) -> (stages, synthesiser)
+_LOWDELAY: dict[str, LowDelayBuilder] = {}
+
+
+def register_lowdelay_recon(name: str) -> Callable[[LowDelayBuilder], LowDelayBuilder]:
+    """Decorator: ``build(spec, host_cfg, model) -> (stages after the model, synthesiser)`` runs
+    reconstruction ``name`` in the low-delay framing of the ``live`` profile
+    (``streamproc.lowdelay``)."""
+    def add(build: LowDelayBuilder) -> LowDelayBuilder:
+        if name in _LOWDELAY:
+            raise ValueError(f"low-delay reconstruction {name!r} is already registered")
+        _LOWDELAY[name] = build
+        return build
+    return add
+
+
+def lowdelay_recon(name: str) -> LowDelayBuilder:
+    try:
+        return _LOWDELAY[name]
+    except KeyError:
+        raise KeyError(f"reconstruction {name!r} has no low-delay builder") from None
+
+
+def lowdelay_recons() -> tuple[str, ...]:
+    return tuple(_LOWDELAY)
 
 
 class _ReconsView(Mapping):

@@ -26,6 +26,18 @@ HYBRID_CUTOFF_HZ = 1800.0          # superres input is band-limited at 2 kHz (4 
 
 
 @dataclass(frozen=True)
+class LowDelay:
+    """The low-delay framing's settings (``streamproc.lowdelay``): the core runs at the host
+    rate on ``hop_ms`` hops with a two-hop synthesis window, the model without lookahead."""
+    hop_ms: float = 4.0   # analysis/synthesis hop; latency is two of them
+    run_every: int = 1    # the model runs every this many hops; its prediction is held between
+    model_delay: int = 0  # >= 1: the model runs on a worker thread, its prediction applies this
+                          # many hops later (the mask ages, the latency does not grow)
+    feature_window: str = "hann"  # the models' features under the training window ("hann"), or
+                                  # under the asymmetric one ("asymmetric": weighted to the newest hop)
+
+
+@dataclass(frozen=True)
 class Profile:
     """Latency-versus-quality settings that need no retraining."""
     gla_lookahead: int          # frames of future the streaming Griffin-Lim waits for
@@ -39,6 +51,9 @@ class Profile:
                                 # than the window's own 8 + 16, at 256 ms less latency
     task_chunks: tuple[tuple[str, int, int], ...] = ()   # (task, new, lookahead): a task's own re-chunking
     recon_chunks: tuple[tuple[str, int, int], ...] = ()  # (recon, new, lookahead): a reconstruction's, after task_chunks
+    low_delay: LowDelay | None = None  # set: the low-delay framing (no resamplers, 4 ms hops) replaces
+                                       # the standard one, and the fields above except live_margin_ms
+                                       # do not apply
 
     def chunking(self, task: str, recon: str | None = None) -> tuple[int | None, int | None]:
         """(frames per model run, lookahead) for a task's model; (None, None) = its own."""
@@ -84,6 +99,12 @@ PROFILES: dict[str, Profile] = {
     # offline rendering (render's default: latency is compensated there and costs nothing):
     # the models' own chunking (8 new + 16 lookahead), Griffin-Lim lookahead 3, soxr HQ
     "quality": Profile(3, 6, "HQ", None, None, 40.0),
+    # heard latency of a pedal (streamproc.lowdelay): at the host rate, 4 ms hops, an
+    # asymmetric window pair, the model on its trained 16 ms spacing with no lookahead, run
+    # every 2 hops on a worker thread whose prediction applies one hop later; engine 8 ms at
+    # any rate (pitch: + half a window, the instant its model describes), live pre-buffer
+    # 8 ms beyond one block. Runs the mask (separate, resynth) and sine (pitch) reconstructions.
+    "live": Profile(0, 0, "HQ", None, None, 8.0, low_delay=LowDelay(4.0, 2, 1)),
 }
 OFFLINE_PROFILE = "quality"
 
@@ -113,6 +134,9 @@ def resolve(task: str, recon: str | None, profile: str = "default", guide_weight
         registry.recon(recon)
     except KeyError:
         raise UserError(f"task {task} names reconstruction {recon!r}, which nothing registered") from None
+    if PROFILES[profile].low_delay is not None and recon not in registry.lowdelay_recons():
+        raise UserError(f"profile {profile} runs --recon {', '.join(sorted(registry.lowdelay_recons()))} so far, "
+                        f"not {recon} (task {task}): choose one of those or another --profile")
     if guide_weight is None:
         guide_weight = GUIDE_WEIGHT
     elif recon != "wavenet-guided":

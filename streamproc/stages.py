@@ -53,11 +53,14 @@ class StftFramer:
     def process(self, x: np.ndarray) -> Frames:
         c = self.cfg
         buf = np.concatenate([self._buf, x]) if len(x) else self._buf
-        n = (len(buf) - (c.n_fft - c.hop)) // c.hop
-        spec = dsp._stft_frames(buf, self._window, c.hop, n) if n > 0 else \
-            np.zeros((0, c.n_bins), np.complex128)
+        n = max(0, (len(buf) - (c.n_fft - c.hop)) // c.hop)
         self._buf = buf[n * c.hop:]
-        return Frames(stft=spec)
+        return self._analyse(buf, n)
+
+    def _analyse(self, buf: np.ndarray, n: int) -> Frames:
+        """The ``n`` frames that ``buf`` completes (``buf`` starts with the previous frame's
+        overlap); subclasses add fields."""
+        return Frames(stft=dsp._stft_frames(buf, self._window, self.cfg.hop, n))
 
 
 # ----------------------------------------------------------------------------- frame stages
@@ -218,7 +221,7 @@ class RatioMask(FramewiseStage):
     """
 
     reads = ("stft", "features", "input_features")
-    writes = ("stft", "magnitude")
+    writes: tuple[str, ...] = ("stft", "magnitude")
 
     def __init__(self, cfg: SpectralConfig) -> None:
         super().__init__(cfg)

@@ -12,6 +12,7 @@ from typing import Any
 from . import recons as _recons  # noqa: F401 (registers the built-in reconstructions)
 from .pitch_stages import build_pitch_front  # and registers ``sine``
 from .engine import Core, Engine
+from .lowdelay import build_lowdelay_core  # and registers its ``mask``
 from .errors import UserError
 from .frame_model import FrameModel, IdentityModel
 from .registry import RECONS, model_tasks, recon, register_task, task, task_names  # noqa: F401 (the task API)
@@ -49,19 +50,24 @@ TASKS = task_names()            # the built-in tasks (registry.task_names() also
 MODEL_TASKS = model_tasks()     # those that need a trained model
 
 
-def build_core(spec: TaskSpec, model: FrameModel | None = None, restore_model: FrameModel | None = None) -> Core:
+def build_core(spec: TaskSpec, model: FrameModel | None = None, restore_model: FrameModel | None = None,
+               rate: int | None = None) -> Core:
     """The frame-domain chain for a task and reconstruction: the task's front (features and
     model), then the reconstruction's stages and synthesiser. ``model`` None: the shipped one
     must have been resolved by the caller (``task_model``); tasks without a model run the
     identity. ``restore_model`` is handed to the reconstruction's builder: ``restore`` runs it
     instead of the shipped restoration model; every other one (``hybrid`` among them, which
-    runs no restoration net) ignores it."""
+    runs no restoration net) ignores it. ``rate``: the host rate, which only a low-delay profile
+    (``live``) uses: its core runs at that rate (default: the model rate); the standard framing
+    always runs at the model rate and the engine resamples."""
     entry = task(spec.task)
     if model is None:
         if entry.needs_model:
             raise UserError(f"no trained model for task {spec.task} ships with this version yet; "
                             f"pass one with --model FILE.onnx (see models/README.md)")
         model = IdentityModel(spec.cfg.n_mels)
+    if spec.profile.low_delay is not None:
+        return build_lowdelay_core(spec, model, rate)
     front = entry.build_front(spec, model)
     stages, synth = recon(spec.recon).build(spec, restore_model)
     return Core(spec.cfg, [*front, *stages], synth)
@@ -70,4 +76,4 @@ def build_core(spec: TaskSpec, model: FrameModel | None = None, restore_model: F
 def build_engine(spec: TaskSpec, model: FrameModel | None, in_rate: int, out_rate: int | None = None,
                  restore_model: FrameModel | None = None) -> Engine:
     """One channel's engine for a task, at host rate(s)."""
-    return Engine(build_core(spec, model, restore_model), in_rate, out_rate, spec.profile.resample_quality)
+    return Engine(build_core(spec, model, restore_model, in_rate), in_rate, out_rate, spec.profile.resample_quality)

@@ -1,0 +1,283 @@
+"""The low-delay framing behind the ``live`` profile: an engine core at the host's own rate whose
+output leaves two short hops after its input.
+
+Why a second framing: in the standard one the 16 kHz resamplers, the 64 ms overlap-add
+window and the 16 ms hop keep every pipeline above ~100 ms at 48 kHz. Here
+
+- nothing is resampled: the core runs at the host rate. Its STFT keeps the models' 64 ms
+  window and 15.6 Hz bins (``n_fft`` scaled with the rate), so the mel image is the one the
+  models were trained on (same triangles over the same frequencies, amplitudes read as
+  amplitudes), taken from a Hann window exactly as in training;
+- the spectrum that is modified and resynthesised is taken with an *asymmetric* analysis
+  window (long rise, one-hop fall) and resynthesised with a two-hop synthesis window, whose
+  product is a periodic Hann of two hops: perfect reconstruction at a hop of ``hop_ms``
+  (4 ms), and a frame's output leaves one hop after the frame completes;
+- the model sees the newest frame as its rightmost column (no lookahead) and its past at the
+  spacing it was trained on (every ``stride`` hops = 16 ms), and runs every ``run_every``
+  hops (:class:`StridedChunker`).
+
+So the core's latency is (hop - 1) + hop samples (8 ms at 4 ms hops) and the engine's
+contract (declared latency exact and tight, block-size invariance) holds as for the standard
+framing. Reconstructions that run here register a builder with
+``registry.register_lowdelay_recon`` (``mask`` here, pitch's ``sine`` in ``pitch_stages``).
+"""
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any
+
+import numba
+import numpy as np
+
+from . import dsp
+from .config import SpectralConfig
+from .engine import Core
+from .errors import UserError
+from .frame_model import FrameModel
+from .frames import Frames
+from .registry import lowdelay_recon, register_lowdelay_recon
+from .spec import TaskSpec
+from .stages import RatioMask, StftFramer
+
+MIN_RATE = 16000  # below it the models' 0-8 kHz mel bands do not fit under Nyquist
+
+
+# ----------------------------------------------------------------------------- configuration
+
+def host_config(model_cfg: SpectralConfig, rate: int, hop_ms: float) -> tuple[SpectralConfig, int]:
+    """(the core's spectral settings at ``rate``, the model's frame spacing in hops).
+
+    The window keeps the model's duration and the hop divides it, so the bins keep the model's
+    spacing; ``stride`` hops make up one model hop (16 ms)."""
+    if rate < MIN_RATE:
+        raise UserError(f"the live profile needs a sample rate of at least {MIN_RATE} Hz "
+                        f"(its models read 0-{model_cfg.fmax / 1000:g} kHz), got {rate}")
+    model_hop_ms = 1000.0 * model_cfg.hop / model_cfg.sample_rate
+    stride = max(1, int(round(model_hop_ms / hop_ms)))
+    hop = max(1, int(round(rate * model_hop_ms / 1000.0 / stride)))
+    per_window = max(2, int(round(model_cfg.n_fft / model_cfg.sample_rate * rate / hop)))
+    cfg = replace(model_cfg, sample_rate=int(rate), hop=hop, n_fft=hop * per_window)
+    return cfg, stride
+
+
+@lru_cache(maxsize=16)
+def scaled_windows(n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """``dsp.asymmetric_windows`` scaled like ``dsp.windows``: spectra read as amplitudes, the
+    synthesis window undoes it."""
+    ana, syn = dsp.asymmetric_windows(n_fft, hop)
+    scale = 2.0 / ana.sum()
+    return ana * scale, syn / scale
+
+
+# ----------------------------------------------------------------------------- stages
+
+class LowDelayFramer(StftFramer):
+    """Samples -> frames every hop: ``stft`` under the asymmetric window (what is modified and
+    resynthesised) and the models' normalised log-mel column under a Hann window of the same
+    span (``features`` and ``input_features``). Frame k ends with sample (k+1)*hop - 1."""
+
+    writes: tuple[str, ...] = ("stft", "features", "input_features")
+
+    def __init__(self, cfg: SpectralConfig, feature_window: str = "hann") -> None:
+        if feature_window not in ("hann", "asymmetric"):
+            raise ValueError(f"feature_window must be 'hann' or 'asymmetric', not {feature_window!r}")
+        super().__init__(cfg)
+        self._window, _ = scaled_windows(cfg.n_fft, cfg.hop)
+        hann = dsp.analysis_window(cfg.n_fft)
+        self._hann = hann * (2.0 / hann.sum()) if feature_window == "hann" else None
+
+    def _analyse(self, buf: np.ndarray, n: int) -> Frames:
+        c = self.cfg
+        spec = dsp._stft_frames(buf, self._window, c.hop, n)
+        under = spec if self._hann is None else dsp._stft_frames(buf, self._hann, c.hop, n)
+        feat = dsp.features_from_mel(dsp.mel_from_magnitude(np.abs(under), c), c).astype(np.float32)
+        return Frames(stft=spec, features=feat, input_features=feat)
+
+
+class StridedChunker:
+    """The model with no lookahead, every ``run_every`` hops, on its trained frame spacing.
+
+    Each run's input is the newest ``width`` columns at ``stride``-hop spacing, ending with the
+    newest frame; its rightmost output column is the prediction for that frame. With
+    ``delay`` 0 it applies to that frame; with ``delay`` d >= 1 the run goes to a worker thread
+    (onnxruntime releases the GIL, so it uses another core) and its prediction applies from d
+    frames later, when it is collected (waited for if not yet done): the audio path's block
+    never carries a whole model run, and only the mask's age grows (by d hops), not the
+    latency. A prediction is held until the next one; ``input_features`` is held with it, so a
+    mask compares a prediction with the very column it came from. Every frame is computed the
+    same way however frames arrive, so output does not depend on block sizes or timing."""
+
+    reads: tuple[str, ...] = ("features",)
+    writes: tuple[str, ...] = ("features", "input_features")
+    latency_frames = 0
+
+    def __init__(self, model: FrameModel, stride: int, run_every: int = 1, delay: int = 0,
+                 silence: float = -1.0) -> None:
+        if stride < 1 or run_every < 1 or delay < 0:
+            raise ValueError("stride and run_every must be at least 1, delay at least 0")
+        self.model = model
+        self.stride, self.run_every, self.delay, self.silence = int(stride), int(run_every), int(delay), silence
+        self.width = model.context_frames + model.new_frames + model.lookahead_frames
+        self._span = (self.width - 1) * self.stride + 1
+        self._back = np.arange(self.width - 1, -1, -1) * self.stride  # oldest column first
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[tuple[int, Future | np.ndarray, np.ndarray]] = deque()
+        self.reset()
+
+    def reset(self) -> None:
+        for _, job, _ in self._pending:
+            if isinstance(job, Future):
+                job.cancel() or job.exception()  # wait for a running one; its result is dropped
+        self._pending = deque()
+        self._hist = np.full((self._span, self.model.n_inputs), self.silence, np.float32)  # a ring
+        self._k = 0
+        self._pred = np.full(self.model.n_outputs, self.silence, np.float32)
+        self._held_in = np.full(self.model.n_inputs, self.silence, np.float32)
+
+    def close(self) -> None:
+        """Stops the worker thread (a later ``process`` starts another)."""
+        self.reset()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __del__(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+    def _run(self, window: np.ndarray) -> np.ndarray:
+        out = np.asarray(self.model.run(window), dtype=np.float32)
+        if out.shape != (self.model.n_outputs, self.width):
+            raise RuntimeError(f"model returned shape {out.shape}, expected {(self.model.n_outputs, self.width)}")
+        return out[:, -1].copy()
+
+    def process(self, frames: Frames) -> Frames:
+        n = len(frames)
+        if not n:
+            return frames.with_(features=np.zeros((0, self.model.n_outputs), np.float32),
+                                input_features=np.zeros((0, self.model.n_inputs), np.float32))
+        cols = np.asarray(frames.get("features"), dtype=np.float32)
+        preds = np.empty((n, self.model.n_outputs), np.float32)
+        held = np.empty((n, self.model.n_inputs), np.float32)
+        for i in range(n):
+            k = self._k
+            self._hist[k % self._span] = cols[i]
+            if k % self.run_every == 0:
+                window = np.ascontiguousarray(self._hist[(k - self._back) % self._span].T)
+                if self.delay:
+                    if self._pool is None:
+                        self._pool = ThreadPoolExecutor(1, thread_name_prefix="streamproc-model")
+                    self._pending.append((k + self.delay, self._pool.submit(self._run, window), cols[i].copy()))
+                else:
+                    self._pending.append((k, self._run(window), cols[i].copy()))
+            while self._pending and self._pending[0][0] <= k:
+                _, job, column = self._pending.popleft()
+                self._pred = job.result() if isinstance(job, Future) else job
+                self._held_in = column
+            preds[i], held[i] = self._pred, self._held_in
+            self._k += 1
+        return frames.with_(features=preds, input_features=held)
+
+
+@numba.njit(cache=True, nogil=True)
+def _synth_tail(spec: np.ndarray, window: np.ndarray, span: int, hop: int, tail: np.ndarray) -> np.ndarray:
+    """Overlap-add of frames whose synthesis window is nonzero only on its last ``span``
+    samples: returns hop samples per frame and updates ``tail`` (the next ``span - hop``)."""
+    n_fft = window.shape[0]
+    n = spec.shape[0]
+    out = np.empty(n * hop)
+    for k in range(n):
+        frame = np.fft.irfft(spec[k], n_fft)
+        seg = np.empty(span)
+        for i in range(span):
+            seg[i] = frame[n_fft - span + i] * window[n_fft - span + i]
+        for i in range(hop):
+            out[k * hop + i] = tail[i] + seg[i]
+        for i in range(span - hop):
+            tail[i] = seg[hop + i]
+    return out
+
+
+class ShortOverlapAdd:
+    """Complex frames -> samples with the two-hop synthesis window of ``dsp.asymmetric_windows``.
+
+    After frame k the hop that ends one hop before frame k's end is complete (frames k-1 and k
+    overlap on it), so the synthesiser's own latency is one hop."""
+
+    reads = ("stft",)
+
+    def __init__(self, cfg: SpectralConfig) -> None:
+        self.cfg = cfg
+        self.latency_samples = cfg.hop
+        _, self._window = scaled_windows(cfg.n_fft, cfg.hop)
+        self.reset()
+
+    def reset(self) -> None:
+        self._tail = np.zeros(self.cfg.hop)
+        self._skip = self.cfg.hop  # frame 0's first hop lies before time zero
+
+    def process(self, frames: Frames) -> np.ndarray:
+        if not len(frames):
+            return np.zeros(0)
+        c = self.cfg
+        out = _synth_tail(np.ascontiguousarray(frames.stft), self._window, 2 * c.hop, c.hop, self._tail)
+        if self._skip:
+            drop = min(self._skip, len(out))
+            self._skip -= drop
+            out = out[drop:]
+        return out
+
+
+# ----------------------------------------------------------------------------- building
+
+class HeldRatioMask(RatioMask):
+    """:class:`RatioMask` that computes a mask once per model run: frames that hold the same
+    prediction (``StridedChunker`` with ``run_every`` > 1) reuse it."""
+
+    writes: tuple[str, ...] = ("stft",)
+
+    def reset(self) -> None:
+        self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def __init__(self, cfg: SpectralConfig) -> None:
+        super().__init__(cfg)
+        self.reset()
+
+    def process(self, frames: Frames) -> Frames:
+        if not len(frames):
+            return frames
+        feat, ref_feat = frames.get("features"), frames.get("input_features")
+        masks = np.empty(frames.stft.shape)
+        for i in range(len(frames)):
+            last = self._last
+            if last is None or not (np.array_equal(last[0], feat[i]) and np.array_equal(last[1], ref_feat[i])):
+                out = dsp.descale(dsp.mel_from_features(feat[i:i + 1], self.cfg), self.cfg)
+                ref = dsp.descale(dsp.mel_from_features(ref_feat[i:i + 1], self.cfg), self.cfg)
+                mask = np.clip(np.divide(out, ref, out=np.zeros_like(out), where=ref > 0), 0.0, 1.0)
+                last = self._last = (feat[i].copy(), ref_feat[i].copy(), mask[0, self._nearest_covered])
+            masks[i] = last[2]
+        return frames.with_(stft=frames.stft * masks)
+
+
+@register_lowdelay_recon("mask")
+def build_mask(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel) -> tuple[list[Any], Any]:
+    """The ratio mask on the asymmetric-window spectrum, resynthesised over two hops."""
+    kind = getattr(model, "output_kind", "mel")
+    if kind != "mel" or model.n_outputs != cfg.n_mels:
+        raise UserError(f"task {spec.task} needs a model that outputs a {cfg.n_mels}-band mel image, "
+                        f"this one outputs {kind} with {model.n_outputs} rows")
+    return [HeldRatioMask(cfg)], ShortOverlapAdd(cfg)
+
+
+def build_lowdelay_core(spec: TaskSpec, model: FrameModel, rate: int | None = None) -> Core:
+    """The whole low-delay chain at ``rate`` (default: the model rate) for a resolved spec."""
+    settings = spec.profile.low_delay
+    assert settings is not None, "build_lowdelay_core needs a profile with low_delay settings"
+    cfg, stride = host_config(spec.cfg, int(rate or spec.cfg.sample_rate), settings.hop_ms)
+    front = [StridedChunker(model, stride, settings.run_every, settings.model_delay)]
+    stages, synth = lowdelay_recon(spec.recon)(spec, cfg, model)
+    return Core(cfg, [*front, *stages], synth, framer=LowDelayFramer(cfg, settings.feature_window))

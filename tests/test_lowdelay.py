@@ -1,0 +1,142 @@
+"""The low-delay framing of the ``live`` profile (streamproc.lowdelay): perfect reconstruction at
+the host rate with no resampler, the model fed on its trained spacing with no lookahead, a
+worker-thread model that changes nothing but timing, and clear refusals."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from streamproc import dsp
+from streamproc.config import DEFAULT
+from streamproc.engine import Engine
+from streamproc.errors import UserError
+from streamproc.frame_model import IdentityModel
+from streamproc.lowdelay import StridedChunker, host_config
+from streamproc.frames import Frames
+from streamproc.pitchmap import midi_to_hz
+from streamproc.spec import PROFILES, LowDelay, resolve
+from streamproc.tasks import build_core, build_engine
+
+from standins import LoudestBandModel, identity_mel_model, push_blocks
+
+
+def _live(task: str, recon: str | None = None, **low_delay) -> object:
+    spec = resolve(task, recon, "live")
+    if low_delay:
+        profile = dataclasses.replace(spec.profile, low_delay=dataclasses.replace(spec.profile.low_delay, **low_delay))
+        spec = dataclasses.replace(spec, profile=profile)
+    return spec
+
+
+@pytest.mark.parametrize("hop", [64, 192])
+def test_asymmetric_windows_reconstruct_perfectly_from_two_hops(hop):
+    n = 16 * hop
+    ana, syn = dsp.asymmetric_windows(n, hop)
+    assert not syn[: n - 2 * hop].any(), "synthesis must not reach further back than two hops"
+    prod = ana * syn
+    ola = sum(np.roll(np.pad(prod, (0, n)), k * hop)[:2 * n] for k in range(2 * n // hop))
+    np.testing.assert_allclose(ola[n:2 * n - hop], 1.0, atol=1e-12)
+    assert ana.argmax() >= n - hop - 1, "the analysis window peaks at its newest hop"
+
+
+@pytest.mark.parametrize("rate", [16000, 44100, 48000])
+def test_resynth_mask_at_the_host_rate_is_the_input_two_hops_late(rate):
+    e = build_engine(resolve("resynth", "mask", "live"), None, rate)
+    cfg, stride = host_config(DEFAULT, rate, PROFILES["live"].low_delay.hop_ms)
+    assert e.core.cfg.sample_rate == rate and e._rs_in is None and e._rs_out is None
+    assert stride == 4 and abs(cfg.n_fft / rate - 0.064) < 0.002 and abs(cfg.hop / rate - 0.004) < 0.0002
+    assert e.latency_samples == 2 * cfg.hop - 1
+    x = 0.3 * np.random.default_rng(rate).standard_normal(rate // 2)
+    delayed = push_blocks(e, np.concatenate([x, np.zeros(e.latency_samples)]), [64] * (len(x) // 64 + 20))
+    y = e.render(x, block=64)
+    np.testing.assert_allclose(y[cfg.n_fft:], x[cfg.n_fft:], atol=1e-9)  # after the window has filled
+    np.testing.assert_allclose(delayed[: len(y)], y, atol=1e-12)
+
+
+def test_mel_features_match_the_models_own_at_any_rate():
+    """The host-rate Hann mel column equals the 16 kHz one of the same audio (what the models
+    trained on), up to the 16 kHz resampler's passband edge."""
+    from streamproc.lowdelay import LowDelayFramer
+    import soxr
+
+    t = np.arange(48000) / 48000
+    x48 = 0.2 * sum(np.sin(2 * np.pi * 330 * k * t) / k for k in range(1, 9))
+    x16 = soxr.resample(x48, 48000, 16000, "VHQ")
+    f48 = LowDelayFramer(host_config(DEFAULT, 48000, 4.0)[0]).process(x48).features
+    f16 = LowDelayFramer(host_config(DEFAULT, 16000, 4.0)[0]).process(x16).features
+    n = min(len(f48), len(f16))
+    err = np.abs(f48[40:n, :110] - f16[40:n, :110])  # bands below ~6 kHz, after the window filled
+    assert err.mean() < 0.01 and err.max() < 0.08
+
+
+class _Recorder(IdentityModel):
+    def __init__(self) -> None:
+        super().__init__(4, context_frames=3, new_frames=1, lookahead_frames=1)
+        self.windows: list[np.ndarray] = []
+
+    def run(self, window):
+        self.windows.append(window.copy())
+        return super().run(window)
+
+
+def _frames(cols: np.ndarray) -> Frames:
+    return Frames(stft=np.zeros((len(cols), 3), np.complex128), features=cols.astype(np.float32))
+
+
+@pytest.mark.parametrize("delay", [0, 2])
+def test_strided_chunker_feeds_past_columns_at_the_stride_and_holds_between_runs(delay):
+    m = _Recorder()
+    ch = StridedChunker(m, stride=3, run_every=2, delay=delay)
+    cols = np.arange(40 * 4, dtype=np.float32).reshape(40, 4)
+    out = Frames.concat([ch.process(_frames(cols[i:i + 7])) for i in range(0, 40, 7)])
+    if delay:
+        ch._pool.shutdown(wait=True)  # the newest runs are not due yet: let them finish
+    assert len(m.windows) == 20
+    k = 30  # runs at even frames: window = frames k-15, k-12, ..., k (5 wide), oldest first
+    np.testing.assert_array_equal(m.windows[k // 2], cols[k - 12:k + 1:3].T)
+    assert np.all(m.windows[0][:, :-1] == -1.0), "history starts as silence"
+    for i in range(delay, 40):
+        src = (i - delay) // 2 * 2  # the newest run whose result was due by frame i
+        np.testing.assert_array_equal(out.features[i], cols[src])
+        np.testing.assert_array_equal(out.input_features[i], cols[src])
+    ch.close()
+
+
+def test_a_worker_thread_model_gives_the_same_output_whatever_the_blocks():
+    spec = _live("separate", run_every=2, model_delay=1)
+    e = Engine(build_core(spec, identity_mel_model(), rate=48000), 48000)
+    x = 0.2 * np.random.default_rng(3).standard_normal(24000)
+    whole = push_blocks(e, x, [len(x)])
+    sizes = [int(s) for s in np.random.default_rng(4).integers(1, 500, 120)]
+    np.testing.assert_allclose(push_blocks(e, x, sizes), whole, atol=1e-12)
+    assert np.abs(whole).max() > 1e-2
+
+
+def test_live_pitch_sonifies_the_tracked_pitch_at_the_host_rate():
+    e = Engine(build_core(resolve("pitch", None, "live"), LoudestBandModel(), rate=48000), 48000)
+    t = np.arange(48000) / 48000
+    y = e.render(0.3 * np.sin(2 * np.pi * 440 * t), block=64)
+    seg = y[24000:36000]
+    spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
+    f = np.fft.rfftfreq(len(seg), 1 / 48000)[spec.argmax()]
+    assert f > 100 and np.isfinite(y).all()
+    assert e.latency_samples == 192 - 1 + 3072 // 2  # framer + half a window: the frame's centre
+    assert midi_to_hz(69) == pytest.approx(440.0)
+
+
+@pytest.mark.parametrize("task, recon", [("separate", "gla"), ("superres", None), ("synth", None)])
+def test_live_refuses_what_it_does_not_run_yet_in_one_line(task, recon):
+    with pytest.raises(UserError, match=r"profile live runs --recon mask, sine so far") as e:
+        resolve(task, recon, "live")
+    assert "\n" not in str(e.value)
+
+
+def test_live_refuses_rates_below_the_models_band():
+    with pytest.raises(UserError, match="at least 16000 Hz"):
+        build_engine(resolve("resynth", "mask", "live"), None, 8000)
+
+
+def test_live_profile_settings_are_the_documented_ones():
+    assert PROFILES["live"].low_delay == LowDelay(4.0, 2, 1)
