@@ -4,6 +4,7 @@ super-resolution (LSD per soundfont and band).
     python -m bench.timbre_eval [--task separate|superres] --model NAME=PATH [--model NAME=PATH ...]
                                 [--soundfonts FluidR3_GM,TimGM6mb,MuseScore_General_Lite]
                                 [--clips 24] [--seconds 10] [--seed 2026] [--recon mask|hybrid]
+                                [--profile quality] [--chunk NAME=NEW,LOOKAHEAD ...] [--name timbre_eval-TASK]
 
 Clips: test-split works only, drawn by the training-data renderer itself
 (``models.data.separate_clip``: the violin on any voice of the work, top, inner or bottom,
@@ -22,11 +23,16 @@ stem, the mixture's (what doing nothing scores), the improvement, and the means 
 violin's voice. ``superres``: LSD (16 kHz STFT, as ``bench.quality``) over 0-8 kHz, the lower
 band 0-2 kHz and the upper band 2-8 kHz (and LSD80, both spectra floored 80 dB below the
 reference's peak, per band), beside the input's. Profile ``quality`` (what ``render`` gives) unless ``--profile`` says
-otherwise. Prints a table, writes bench/out/timbre_eval-TASK.json and .md.
+otherwise; ``--chunk NAME=NEW,LOOKAHEAD`` runs model NAME with that chunking of its window instead
+of the profile's (``--chunk live=1,0``: one new frame per run, no lookahead, so each run's
+rightmost column is the estimate for "now"), so one command compares a model at several
+chunkings on the same clips (name it twice, ``--model a=X --model b=X --chunk b=1,0``). Prints a
+table, writes bench/out/NAME.json and .md (``--name``, default timbre_eval-TASK).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -52,6 +58,36 @@ def _models(specs: list[str]) -> dict[str, str]:
             raise SystemExit(f"error: model file not found: {path}")
         out[name] = path
     return out
+
+
+def _chunks(specs: list[str], models: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """--chunk NAME=NEW,LOOKAHEAD -> {name: (new, lookahead)}; a one-line error on a bad one."""
+    out = {}
+    for s in specs:
+        name, _, value = s.partition("=")
+        if name not in models:
+            raise SystemExit(f"error: --chunk {s}: no --model named {name!r}")
+        try:
+            new, lookahead = (int(v) for v in value.split(","))
+        except ValueError:
+            raise SystemExit(f"error: --chunk {s}: expected NAME=NEW,LOOKAHEAD (two integers)") from None
+        if new < 1 or lookahead < 0:
+            raise SystemExit(f"error: --chunk {s}: NEW must be >= 1 and LOOKAHEAD >= 0")
+        out[name] = (new, lookahead)
+    return out
+
+
+def processor(task: str, recon: str, model: str, profile: str, chunk: tuple[int, int] | None = None):
+    """A Processor on ``profile``; ``chunk`` = (new, lookahead) replaces the profile's chunking of
+    the task model (every task and reconstruction override of it too)."""
+    import streamproc
+
+    proc = streamproc.Processor(task=task, recon=recon, model=model, profile=profile)
+    if chunk is not None:  # before the first call: the engines are built from spec on demand
+        prof = dataclasses.replace(proc.spec.profile, chunk_new=chunk[0], chunk_lookahead=chunk[1],
+                                   task_chunks=(), recon_chunks=())
+        proc.spec = dataclasses.replace(proc.spec, profile=prof, profile_name=f"{profile}+chunk{chunk[0]},{chunk[1]}")
+    return proc
 
 
 def _summary(rows: list[dict], key: str) -> dict:
@@ -111,16 +147,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--recon", help="default: mask (separate), hybrid (superres)")
     ap.add_argument("--profile", default="quality", help="latency profile (default quality: what render uses)")
+    ap.add_argument("--chunk", action="append", default=[], metavar="NAME=NEW,LOOKAHEAD",
+                    help="run model NAME with this chunking instead of the profile's (repeatable), e.g. live=1,0")
+    ap.add_argument("--name", help="output file stem under bench/out (default timbre_eval-TASK)")
     a = ap.parse_args(argv)
 
-    import streamproc
     from models import render as R
     from models.data import audio_clip
     from models.render import corpus_works
 
     models = _models(a.model)
     recon = a.recon or {"separate": "mask", "superres": "hybrid"}[a.task]
-    procs = {k: streamproc.Processor(task=a.task, recon=recon, model=p, profile=a.profile) for k, p in models.items()}
+    chunks = _chunks(a.chunk, models)
+    procs = {k: processor(a.task, recon, p, a.profile, chunks.get(k)) for k, p in models.items()}
     works = corpus_works("test")
     result: dict = {}
     rtf = {k: 0.0 for k in models}
@@ -171,10 +210,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{sf_name:22s} {k:14s} {s['lsd']:6.3f} {s['lsd_low']:6.3f} {s['lsd_high']:6.3f} "
                       f"{s['lsd80_low']:10.3f} {s['lsd80_high']:10.3f}")
     payload = {"command": "python -m bench.timbre_eval " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "task": a.task, "models": models, "recon": recon, "profile": a.profile, "clips": a.clips, "seconds": a.seconds, "seed": a.seed,
+               "task": a.task, "models": models, "recon": recon, "profile": a.profile,
+               "chunks": {k: list(v) for k, v in chunks.items()}, "clips": a.clips, "seconds": a.seconds, "seed": a.seed,
                "rtf": {k: round(v / n_audio, 4) for k, v in rtf.items()}, "soundfonts": result}
-    write_json(f"timbre_eval-{a.task}", payload)
-    md = OUT / f"timbre_eval-{a.task}.md"
+    name = a.name or f"timbre_eval-{a.task}"
+    write_json(name, payload)
+    md = OUT / f"{name}.md"
     md.write_text(markdown(payload))
     print(f"wrote {md}")
     return 0
