@@ -3,7 +3,8 @@
     python -m bench.quality [--tasks separate,superres,synth,pitch] [--clips 20] [--seconds 10]
                             [--profile default[,low-latency]] [--seed 0]
                             [--pitch-soundfonts FluidR3_GM,MuseScore_General_Lite]
-                            [--peers pyin,crepe-tiny,...] [--pitch-decoders argmax,parabolic,...]
+                            [--peers pyin,crepe-tiny,...|none] [--pitch-decoders argmax,parabolic,...]
+                            [--pitch-model NAME=PATH ...] [--pitch-chunk NEW,LOOKAHEAD]
                             [--out bench/out/quality.json] [--quick]
 
 Clips: ``bench.testsets`` (test-split works only, FluidR3_GM unless said otherwise, rendered like
@@ -36,7 +37,9 @@ missing. Figures (``streamproc.metrics``; LSD on 16 kHz STFT magnitudes, n_fft 1
   decoded pitch there too. Fine pitch: ``c20`` = share of voiced reference frames within 20
   cents, ``cents_med`` / ``cents_mean`` = median / mean absolute error (cents) over the voiced
   frames within 50 cents (the frames RPA counts). ``--pitch-decoders`` adds our model decoded
-  by other sub-row decoders (``streamproc.pitchmap.DECODERS``) as ``streamproc[NAME]``.
+  by other sub-row decoders (``streamproc.pitchmap.DECODERS``) as ``streamproc[NAME]``;
+  ``--pitch-model NAME=PATH`` another pitch model (a candidate) as NAME; ``--pitch-chunk 1,0``
+  runs all of ours with that split of their window (1 new frame per run, no lookahead).
 - GAN-S ablation: LSD of ``restore`` against ``gla`` for each audio task.
 
 ``track_pitch`` has no latency profile, so the pitch task runs under the default profile only.
@@ -252,12 +255,29 @@ class _Decoded:
         return getattr(self._model, name)
 
 
+class _Rechunked:
+    """A model reporting another split of its window (same width): ``new`` frames per run and
+    ``lookahead`` frames of future, the rest context. Under the offline profile, which keeps a
+    model's own chunking, it then runs that way (``--pitch-chunk 1,0``: no lookahead)."""
+
+    def __init__(self, model, new: int, lookahead: int) -> None:
+        width = model.context_frames + model.new_frames + model.lookahead_frames
+        self._model, self.new_frames, self.lookahead_frames = model, new, lookahead
+        self.context_frames = width - new - lookahead
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+
 @lru_cache(maxsize=None)
 def _trackers(profile: str | None = None, peers: tuple[str, ...] | None = None,
-              decoders: tuple[str, ...] = ()) -> tuple[dict, dict]:
-    """{name: f(audio) -> (times, f0)} for our tracker (plus its decoder variants) and the
-    peers, {name: why missing}; loaded once per process. Under a live profile (not the
-    offline one), only ours: the peers do not change."""
+              decoders: tuple[str, ...] = (), models: tuple[tuple[str, str], ...] = (),
+              chunk: tuple[int, int] | None = None) -> tuple[dict, dict]:
+    """{name: f(audio) -> (times, f0)} for our tracker (plus its decoder variants), our other
+    pitch models ``models`` ((name, path), e.g. a candidate), all re-chunked to ``chunk`` =
+    (new, lookahead) if given, and the peers (none for ``peers == ("none",)``), {name: why
+    missing}; loaded once per process. Under a live profile (not the offline one), only ours:
+    the peers do not change."""
     from streamproc.errors import UserError
     from streamproc.tasks import OFFLINE_PROFILE
 
@@ -272,7 +292,11 @@ def _trackers(profile: str | None = None, peers: tuple[str, ...] | None = None,
         path = shipped_model("pitch")
         if path is None:
             raise FileNotFoundError("no models_data/pitch.onnx")
-        model = load_model(path, task="pitch")
+        def loaded(p):
+            m = load_model(p, task="pitch")
+            return m if chunk is None else _Rechunked(m, *chunk)
+
+        model = loaded(path)
 
         def ours(x: np.ndarray, m=model) -> tuple[np.ndarray, np.ndarray]:
             tr = track_pitch(x, SR, model=m, profile=profile)
@@ -281,9 +305,11 @@ def _trackers(profile: str | None = None, peers: tuple[str, ...] | None = None,
         trackers["streamproc"] = ours
         for d in decoders:
             trackers[f"streamproc[{d}]"] = lambda x, m=_Decoded(model, d): ours(x, m)
+        for name, p in models:
+            trackers[name] = lambda x, m=loaded(p): ours(x, m)
     except (ImportError, OSError, ValueError, UserError) as e:
         missing["streamproc"] = str(e)
-    if profile not in (None, OFFLINE_PROFILE):
+    if profile not in (None, OFFLINE_PROFILE) or peers == ("none",):
         return trackers, missing
     ok, gone = P.available(list(peers) if peers else None)
     trackers.update(ok)
@@ -292,11 +318,12 @@ def _trackers(profile: str | None = None, peers: tuple[str, ...] | None = None,
 
 
 def eval_pitch(clips: list, profile: str, bar, crepe_full_clips: int | None = None,
-               peers: tuple[str, ...] | None = None, decoders: tuple[str, ...] = ()) -> dict:
+               peers: tuple[str, ...] | None = None, decoders: tuple[str, ...] = (),
+               models: tuple[tuple[str, str], ...] = (), chunk: tuple[int, int] | None = None) -> dict:
     """Every tracker on audio-aligned clips (``Clip.f0`` the reference). ``crepe_full_clips``:
     score crepe-full on the first N clips only (several times slower than real time on 2 busy
     cores); the table's n column says on how many."""
-    trackers, missing = _trackers(profile, peers, tuple(decoders))
+    trackers, missing = _trackers(profile, peers, tuple(decoders), tuple(models), chunk)
     trackers, missing = dict(trackers), dict(missing)
     if crepe_full_clips == 0 and trackers.pop("crepe-full", None):
         missing["crepe-full"] = "skipped (--crepe-full-clips 0)"
@@ -467,9 +494,14 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma-separated soundfonts of the pitch clip sets, one set each (default {PITCH_SOUNDFONTS}; "
                          "add TimGM6mb or sf_GMbank when a model held it out)")
     ap.add_argument("--peers", help="comma-separated peer pitch trackers (default all: "
-                    "pyin,crepe-tiny,crepe-full,pesto,fcpe,basic-pitch; see bench/peers.txt to install them)")
+                    "pyin,crepe-tiny,crepe-full,pesto,fcpe,basic-pitch; see bench/peers.txt to install them; none: ours only)")
     ap.add_argument("--pitch-decoders", default="", help="also score our pitch model decoded by these "
                     "sub-row decoders (comma-separated, from streamproc.pitchmap.DECODERS)")
+    ap.add_argument("--pitch-model", action="append", default=[], metavar="NAME=PATH",
+                    help="also score this pitch model (repeatable), e.g. a candidate beside the shipped one")
+    ap.add_argument("--pitch-chunk", metavar="NEW,LOOKAHEAD",
+                    help="run our pitch models with this split of their window (e.g. 1,0: no lookahead) "
+                         "instead of their own; under the offline profile")
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 clips of 5 s, no crepe-full")
     ap.add_argument("--update", action="store_true",
                     help="re-run only --tasks and merge them into the report already at --out (same clips "
@@ -486,8 +518,22 @@ def main(argv: list[str] | None = None) -> int:
     if bad or a.clips < 1 or a.seconds <= 0:
         ap.error(f"unknown task/profile {', '.join(bad)}" if bad else "--clips and --seconds must be positive")
     peers = tuple(p for p in (a.peers or "").split(",") if p) or None
+    pitch_models = []
+    for spec in a.pitch_model:
+        name, _, path = spec.partition("=")
+        if not name or not path or not Path(path).is_file():
+            ap.error(f"--pitch-model {spec}: expected NAME=PATH of an existing file")
+        pitch_models.append((name, path))
+    chunk = None
+    if a.pitch_chunk:
+        try:
+            chunk = tuple(int(v) for v in a.pitch_chunk.split(","))
+        except ValueError:
+            chunk = ()
+        if len(chunk) != 2 or chunk[0] < 1 or chunk[1] < 0:
+            ap.error(f"--pitch-chunk {a.pitch_chunk}: expected NEW,LOOKAHEAD (NEW >= 1, LOOKAHEAD >= 0)")
     decoders = tuple(d for d in a.pitch_decoders.split(",") if d)
-    for name, known, what in [(p, PEERS, "peer") for p in peers or ()] + [(d, DECODERS, "pitch decoder") for d in decoders]:
+    for name, known, what in [(p, PEERS, "peer") for p in peers or () if peers != ("none",)] + [(d, DECODERS, "pitch decoder") for d in decoders]:
         if name not in known:
             ap.error(f"unknown {what} {name!r} (choose from {', '.join(known)})")
     soundfonts = []
@@ -527,7 +573,8 @@ def main(argv: list[str] | None = None) -> int:
             results = {t: v for t, v in old["profiles"][profile]["tasks"].items() if t.split("/")[0] not in tasks}
         for key, task, clips, where in sections:
             with tqdm(total=len(clips), desc=f"{key} [{profile}]", unit="clip", leave=False) as bar:
-                kw = ({"crepe_full_clips": a.crepe_full_clips, "peers": peers, "decoders": decoders}
+                kw = ({"crepe_full_clips": a.crepe_full_clips, "peers": peers, "decoders": decoders,
+                       "models": tuple(pitch_models), "chunk": chunk}
                       if task == "pitch" else {})
                 r = EVALUATORS[task](clips, profile, bar, **kw)
             results[key] = {"summary": r["scores"].summary(), "missing": r["missing"], "per_clip": r["scores"].per_clip,

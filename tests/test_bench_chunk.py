@@ -1,0 +1,51 @@
+"""Benchmarks at another chunking than the profile's: bench.timbre_eval --chunk NAME=NEW,LOOKAHEAD,
+bench.quality --pitch-chunk NEW,LOOKAHEAD (and --pitch-model)."""
+from __future__ import annotations
+
+import pytest
+
+from bench import timbre_eval as T
+from streamproc.spec import shipped_model
+
+
+def test_chunk_replaces_the_profile_chunking():
+    model = shipped_model("separate")
+    if model is None:
+        pytest.skip("no shipped separate model")
+    own = T.processor("separate", "mask", str(model), "quality")
+    live = T.processor("separate", "mask", str(model), "quality", (1, 0))
+    # quality runs the model's own 8 new + 16 lookahead: (new - 1 + lookahead) hops more than (1, 0)
+    assert own.latency_for(16000) - live.latency_for(16000) == (8 - 1 + 16) * 256
+    assert live.spec.profile.chunking("separate", "mask") == (1, 0)
+    assert live.spec.profile.gla_lookahead == own.spec.profile.gla_lookahead  # the rest of the profile stays
+
+
+@pytest.mark.parametrize("spec, msg", [("nope=1,0", "no --model named"), ("a=1", "two integers"),
+                                       ("a=x,0", "two integers"), ("a=0,0", "NEW must be")])
+def test_bad_chunk_is_one_line(spec, msg):
+    with pytest.raises(SystemExit, match=msg):
+        T._chunks([spec], {"a": "a.onnx"})
+
+
+def test_rechunked_pitch_model_runs_without_lookahead():
+    from bench.quality import _Rechunked
+    from streamproc.onnx_model import load_model
+    from streamproc.stages import Chunker
+
+    path = shipped_model("pitch")
+    if path is None:
+        pytest.skip("no shipped pitch model")
+    m = load_model(path, task="pitch")
+    r = _Rechunked(m, 1, 0)
+    assert (r.context_frames, r.new_frames, r.lookahead_frames) == (63, 1, 0) and r.n_outputs == m.n_outputs
+    assert Chunker(r).latency_frames == 0 and Chunker(m).latency_frames == m.new_frames - 1 + m.lookahead_frames
+
+
+@pytest.mark.parametrize("args", [["--pitch-chunk", "0,1"], ["--pitch-chunk", "1"], ["--pitch-chunk", "a,b"],
+                                  ["--pitch-model", "x=/no/such.onnx"], ["--pitch-model", "noequals"]])
+def test_quality_pitch_options_bad_input(args, capsys):
+    from bench.quality import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--tasks", "pitch", "--peers", "none", *args])
+    assert e.value.code == 2 and "error:" in capsys.readouterr().err
