@@ -1,8 +1,11 @@
 """The streaming engine: framer -> frame stages -> synthesiser, wrapped in resamplers and a delay line.
 
-Latency is declared, not observed: every stage states its worst case, the engine sums them
-(converting frames to samples and model-rate samples to host samples) and then delays its
-output by exactly that total. So an impulse at input sample n leaves at n + latency,
+Latency is declared, not observed: every stage states when it hands its output on (frame
+stages a :class:`~streamproc.frames.FrameSchedule`, the framer and synthesiser their
+``latency_samples``), the core computes the exact worst case of the frame stages in series
+(``frames.chain_latency_frames``; a plain sum over-declares when chunkers line up), the engine
+adds the rest (converting frames to samples and model-rate samples to host samples) and then
+delays its output by exactly that total. So an impulse at input sample n leaves at n + latency,
 whatever the block sizes; offline rendering removes that delay and returns output aligned
 with the input.
 """
@@ -14,7 +17,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from .config import SpectralConfig
-from .frames import Frames, check_chain
+from .frames import Frames, chain_latency_frames, check_chain, schedule_of
 from .resample import StreamingResampler
 from .stages import FrameStage, StftFramer
 
@@ -41,7 +44,12 @@ class Core:
     """Mono processing at the model rate: samples in, time-aligned samples out (when ready).
 
     The chain is checked once, here: a stage that reads a Frames field no stage before it
-    writes is a FrameContractError naming both. ``latency_samples`` is at the model rate."""
+    writes is a FrameContractError naming both. ``latency_samples`` is at the model rate.
+
+    ``latency_frames`` is the exact worst case of the frame stages in series, computed from
+    their schedules (a stage without one counts as a pure delay of its own ``latency_frames``);
+    ``latency_frames_bound``, the sum of the stages' own worst cases, is what a plain sum would
+    declare (never less)."""
 
     def __init__(self, cfg: SpectralConfig, stages: Sequence[FrameStage], synth: Synthesiser,
                  framer: Framer | None = None) -> None:
@@ -51,13 +59,10 @@ class Core:
         self.stages = list(stages)
         self.synth = synth
         check_chain(self.framer, self.stages, synth)
+        self.latency_frames = chain_latency_frames(schedule_of(s) for s in self.stages)
+        self.latency_frames_bound = sum(s.latency_frames for s in self.stages)
         self.latency_samples = (self.framer.latency_samples + self.latency_frames * cfg.hop
                                 + synth.latency_samples)
-
-    @property
-    def latency_frames(self) -> int:
-        """The frame stages' latency, in frames."""
-        return sum(s.latency_frames for s in self.stages)
 
     def reset(self) -> None:
         self.framer.reset()

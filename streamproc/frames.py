@@ -7,6 +7,7 @@ written before it (:func:`check_chain`), so a stage may take what it declared wi
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from typing import Any, Iterable
 
@@ -96,3 +97,68 @@ def check_chain(framer: object, stages: Iterable[object], synth: object) -> None
             raise FrameContractError(f"{_name(stage)} reads {', '.join(map(repr, missing))}, which no stage "
                                      f"before it writes; chain: {names}")
         have.update(writes)
+
+
+# ----------------------------------------------------------------------------- latency of a chain
+
+@dataclass(frozen=True)
+class FrameSchedule:
+    """When a frame stage hands its frames on: in batches of ``batch`` frames, each batch once
+    ``wait`` frames beyond it have arrived. After n input frames (in any batches) it has output
+    ``emitted(n) = batch * floor((n - wait) / batch)`` frames (none while n < wait).
+
+    A ``Chunker`` is (new frames, lookahead), ``GriffinLim`` (1, lookahead), a framewise stage
+    (1, 0). The stage's own worst case, ``latency_frames``, is ``batch - 1 + wait`` (its first
+    frame of each batch waits for the rest of the batch and the lookahead)."""
+    batch: int
+    wait: int
+
+    def __post_init__(self) -> None:
+        if self.batch < 1 or self.wait < 0:
+            raise ValueError(f"a frame schedule needs batch >= 1 and wait >= 0, not {self.batch}, {self.wait}")
+
+    @property
+    def latency_frames(self) -> int:
+        return self.batch - 1 + self.wait
+
+    def emitted(self, n_in: int) -> int:
+        return self.batch * max(0, (n_in - self.wait) // self.batch)
+
+
+def schedule_of(stage: object) -> FrameSchedule:
+    """A stage's ``schedule`` if it declares one; otherwise its own worst case as a pure delay,
+    ``FrameSchedule(1, latency_frames)``: every frame is assumed to wait that long, which bounds
+    the chain's latency from above (never under it) and is exact for a stage that delays evenly."""
+    schedule = getattr(stage, "schedule", None)
+    if schedule is not None:
+        return schedule
+    return FrameSchedule(1, int(getattr(stage, "latency_frames")))
+
+
+def chain_latency_frames(schedules: Iterable[FrameSchedule]) -> int:
+    """The exact worst case of frame stages in series: the most later frames any frame waits
+    for, from the framer's output to the last stage's.
+
+    Summing the stages' worst cases over-declares when batches line up (a model chunked by 2
+    feeding a net chunked by 2 hands it whole pairs, so the net never waits), so the chain is
+    simulated instead: frame k leaves once the first stage has seen ``first(k)`` frames, the
+    smallest n with ``E(n) > k`` for the composed ``E = e_last(...e_1(n))``. Every ``emitted``
+    is periodic, ``e(n + batch) = e(n) + batch`` once n >= wait, so E is periodic with period
+    P = lcm of the batches once n >= the sum of (batch + wait); checking every frame up to that
+    transient plus one period covers all frames."""
+    schedules = list(schedules)
+    period = math.lcm(*(s.batch for s in schedules)) if schedules else 1
+    horizon = sum(s.batch + s.wait for s in schedules) + period
+
+    def composed(n: int) -> int:
+        for s in schedules:
+            n = s.emitted(n)
+        return n
+
+    worst, n, out = 0, 0, 0
+    for k in range(horizon):
+        while out <= k:  # E is monotone: advance n until frame k has left
+            n += 1
+            out = composed(n)
+        worst = max(worst, n - (k + 1))
+    return worst

@@ -68,7 +68,8 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     # Latency (16 kHz) = hop 16 ms (framing) + model chunking (new - 1 + lookahead) x 16 ms
-    # [+ restoration chunking] [+ Griffin-Lim lookahead x 16 ms] + the synthesis window's
+    # [+ restoration chunking, less where its batches line up with the model's: the engine
+    # computes the chain's exact worst case] [+ Griffin-Lim lookahead x 16 ms] + the synthesis window's
     # 48 ms (overlap-add; 32 ms WaveNet, 48 guided, 32 ms sine); at 44.1/48 kHz add soxr both ways
     # (HQ about 74 ms at 48 kHz, LQ about 41, QQ about 1). Quality per profile: README, bench.quality.
     #
@@ -78,8 +79,8 @@ PROFILES: dict[str, Profile] = {
     # separate/mask 11.0 dB SI-SDR vs 12.3 at the models' own 8 + 16; superres and synth move
     # by less than 0.1 LSD80 / 0.6 dB); Griffin-Lim lookahead 1 (bench.phase: -31.7 dB SC vs
     # -33.8 at 3); the restoration net 2 new + 0 lookahead. soxr QQ (cubic interpolation,
-    # 1 ms both ways against LQ's 41 ms at 48 kHz): with LQ, restore and pitch were heard at
-    # 235 ms. What QQ costs (python -m bench.resample): a 48 kHz violin clip through 16 kHz and
+    # 1 ms both ways against LQ's 41 ms at 48 kHz): with LQ, pitch is heard at 235 ms (restore
+    # at 219). What QQ costs (python -m bench.resample): a 48 kHz violin clip through 16 kHz and
     # back keeps 31.6 dB SNR in 0-7 kHz (LQ 34.0), images above 8 kHz at -33.2 dB (LQ -83.9).
     # The quality figures (bench.quality, 16 kHz clips) run no resampler, so QQ does not show there.
     # pitch runs its model every 6 frames with 1 of lookahead: the same latency budget, a third

@@ -4,7 +4,8 @@ the :class:`Frames` fields it ``reads`` and ``writes`` (``Core`` checks the chai
 Three kinds, in the order data flows through them:
 - a *framer* turns samples into :class:`Frames` (``latency_samples``, model rate),
 - *frame stages* map Frames to Frames (``latency_frames``: how many later frames an output
-  frame may wait for),
+  frame may wait for, the stage on its own; ``schedule``: a :class:`FrameSchedule`, when it
+  hands frames on, from which ``Core`` computes the exact latency of the stages in series),
 - a *synthesiser* turns Frames back into samples (``latency_samples``, model rate).
 A frame stage must output frame k exactly once, in order, whatever batches frames arrive in,
 and must compute each output frame the same way whatever the batching: that is what makes the
@@ -19,14 +20,16 @@ import numpy as np
 from . import dsp
 from .config import SpectralConfig
 from .frame_model import FrameModel
-from .frames import Frames
+from .frames import Frames, FrameSchedule
 from .griffinlim import StreamingGriffinLim
 
 
 class FrameStage(Protocol):
     reads: tuple[str, ...]   # Frames fields it needs (written by the framer or a stage before it)
     writes: tuple[str, ...]  # Frames fields it sets
-    latency_frames: int
+    latency_frames: int      # its own worst case (an upper bound on what it adds in a chain)
+    # Optional: ``schedule: FrameSchedule``. Without one, Core treats the stage as a pure delay
+    # of ``latency_frames`` (frames.schedule_of), which never under-declares but may over-declare.
 
     def process(self, frames: Frames) -> Frames: ...
 
@@ -71,6 +74,7 @@ class FramewiseStage:
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     latency_frames = 0
+    schedule = FrameSchedule(1, 0)
 
     def __init__(self, cfg: SpectralConfig) -> None:
         self.cfg = cfg
@@ -119,7 +123,8 @@ class Chunker:
         if self.crossfade > min(self.new, self.ahead):
             raise ValueError("crossfade cannot exceed new_frames or lookahead_frames")
         self.silence = silence
-        self.latency_frames = self.new - 1 + self.ahead
+        self.schedule = FrameSchedule(self.new, self.ahead)  # a run per ``new`` frames, once the lookahead is in
+        self.latency_frames = self.schedule.latency_frames  # = new - 1 + lookahead
         x = self.crossfade
         self._ramp = (np.arange(1, x + 1, dtype=np.float32) / (x + 1))[:, None]
         self.reset()
@@ -253,6 +258,7 @@ class GriffinLim:
         self.known_bins = known_bins
         self.reads: tuple[str, ...] = ("magnitude", "stft") if known_bins else ("magnitude",)
         self.gla = StreamingGriffinLim(cfg, lookahead, iterations, momentum, known_bins)
+        self.schedule = FrameSchedule(1, lookahead)  # frame k commits once frame k + lookahead is in
         self.latency_frames = lookahead
         self.reset()
 
