@@ -26,6 +26,16 @@ from .ringbuffer import RingBuffer
 HOST_BLOCKS = 1  # callback blocks PortAudio buffers on output, beyond the ring's pre-buffer
 
 
+def prebuffer_samples(blocksize: int, samplerate: int, margin_ms: float) -> int:
+    """Output the worker keeps ahead of the callback: one block plus the margin for its jitter."""
+    return int(blocksize) + int(round(margin_ms * samplerate / 1000))
+
+
+def heard_latency_samples(engine_latency: int, blocksize: int, samplerate: int, margin_ms: float) -> int:
+    """Input port to output port: engine + pre-buffer + PortAudio's output block(s)."""
+    return engine_latency + prebuffer_samples(blocksize, samplerate, margin_ms) + HOST_BLOCKS * int(blocksize)
+
+
 @dataclass
 class LiveStats:
     underflows: int = 0               # the worker was late: the callback played silence
@@ -69,10 +79,10 @@ class LiveLoop:
         self.engine_latency = processor.latency_samples
         if margin_ms is None:
             margin_ms = processor.spec.profile.live_margin_ms
-        self.prebuffer_samples = self.blocksize + int(round(margin_ms * self.samplerate / 1000))
+        self.prebuffer_samples = prebuffer_samples(self.blocksize, self.samplerate, margin_ms)
         self.host_block_samples = HOST_BLOCKS * self.blocksize
         # input port to output port: what a listener hears, less the sound card's own buffering
-        self.latency_samples = self.engine_latency + self.prebuffer_samples + self.host_block_samples
+        self.latency_samples = heard_latency_samples(self.engine_latency, self.blocksize, self.samplerate, margin_ms)
         silence = self.engine_latency + self.prebuffer_samples
         cap = 4 * (silence + 8 * self.blocksize)
         self._in = RingBuffer(cap, self.channels)
