@@ -34,6 +34,7 @@ class Synthesiser(Protocol):
 class Framer(Protocol):
     writes: tuple[str, ...]  # Frames fields it sets
     latency_samples: int     # model rate
+    analysis_window: np.ndarray  # unscaled window behind ``stft`` (frame levels need it)
 
     def process(self, x: np.ndarray) -> Frames: ...
 

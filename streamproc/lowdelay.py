@@ -39,6 +39,7 @@ from .errors import UserError
 from .frame_model import FrameModel
 from .frames import Frames
 from .registry import lowdelay_recon, register_lowdelay_recon
+from .registry import task as registry_task
 from .spec import TaskSpec
 from .stages import RatioMask, StftFramer
 
@@ -76,25 +77,38 @@ def scaled_windows(n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
 
 class LowDelayFramer(StftFramer):
     """Samples -> frames every hop: ``stft`` under the asymmetric window (what is modified and
-    resynthesised) and the models' normalised log-mel column under a Hann window of the same
-    span (``features`` and ``input_features``). Frame k ends with sample (k+1)*hop - 1."""
+    resynthesised), the models' normalised log-mel column (``features``) under a Hann window of
+    the same span as in training, and the column a mask divides by (``input_features``), by
+    default under the asymmetric window itself: a mask is applied to that spectrum, and a
+    Hann-window denominator cannot account for what the asymmetric window's short fall leaks
+    between bands. Frame k ends with sample (k+1)*hop - 1."""
 
     writes: tuple[str, ...] = ("stft", "features", "input_features")
 
-    def __init__(self, cfg: SpectralConfig, feature_window: str = "hann") -> None:
-        if feature_window not in ("hann", "asymmetric"):
-            raise ValueError(f"feature_window must be 'hann' or 'asymmetric', not {feature_window!r}")
+    def __init__(self, cfg: SpectralConfig, feature_window: str = "hann", reference_window: str = "hann") -> None:
+        for name, value in (("feature_window", feature_window), ("reference_window", reference_window)):
+            if value not in ("hann", "asymmetric"):
+                raise ValueError(f"{name} must be 'hann' or 'asymmetric', not {value!r}")
         super().__init__(cfg)
         self._window, _ = scaled_windows(cfg.n_fft, cfg.hop)
+        self.analysis_window = dsp.asymmetric_windows(cfg.n_fft, cfg.hop)[0]
         hann = dsp.analysis_window(cfg.n_fft)
-        self._hann = hann * (2.0 / hann.sum()) if feature_window == "hann" else None
+        self._hann = hann * (2.0 / hann.sum())
+        self.feature_window, self.reference_window = feature_window, reference_window
 
     def _analyse(self, buf: np.ndarray, n: int) -> Frames:
         c = self.cfg
         spec = dsp._stft_frames(buf, self._window, c.hop, n)
-        under = spec if self._hann is None else dsp._stft_frames(buf, self._hann, c.hop, n)
-        feat = dsp.features_from_mel(dsp.mel_from_magnitude(np.abs(under), c), c).astype(np.float32)
-        return Frames(stft=spec, features=feat, input_features=feat)
+        need_hann = "hann" in (self.feature_window, self.reference_window)
+        hann = dsp._stft_frames(buf, self._hann, c.hop, n) if need_hann else spec
+
+        def mel(under: np.ndarray) -> np.ndarray:
+            return dsp.features_from_mel(dsp.mel_from_magnitude(np.abs(under), c), c).astype(np.float32)
+
+        feat = mel(hann if self.feature_window == "hann" else spec)
+        ref = feat if self.reference_window == self.feature_window else mel(
+            hann if self.reference_window == "hann" else spec)
+        return Frames(stft=spec, features=feat, input_features=ref)
 
 
 class StridedChunker:
@@ -115,7 +129,11 @@ class StridedChunker:
     latency_frames = 0
 
     def __init__(self, model: FrameModel, stride: int, run_every: int = 1, delay: int = 0,
-                 silence: float = -1.0) -> None:
+                 silence: float = -1.0, hold_input: bool = True) -> None:
+        """``hold_input`` False: ``input_features`` passes through (the framer's own column for the
+        current frame) instead of the column each prediction came from."""
+        self.hold_input = hold_input
+        self.writes = ("features", "input_features") if hold_input else ("features",)
         if stride < 1 or run_every < 1 or delay < 0:
             raise ValueError("stride and run_every must be at least 1, delay at least 0")
         self.model = model
@@ -180,6 +198,8 @@ class StridedChunker:
                 self._held_in = column
             preds[i], held[i] = self._pred, self._held_in
             self._k += 1
+        if not self.hold_input:
+            return frames.with_(features=preds)
         return frames.with_(features=preds, input_features=held)
 
 
@@ -278,6 +298,10 @@ def build_lowdelay_core(spec: TaskSpec, model: FrameModel, rate: int | None = No
     settings = spec.profile.low_delay
     assert settings is not None, "build_lowdelay_core needs a profile with low_delay settings"
     cfg, stride = host_config(spec.cfg, int(rate or spec.cfg.sample_rate), settings.hop_ms)
-    front = [StridedChunker(model, stride, settings.run_every, settings.model_delay)]
+    # the prediction's own column where the windows agree, and for a task without a model (its
+    # identity translation must stay transparent)
+    hold = settings.mask_reference == settings.feature_window or registry_task(spec.task).model_output is None
+    front = [StridedChunker(model, stride, settings.run_every, settings.model_delay, hold_input=hold)]
     stages, synth = lowdelay_recon(spec.recon)(spec, cfg, model)
-    return Core(cfg, [*front, *stages], synth, framer=LowDelayFramer(cfg, settings.feature_window))
+    framer = LowDelayFramer(cfg, settings.feature_window, settings.mask_reference)
+    return Core(cfg, [*front, *stages], synth, framer=framer)

@@ -18,9 +18,10 @@ from .audio_io import atomic_write
 from .config import DEFAULT, SpectralConfig
 from .errors import UserError
 from .frame_model import FrameModel
-from .pitch_stages import frame_rms
+from .lowdelay import host_config
+from .pitch_stages import frame_rms, window_rms_factor
 from .pitchmap import DEFAULT_LAYOUT, decode_pitchmap, hz_to_midi, midi_to_hz  # noqa: F401 (the pitch API)
-from .spec import OFFLINE_PROFILE, resolve, task_model
+from .spec import OFFLINE_PROFILE, PROFILES, resolve, task_model
 from .tasks import build_core
 
 TRACK_HOP_S = 0.01           # the f0 track's grid: every 10 ms from 0
@@ -47,12 +48,19 @@ class PitchTrack:
         return self.f0 > 0
 
 
-def _resolve_model(model: FrameModel | str | Path | None, cfg: SpectralConfig) -> FrameModel:
-    resolved = task_model("pitch", model, cfg)
+def _resolve_model(model: FrameModel | str | Path | None, cfg: SpectralConfig,
+                   profile: str | None = None) -> FrameModel:
+    resolved = task_model("pitch", model, cfg, profile=PROFILES[profile or OFFLINE_PROFILE])
     if resolved is None:
         raise UserError("no trained pitch model ships with this version yet; pass one with "
                         "--model FILE.onnx (see models/README.md)")
     return resolved
+
+
+def _frame_config(cfg: SpectralConfig, profile: str | None) -> SpectralConfig:
+    """The framing the pitch core runs on under ``profile`` (a low-delay one: shorter hops)."""
+    settings = PROFILES[profile or OFFLINE_PROFILE].low_delay
+    return cfg if settings is None else host_config(cfg, cfg.sample_rate, settings.hop_ms)[0]
 
 
 def _model_name(model: FrameModel) -> str:
@@ -68,6 +76,8 @@ def frame_tracks(x16: np.ndarray | Iterable[np.ndarray], model: FrameModel, cfg:
     as in live use (default: offline, the model's own)."""
     core = build_core(resolve("pitch", None, profile or OFFLINE_PROFILE, cfg=cfg), model)
     core.reset()
+    cfg = core.cfg  # a low-delay profile frames on shorter hops
+    rms_factor = window_rms_factor(core.framer.analysis_window)
     lat_frames = core.latency_frames
     if isinstance(x16, np.ndarray):
         x16 = [x16[i:i + block] for i in range(0, len(x16), block)]
@@ -83,7 +93,7 @@ def frame_tracks(x16: np.ndarray | Iterable[np.ndarray], model: FrameModel, cfg:
             pitch = frames.get("pitch")
             midi.append(pitch[:, 0])
             voiced.append(pitch[:, 1] > 0.5)
-            rms.append(frame_rms(frames.stft, cfg))
+            rms.append(frame_rms(frames.stft, cfg, rms_factor))
 
     n = 0
     for chunk in x16:
@@ -130,7 +140,7 @@ def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | P
     if not np.all(np.isfinite(x)):
         raise UserError("audio contains NaN or infinite samples")
     cfg = DEFAULT
-    fm = _resolve_model(model, cfg)
+    fm = _resolve_model(model, cfg, profile)
     if sample_rate != cfg.sample_rate:
         import soxr
 
@@ -138,7 +148,7 @@ def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | P
     else:
         x16 = x
     midi, voiced, rms = frame_tracks(x16, fm, cfg, profile=profile)
-    times, f0, db, guess = frames_to_grid(midi, voiced, rms, len(x) / sample_rate, cfg)
+    times, f0, db, guess = frames_to_grid(midi, voiced, rms, len(x) / sample_rate, _frame_config(cfg, profile))
     return PitchTrack(times, f0, db, int(sample_rate), _model_name(fm), guess)
 
 
@@ -149,7 +159,7 @@ def track_pitch_blocks(blocks: Iterable[np.ndarray], sample_rate: int,
     from .resample import StreamResampler
 
     cfg = DEFAULT
-    fm = _resolve_model(model, cfg)
+    fm = _resolve_model(model, cfg, profile)
     rs = StreamResampler(int(sample_rate), cfg.sample_rate, 1)
     count = [0]
 
@@ -161,7 +171,7 @@ def track_pitch_blocks(blocks: Iterable[np.ndarray], sample_rate: int,
         yield rs.push(np.zeros((1, 0)), last=True)[0]
 
     midi, voiced, rms = frame_tracks(at16k(), fm, cfg, profile=profile)
-    times, f0, db, guess = frames_to_grid(midi, voiced, rms, count[0] / sample_rate, cfg)
+    times, f0, db, guess = frames_to_grid(midi, voiced, rms, count[0] / sample_rate, _frame_config(cfg, profile))
     return PitchTrack(times, f0, db, int(sample_rate), _model_name(fm), guess)
 
 

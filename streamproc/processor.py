@@ -65,7 +65,7 @@ class Processor:
 
     # -- construction ------------------------------------------------------------------
     def _frame_model(self) -> FrameModel | None:
-        self._model = task_model(self.task, self._model, self.spec.cfg)
+        self._model = task_model(self.task, self._model, self.spec.cfg, profile=self.spec.profile)
         return self._model
 
     def _ensure(self, rate: int, channels: int) -> None:

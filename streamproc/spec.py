@@ -35,6 +35,9 @@ class LowDelay:
                           # many hops later (the mask ages, the latency does not grow)
     feature_window: str = "hann"  # the models' features under the training window ("hann"), or
                                   # under the asymmetric one ("asymmetric": weighted to the newest hop)
+    mask_reference: str = "asymmetric"  # the mixture column a mask divides by: under the window of
+                                        # the spectrum it is applied to ("asymmetric"), or of the
+                                        # model's input ("hann": the prediction's own column, held)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class Profile:
                                 # than the window's own 8 + 16, at 256 ms less latency
     task_chunks: tuple[tuple[str, int, int], ...] = ()   # (task, new, lookahead): a task's own re-chunking
     recon_chunks: tuple[tuple[str, int, int], ...] = ()  # (recon, new, lookahead): a reconstruction's, after task_chunks
+    models: tuple[tuple[str, str], ...] = ()  # (task, file stem in models_data): a model trained for
+                                              # this profile, used where it ships
     low_delay: LowDelay | None = None  # set: the low-delay framing (no resamplers, 4 ms hops) replaces
                                        # the standard one, and the fields above except live_margin_ms
                                        # do not apply
@@ -105,7 +110,8 @@ PROFILES: dict[str, Profile] = {
     # every 2 hops on a worker thread whose prediction applies one hop later; engine 8 ms at
     # any rate (pitch: + half a window, the instant its model describes), live pre-buffer
     # 8 ms beyond one block. Runs the mask (separate, resynth) and sine (pitch) reconstructions.
-    "live": Profile(0, 0, "HQ", None, None, 8.0, low_delay=LowDelay(4.0, 2, 1)),
+    "live": Profile(0, 0, "HQ", None, None, 8.0, low_delay=LowDelay(4.0, 2, 1),
+                    models=(("separate", "separate-live"), ("pitch", "pitch-live"))),
 }
 OFFLINE_PROFILE = "quality"
 
@@ -147,21 +153,26 @@ def resolve(task: str, recon: str | None, profile: str = "default", guide_weight
     return TaskSpec(task, recon, cfg, PROFILES[profile], profile, float(guide_weight))
 
 
-def shipped_model(task: str) -> Path | None:
-    """The trained model that ships for a task (``models_data/<task>.onnx``), if any."""
-    path = MODELS_DIR / f"{task}.onnx"
-    return path if task in (*registry.model_tasks(), RESTORE_MODEL) and path.is_file() else None
+def shipped_model(task: str, profile: Profile | None = None) -> Path | None:
+    """The trained model that ships for a task (``models_data/<task>.onnx``), if any; a
+    profile's own model for the task (``Profile.models``) where one ships."""
+    if task not in (*registry.model_tasks(), RESTORE_MODEL):
+        return None
+    stems = [stem for name, stem in (profile.models if profile else ()) if name == task] + [task]
+    paths = [MODELS_DIR / f"{stem}.onnx" for stem in stems]
+    return next((p for p in paths if p.is_file()), None)
 
 
 def task_model(task: str, model: FrameModel | str | Path | None = None,
                cfg: SpectralConfig = DEFAULT, providers: Sequence[str] | None = None,
-               threads: int | None = None) -> FrameModel | None:
+               threads: int | None = None, profile: Profile | None = None) -> FrameModel | None:
     """The model a task runs: ``model`` itself if it is one, else the ONNX file it names, else
-    the shipped one; None where the task ships none. Files are checked against ``cfg`` and run
-    on onnxruntime's ``providers`` (default: CPU) with ``threads`` intra-op threads."""
+    the shipped one (``profile``'s own where it ships); None where the task ships none. Files
+    are checked against ``cfg`` and run on onnxruntime's ``providers`` (default: CPU) with
+    ``threads`` intra-op threads."""
     if model is not None and not isinstance(model, (str, Path)):
         return model
-    path = model or shipped_model(task)
+    path = model or shipped_model(task, profile)
     if path is None:
         return None
     from .onnx_model import load_model  # optional runtime piece, imported on demand

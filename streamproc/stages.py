@@ -48,6 +48,7 @@ class StftFramer:
         self.cfg = cfg
         self.latency_samples = cfg.hop - 1
         self._window, _ = dsp.windows(cfg)
+        self.analysis_window = dsp.analysis_window(cfg.n_fft)  # unscaled (what frame levels need)
         self.reset()
 
     def reset(self) -> None:

@@ -75,7 +75,7 @@ def pipeline_files(spec) -> list[tuple[str, Path | None]]:
 
     files = []
     if spec.task in MODEL_TASKS:
-        files.append((spec.task, shipped_model(spec.task)))
+        files.append((spec.task, shipped_model(spec.task, spec.profile)))
     if spec.recon == "restore":
         files.append(("restore", shipped_model("restore")))
     if spec.recon.startswith("wavenet"):
