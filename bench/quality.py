@@ -287,9 +287,9 @@ def _trackers(profile: str | None = None, peers: tuple[str, ...] | None = None,
     try:
         from streamproc.onnx_model import load_model
         from streamproc.pitch import track_pitch
-        from streamproc.tasks import shipped_model
+        from streamproc.tasks import PROFILES, shipped_model
 
-        path = shipped_model("pitch")
+        path = shipped_model("pitch", PROFILES[profile or OFFLINE_PROFILE])  # a profile's own where it ships
         if path is None:
             raise FileNotFoundError("no models_data/pitch.onnx")
         def loaded(p):

@@ -140,3 +140,14 @@ def test_live_refuses_rates_below_the_models_band():
 
 def test_live_profile_settings_are_the_documented_ones():
     assert PROFILES["live"].low_delay == LowDelay(4.0, 2, 1)
+
+
+def test_the_latency_quality_plot_takes_heard_latency_from_the_engine():
+    from bench.latency_quality import collect, heard_ms
+
+    assert heard_ms("resynth", "mask", "live", 48000) == pytest.approx(1e3 * (383 + 64 + 384 + 64) / 48000)
+    assert heard_ms("resynth", "gla", "live", 48000) is None  # not run by that profile
+    report = {"profiles": {"live": {"tasks": {"separate": {"summary": {
+        "mask": {"si_sdr_mean": 7.0, "n": 3}, "gla": {"si_sdr_mean": 1.0}, "mixture": {"si_sdr_mean": -6.0}}}}}}}
+    rows = collect(report, 48000)
+    assert [(r["recon"], r["value"]) for r in rows] == [("mask", 7.0)]  # baselines and refusals left out
