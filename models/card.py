@@ -61,6 +61,10 @@ def facts(path: Path) -> tuple[str, dict]:
     if net.get("output") == "mask":
         loss = ("bounded ratio mask on the input (sigmoid, floor −100 dB), loss on the masked mixture: "
                 + loss)
+    if tr.get("focus_last"):
+        loss += (f"; weighted towards the window's right edge (last {tr['focus_last']} columns 1, "
+                 f"the others {tr['focus_rest']:g}; `--focus-last`)")
+    init = tr.get("init")
     rows = [
         ("task", f"`{md['task']}`: {PURPOSE.get(md['task'], '')}"),
         ("network", f"{kind}, ngf {net['ngf']}, depth {net['depth']}, channel cap ×{net['max_mult']}; "
@@ -75,7 +79,9 @@ def facts(path: Path) -> tuple[str, dict]:
         ("data", f"{tr['data_minutes']:.0f} min ({tr['data_examples']} examples) of train-split renderings"
                  + (f" (data version {tr['data_version']})" if tr.get("data_version") else "") + ", "
                  f"{tr['n_works']} works, soundfonts {', '.join(tr['soundfonts'])}, data seed {tr['data_seed']}"),
-        ("steps", f"{tr['steps']} × batch {tr['batch']} (Adam {tr['lr']}, seed {tr['seed']}, {tr['device']})"),
+        ("steps", f"{tr['steps']} × batch {tr['batch']} (Adam {tr['lr']}, seed {tr['seed']}, {tr['device']})"
+                  + (f", fine-tuned from `{init['run']}` (its {init['steps']} steps, "
+                     f"`--init`)" if init else "")),
         ("wall time", f"{tr['wall_seconds'] / 60:.0f} min of training loop on {tr['device'].upper()} "
                       f"(2 shared cores, several runs side by side)"),
     ]

@@ -164,7 +164,8 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
             init_ck = load_checkpoint(Path(args.init))
             cfg = init_config(init_ck, args.task, overrides, args.loss, args.output)
             init_summary = json.loads(init_ck["summary"])
-            init = {"checkpoint": str(args.init), "steps": int(init_ck["step"]),
+            # the run folder's name, not the path: the summary travels into shipped ONNX metadata
+            init = {"run": Path(args.init).resolve().parent.name, "steps": int(init_ck["step"]),
                     "soundfonts": init_summary.get("soundfonts"), "data_minutes": init_summary.get("data_minutes")}
         else:
             cfg = make_config(args.task, args.preset or "small", overrides, args.loss or "gan", args.output or "image")

@@ -47,7 +47,7 @@ def test_init_starts_from_the_checkpoint_weights(tmp_path):
     assert {k: v for k, v in net.items() if not k.endswith("_frames")} == \
            {k: v for k, v in base.items() if not k.endswith("_frames")}
     s = json.loads(ck["summary"])
-    assert s["steps"] == 2 and s["init"]["checkpoint"] == str(init) and s["init"]["steps"] == src["step"]
+    assert s["steps"] == 2 and s["init"]["run"] == init.parent.name and s["init"]["steps"] == src["step"]
     assert json.loads((tmp_path / "config.json").read_text())["lookahead_frames"] == 0
     # lr > 0 moves them
     assert main(_args(tiny_data("separate"), tmp_path / "moved", 2, "--init", str(init))) == 0
@@ -67,7 +67,7 @@ def test_init_focus_run_resumes_exactly(tmp_path):
     for k in a["G"]:
         assert torch.equal(a["G"][k], b["G"][k]), k
     s = json.loads(b["summary"])
-    assert s["init"]["checkpoint"] == init and s["focus_last"] == 4 and s["focus_rest"] == 0.1
+    assert s["init"]["run"] == Path(init).parent.name and s["focus_last"] == 4 and s["focus_rest"] == 0.1
 
 
 @pytest.mark.parametrize("last", [1, 5])
