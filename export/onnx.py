@@ -93,7 +93,8 @@ def model_metadata(cfg, summary: dict) -> ModelMetadata:
     return ModelMetadata(task=cfg.task, output_kind=kind, spectral=DEFAULT, n_inputs=cfg.rows_in,
                          n_outputs=cfg.rows_out, context_frames=cfg.context_frames, new_frames=cfg.new_frames,
                          lookahead_frames=cfg.lookahead_frames, network=json.loads(cfg.to_json()),
-                         training=summary, pitch=LAYOUT if kind == "pitchmap" else None)
+                         training=summary, pitch=LAYOUT if kind == "pitchmap" else None,
+                         target_shift_frames=int(summary.get("target_shift", 0)))
 
 
 def metadata(cfg, summary: dict) -> dict[str, str]:

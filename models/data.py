@@ -543,18 +543,28 @@ class PairedFrames:
     def minutes(self) -> float:
         return float(self.manifest["minutes"])
 
-    def batch(self, rng: np.random.Generator, n: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    def batch(self, rng: np.random.Generator, n: int, width: int,
+              target_shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """n random windows: (n, 1, rows_in, width), (n, 1, rows_out, width); short examples are
-        padded with the image floor (-1, silence)."""
+        padded with the image floor (-1, silence).
+
+        ``target_shift`` S: the target window starts S frames later than the input window
+        (target column j = label of frame j + S). For the pitch map, whose label is the pitch at
+        a frame's centre (n_fft/2 = 2 hops before its last sample), S = 2 makes column j the
+        pitch at frame j's end: what a zero-lookahead model must say "now". Windows are drawn
+        so that the shifted target stays inside the example; S = 0 draws exactly as before."""
+        if target_shift < 0:
+            raise ValueError(f"target_shift must be >= 0, got {target_shift}")
         xb = np.full((n, 1, self.rows_in, width), -1.0, np.float32)
         yb = np.full((n, 1, self.rows_out, width), -1.0, np.float32)
         for k in range(n):
             i = int(rng.choice(len(self.xs), p=self.weights))
             T = self.xs[i].shape[1]
-            s = int(rng.integers(0, max(1, T - width + 1)))
+            s = int(rng.integers(0, max(1, T - width - target_shift + 1)))
             w = min(width, T - s)
             xb[k, 0, :, :w] = self.xs[i][:, s:s + w]
-            yb[k, 0, :, :w] = self.ys[i][:, s:s + w]
+            t = self.ys[i][:, s + target_shift:s + target_shift + width]
+            yb[k, 0, :, :t.shape[1]] = t
         return xb, yb
 
 

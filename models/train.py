@@ -3,6 +3,7 @@
     python -m models.train --task separate --steps 20000 --data data/separate --out runs/sep
                            [--preset small] [--net '{"ngf": 24}'] [--loss gan|l1] [--output image|mask] [--batch 16]
                            [--resume] [--seed 0] [--init RUN/ckpt_last.pt] [--focus-last K [--focus-rest 0.1]]
+                           [--target-shift S]
     torchrun --nproc_per_node 2 -m models.train ...      # DistributedDataParallel
 
 Loss: L1 * 100 + adversarial (BCE on PatchGAN logits), Adam 2e-4, beta1 0.5 (pix2pix).
@@ -13,6 +14,9 @@ Adam states, step 0; the network config comes from that checkpoint). ``--focus-l
 loss towards the window's right edge: the last K columns weigh 1, the others ``--focus-rest``
 (L1 per pixel; the PatchGAN's loss on its last patch columns, the rest weighted alike), for a model
 run without lookahead, whose rightmost column is the prediction for "now".
+``--target-shift S`` trains column j of the window on the label of frame j + S (pitch: S = 2 is
+the pitch at the frame's end instead of its centre, for a zero-lookahead model); the export
+carries S into the model's metadata (``target_shift_frames``).
 Writes RUNDIR/ckpt_last.pt (state dicts + network config JSON + training summary JSON),
 RUNDIR/metrics.jsonl (one JSON object per logged step) and RUNDIR/config.json.
 """
@@ -108,6 +112,15 @@ def load_checkpoint(path: Path) -> dict:
     return ck
 
 
+def resumed_shift(summary: dict, asked: int | None) -> int:
+    """The target shift of a resumed run: its own (runs from before the option: 0); asking for
+    another one is refused, since the run's targets so far were drawn with its own."""
+    own = int(summary.get("target_shift", 0))
+    if asked is not None and asked != own:
+        raise TrainError(f"the run was trained with --target-shift {own}, not {asked}")
+    return own
+
+
 def _setup_distributed(threads: int | None = None) -> tuple[int, int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -151,6 +164,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
         prev = json.loads(ck["summary"])
         wall_before = float(prev["wall_seconds"])
         init = prev.get("init")
+        args.target_shift = resumed_shift(prev, args.target_shift)
     else:
         if ckpt_path.exists() and not args.resume:
             raise TrainError(f"{out} already holds a run; pass --resume or choose another --out")
@@ -169,6 +183,8 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
                     "soundfonts": init_summary.get("soundfonts"), "data_minutes": init_summary.get("data_minutes")}
         else:
             cfg = make_config(args.task, args.preset or "small", overrides, args.loss or "gan", args.output or "image")
+    if args.target_shift is None:
+        args.target_shift = 0
     if cfg.task != args.task:
         raise TrainError(f"the run in {out} trains {cfg.task!r}, not {args.task!r}")
     if (data.rows_in, data.rows_out) != (cfg.rows_in, cfg.rows_out):
@@ -227,6 +243,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
         return {"steps": step, "task": cfg.task, "loss": cfg.loss, "batch": args.batch, "world_size": world,
                 "device": device.type, "lr": args.lr, "lambda_l1": lam, "pos_weight": args.pos_weight, "seed": args.seed,
                 "focus_last": focus, "focus_rest": args.focus_rest if focus else None, "init": init,
+                "target_shift": args.target_shift,
                 "data_minutes": m["minutes"], "data_examples": m["n_examples"], "data_seed": m["seed"],
                 "works": m["works"], "n_works": len(m["works"]), "soundfonts": m["soundfonts"],
                 "wall_seconds": round(wall, 2), "generator_params": n_params(g_mod),
@@ -249,7 +266,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
     for step in range(start + 1, args.steps + 1):
         rng = np.random.default_rng([args.seed, rank, step])
         torch.manual_seed(args.seed * 1_000_003 + rank * 7919 + step)
-        xb, yb = data.batch(rng, args.batch, cfg.width)
+        xb, yb = data.batch(rng, args.batch, cfg.width, args.target_shift)
         x = torch.from_numpy(xb).to(device, non_blocking=True)
         y = torch.from_numpy(yb).to(device, non_blocking=True)
         fake = G(x)
@@ -335,6 +352,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pos-weight", type=float, default=None,
                     help="weight of target pixels > 0 in the L1 term (default: 32 for pitch, 1 otherwise)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--target-shift", type=int, default=None, metavar="S",
+                    help="target column j = label of frame j+S (default 0; pitch: 2 = the pitch at the "
+                         "frame's end, for zero lookahead); a resumed run keeps its own")
     ap.add_argument("--ckpt-every", type=int, default=500)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=None,
@@ -351,6 +371,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--focus-rest must be within 0..1")
     if a.init and a.preset is not None:
         ap.error("--init takes the network from the checkpoint: drop --preset")
+    if a.target_shift is not None and not 0 <= a.target_shift <= 16:
+        ap.error("--target-shift must be 0..16 frames")
     return a
 
 

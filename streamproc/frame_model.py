@@ -25,6 +25,13 @@ class FrameModel(Protocol):
         ...
 
 
+def target_shift_frames(model: object) -> int:
+    """How many frames later than its input frame each output column describes (a model trained
+    with ``models.train --target-shift``; ``ModelMetadata.target_shift_frames``). Models that do
+    not say are aligned with their input: 0."""
+    return int(getattr(model, "target_shift_frames", 0) or 0)
+
+
 class IdentityModel:
     """Returns its input: the engine's path with no translation (task ``resynth``)."""
 

@@ -21,7 +21,9 @@ SPECTRAL_KEYS = tuple(f.name for f in fields(SpectralConfig))  # sample_rate, n_
 _CHUNK_KEYS = ("n_inputs", "n_outputs", "context_frames", "new_frames", "lookahead_frames")
 REQUIRED_KEYS = ("task", "output_kind", *SPECTRAL_KEYS, *_CHUNK_KEYS)
 _SPECTRAL_TYPES = {k: type(getattr(SpectralConfig(), k)) for k in SPECTRAL_KEYS}
-_KNOWN = {"format", *REQUIRED_KEYS, "network", "training", "voicing_threshold", *PITCH_PROPS}
+_KNOWN = {"format", *REQUIRED_KEYS, "network", "training", "voicing_threshold", "target_shift_frames",
+          *PITCH_PROPS}
+MAX_TARGET_SHIFT = 64  # frames; a larger shift is a malformed file, not a model
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,12 @@ class ModelMetadata:
 
     ``output_kind``: ``"mel"``, ``"pitchmap"`` (then ``pitch`` holds its layout) or ``"linear"``
     (the restoration net). The model runs one chunker window of ``context_frames + new_frames
-    + lookahead_frames`` frames, ``n_inputs`` rows in, ``n_outputs`` rows out."""
+    + lookahead_frames`` frames, ``n_inputs`` rows in, ``n_outputs`` rows out.
+
+    ``target_shift_frames`` S: output column j was trained on the label of input frame j + S
+    (``models.train --target-shift``). Labels describe a frame's centre, so with S > 0 column j
+    describes sample ``j*hop + hop - n_fft/2 + S*hop`` (S = 2 at n_fft = 4 hops: the frame's
+    last sample). 0 (absent from the file) for every model trained without the option."""
     task: str
     output_kind: str
     spectral: SpectralConfig
@@ -43,6 +50,7 @@ class ModelMetadata:
     training: dict[str, Any] = field(default_factory=dict)
     pitch: PitchLayout | None = None
     voicing_threshold: float | None = None   # a pitch model's own, in map units
+    target_shift_frames: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -62,6 +70,8 @@ class ModelMetadata:
             props.update(self.pitch.to_props())
         if self.voicing_threshold is not None:
             props["voicing_threshold"] = str(self.voicing_threshold)
+        if self.target_shift_frames:
+            props["target_shift_frames"] = str(self.target_shift_frames)
         props.update(self.extra)
         return props
 
@@ -78,6 +88,7 @@ class ModelMetadata:
         network = _parse(props, "network", json.loads, source, "{}")
         training = _parse(props, "training", json.loads, source, "{}")
         threshold = _parse(props, "voicing_threshold", float, source, None)
+        shift = _parse(props, "target_shift_frames", _shift, source, "0")
         pitch = None
         if props["output_kind"] == "pitchmap":
             try:
@@ -88,6 +99,7 @@ class ModelMetadata:
                 raise UserError(f"{source} has a malformed pitch layout ({e})") from None
         return cls(task=props["task"], output_kind=props["output_kind"], spectral=spectral, **chunks,
                    network=network, training=training, pitch=pitch, voicing_threshold=threshold,
+                   target_shift_frames=shift,
                    extra={k: v for k, v in props.items() if k not in _KNOWN})
 
     def mismatch(self, cfg: SpectralConfig) -> str | None:
@@ -97,6 +109,13 @@ class ModelMetadata:
             if k != "sample_rate" and float(getattr(cfg, k)) != float(getattr(self.spectral, k)):
                 return f"{k}={getattr(self.spectral, k)}"
         return None
+
+
+def _shift(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= MAX_TARGET_SHIFT:
+        raise ValueError(f"must be 0..{MAX_TARGET_SHIFT} frames")
+    return value
 
 
 def _parse(props: Mapping[str, str], key: str, parse: Callable[[str], Any], source: str,

@@ -124,6 +124,12 @@ class OnnxFrameModel:
         """A pitch model's own voicing threshold (map units), if its metadata carries one."""
         return self.meta.voicing_threshold
 
+    @property
+    def target_shift_frames(self) -> int:
+        """Output column j describes input frame j + this many frames (0: frame j itself);
+        ``streamproc.model_meta.ModelMetadata``."""
+        return self.meta.target_shift_frames
+
     def run(self, window: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(window, dtype=np.float32)
         if x.shape != (self.n_inputs, self.window_frames):

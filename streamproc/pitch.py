@@ -17,7 +17,7 @@ import numpy as np
 from .audio_io import atomic_write
 from .config import DEFAULT, SpectralConfig
 from .errors import UserError
-from .frame_model import FrameModel
+from .frame_model import FrameModel, target_shift_frames
 from .lowdelay import host_config
 from .pitch_stages import frame_rms, window_rms_factor
 from .pitchmap import DEFAULT_LAYOUT, decode_pitchmap, hz_to_midi, midi_to_hz  # noqa: F401 (the pitch API)
@@ -105,25 +105,40 @@ def frame_tracks(x16: np.ndarray | Iterable[np.ndarray], model: FrameModel, cfg:
     return cat(midi, float), cat(voiced, bool), cat(rms, float)
 
 
+def _neighbours(times: np.ndarray, n: int, cfg: SpectralConfig, shift_samples: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(k0, k1, weight of k1): the two frames whose described instants (centre + shift) enclose each time."""
+    pos = (times * cfg.sample_rate - (cfg.hop - cfg.n_fft // 2 + shift_samples)) / cfg.hop  # fractional frame
+    k0 = np.clip(np.floor(pos).astype(int), 0, n - 1)
+    return k0, np.minimum(k0 + 1, n - 1), np.clip(pos - k0, 0.0, 1.0)
+
+
 def frames_to_grid(midi: np.ndarray, voiced: np.ndarray, rms: np.ndarray, duration_s: float,
-                   cfg: SpectralConfig = DEFAULT) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                   cfg: SpectralConfig = DEFAULT, shift_samples: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Frame values -> (times, f0 Hz, level dB, f0 guess Hz) every 10 ms from 0 up to the duration.
 
-    Between two frame centres f0 is interpolated in log-frequency; a grid point is unvoiced
-    when either neighbouring frame is (unless it falls exactly on a frame centre)."""
+    Between the instants two frames describe (their centres, ``shift_samples`` later for a model
+    trained with a target shift: :func:`model_shift_samples`) f0 is interpolated in log-frequency; a
+    grid point is unvoiced when either neighbouring frame is (unless it falls exactly on a
+    frame's instant). The level is the RMS under the frames' windows, between their centres."""
     times = np.arange(int(math.ceil(duration_s / TRACK_HOP_S - 1e-9))) * TRACK_HOP_S
     if not len(midi):
         return times, np.zeros(len(times)), np.full(len(times), -120.0), np.zeros(len(times))
-    pos = (times * cfg.sample_rate - (cfg.hop - cfg.n_fft // 2)) / cfg.hop  # fractional frame index
-    k0 = np.clip(np.floor(pos).astype(int), 0, len(midi) - 1)
-    k1 = np.minimum(k0 + 1, len(midi) - 1)
-    w = np.clip(pos - k0, 0.0, 1.0)
+    k0, k1, w = _neighbours(times, len(midi), cfg, shift_samples)
     on = voiced[k0] & (voiced[k1] | (w == 0))
     m = (1 - w) * midi[k0] + w * midi[k1]  # linear in MIDI = linear in log-f0
     guess = midi_to_hz(m)
     f0 = np.where(on, guess, 0.0)
+    k0, k1, w = _neighbours(times, len(rms), cfg, 0)
     db = 20 * np.log10(np.maximum((1 - w) * rms[k0] + w * rms[k1], 1e-6))
     return times, f0, db, guess
+
+
+def model_shift_samples(model: FrameModel, cfg: SpectralConfig = DEFAULT) -> int:
+    """How much later than its frame's centre a model's frame describes, in model-rate samples:
+    its target shift times the hop it was trained on (``cfg``, the model's framing)."""
+    return target_shift_frames(model) * cfg.hop
 
 
 def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | Path | None = None,
@@ -148,7 +163,8 @@ def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | P
     else:
         x16 = x
     midi, voiced, rms = frame_tracks(x16, fm, cfg, profile=profile)
-    times, f0, db, guess = frames_to_grid(midi, voiced, rms, len(x) / sample_rate, _frame_config(cfg, profile))
+    times, f0, db, guess = frames_to_grid(midi, voiced, rms, len(x) / sample_rate, _frame_config(cfg, profile),
+                                          model_shift_samples(fm, cfg))
     return PitchTrack(times, f0, db, int(sample_rate), _model_name(fm), guess)
 
 
@@ -171,7 +187,8 @@ def track_pitch_blocks(blocks: Iterable[np.ndarray], sample_rate: int,
         yield rs.push(np.zeros((1, 0)), last=True)[0]
 
     midi, voiced, rms = frame_tracks(at16k(), fm, cfg, profile=profile)
-    times, f0, db, guess = frames_to_grid(midi, voiced, rms, count[0] / sample_rate, _frame_config(cfg, profile))
+    times, f0, db, guess = frames_to_grid(midi, voiced, rms, count[0] / sample_rate, _frame_config(cfg, profile),
+                                          model_shift_samples(fm, cfg))
     return PitchTrack(times, f0, db, int(sample_rate), _model_name(fm), guess)
 
 

@@ -3,8 +3,10 @@ registered in ``streamproc.tasks`` beside the other tasks) and its reconstructio
 (:class:`SineSynth`).
 
 Frame k describes the instant at its centre, sample ``k*hop + hop - n_fft/2`` at the model
-rate (``models.data.frame_centres``). The application API (tracking files, notes, writers)
-is ``streamproc.pitch``.
+rate (``models.data.frame_centres``), or ``S*hop`` later for a model trained with a target
+shift of S frames (``target_shift_frames``; S = 2: the frame's last sample), which
+:func:`described_sample` says in one place. The application API (tracking files, notes,
+writers) is ``streamproc.pitch``.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 from . import dsp
 from .config import SpectralConfig
 from .errors import UserError
-from .frame_model import FrameModel
+from .frame_model import FrameModel, target_shift_frames
 from .frames import Frames
 from .pitchmap import DECODERS, DEFAULT_LAYOUT, PitchLayout, decode_pitchmap, midi_to_hz
 from .registry import register_lowdelay_recon, register_recon
@@ -25,20 +27,29 @@ from .spec import TaskSpec
 from .stages import Chunker, FramewiseStage, MelFeatures
 
 
+def described_sample(k: np.ndarray | int, cfg: SpectralConfig, shift_frames: int = 0) -> np.ndarray | int:
+    """The model-rate sample that frame k's pitch describes: its centre, ``shift_frames`` hops later."""
+    return k * cfg.hop + cfg.hop - cfg.n_fft // 2 + shift_frames * cfg.hop
+
+
 class PitchDecode(FramewiseStage):
-    """Pitch-map features -> ``pitch``: MIDI pitch and voiced (1.0 or 0.0) per frame."""
+    """Pitch-map features -> ``pitch``: MIDI pitch and voiced (1.0 or 0.0) per frame.
+
+    ``target_shift_frames``: the model's (see :func:`described_sample`); the stage passes it on
+    to the synthesiser (:meth:`SineSynth.bind`), the frames themselves are not moved."""
 
     reads = ("features",)
     writes = ("pitch",)
 
     def __init__(self, cfg: SpectralConfig, layout: PitchLayout, threshold: float | None = None,
-                 decoder: str | None = None) -> None:
+                 decoder: str | None = None, target_shift_frames: int = 0) -> None:
         super().__init__(cfg)
         if decoder is not None and decoder not in DECODERS:
             raise UserError(f"unknown pitch decoder {decoder!r} (choose from {', '.join(DECODERS)})")
         self.layout = layout
         self.threshold = threshold
         self.decoder = decoder
+        self.target_shift_frames = int(target_shift_frames)
 
     def process(self, frames: Frames) -> Frames:
         if not len(frames):
@@ -71,27 +82,49 @@ def frame_rms(stft: np.ndarray, cfg: SpectralConfig, factor: float | None = None
 class SineSynth:
     """Decoded frames -> a sine at the tracked pitch, as loud (RMS) as the input frame.
 
-    After frame k it emits the ``hop`` samples between the centres of frames k-1 and k, so
-    each output sample lies between the two frames that describe it: the pitch glides there
-    (in log-frequency), and the amplitude moves linearly from one frame's to the next's, which
-    fades the tone in and out where voicing changes. Phase runs on across frames and blocks.
-    Frame k is complete when input sample (k+1)*hop - 1 has arrived and its centre lies
-    n_fft/2 - hop samples before that, so the synthesiser's own latency is n_fft/2.
+    After frame k it emits the ``hop`` samples between the instants frames k-1 and k describe
+    (:func:`described_sample`), so each output sample lies between the two frames that
+    describe it: the pitch glides there (in log-frequency), and the amplitude (the RMS under
+    each frame's window) moves linearly from one frame's to the next's, which fades the tone in
+    and out where voicing changes. Phase runs on across frames and blocks. Frame k is complete
+    when input sample (k+1)*hop - 1 has arrived; its centre lies n_fft/2 - hop samples before
+    that, so the synthesiser's own latency is n_fft/2, less S*hop for a model whose frames
+    describe S hops after their centre (S = 2 at n_fft = 4 hops: latency 0, the sine follows at
+    once). A shift past the frame's last sample would need negative latency and is refused.
 
-    ``lead``: how many samples before a frame's end the instant it describes lies (default
-    n_fft/2, its centre); ``window``: the analysis window behind ``stft`` (unscaled; default
-    Hann), for the amplitude.
+    ``lead``: how many samples before a frame's end the instant it describes lies for a model
+    without a target shift (default n_fft/2, its centre); ``target_shift_frames`` S moves that
+    instant S hops later (lead - S*hop); ``window``: the analysis window behind ``stft``
+    (unscaled; default Hann), for the amplitude.
     """
 
     reads = ("stft", "pitch")
 
-    def __init__(self, cfg: SpectralConfig, lead: int | None = None, window: np.ndarray | None = None) -> None:
+    def __init__(self, cfg: SpectralConfig, lead: int | None = None, window: np.ndarray | None = None,
+                 target_shift_frames: int = 0) -> None:
         self.cfg = cfg
-        self.lead = cfg.n_fft // 2 if lead is None else int(lead)
-        self.latency_samples = self.lead
+        self._centre_lead = cfg.n_fft // 2 if lead is None else int(lead)
         self._rms = None if window is None else window_rms_factor(window)
         self._u = np.arange(cfg.hop, dtype=np.float64) / cfg.hop
+        self._set_shift(target_shift_frames)
+
+    def _set_shift(self, shift: int) -> None:
+        c = self.cfg
+        lead = self._centre_lead - int(shift) * c.hop  # samples from the described instant to the frame's end
+        if shift < 0 or lead < 0:
+            raise UserError(f"pitch model's target shift of {shift} frames describes a time after its frames' "
+                            f"last sample; the sine takes shifts of 0..{self._centre_lead // c.hop} frames "
+                            f"at n_fft {c.n_fft}, hop {c.hop}")
+        self.target_shift_frames = int(shift)
+        self.lead = self.latency_samples = lead
         self.reset()
+
+    def bind(self, stages: list[Any]) -> None:
+        """Called by ``build_core`` with the frame stages before it: takes the target shift of the
+        stage that decodes the pitch (:class:`PitchDecode`), so the sine is as late as its frames say."""
+        shifts = {int(getattr(s, "target_shift_frames", 0)) for s in stages if "pitch" in getattr(s, "writes", ())}
+        if shifts:
+            self._set_shift(max(shifts))
 
     def reset(self) -> None:
         self._f0 = 0.0       # Hz of the previous frame (0: none yet)
@@ -152,7 +185,8 @@ def build_pitch_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
     """mel -> the pitch model (chunked as the profile says) -> decoded pitch per frame."""
     new, lookahead = spec.profile.chunking(spec.task, spec.recon)
     return [MelFeatures(spec.cfg), Chunker(model, new=new, lookahead=lookahead),
-            PitchDecode(spec.cfg, _layout(model), model_threshold(model), getattr(model, "pitch_decoder", None))]
+            PitchDecode(spec.cfg, _layout(model), model_threshold(model), getattr(model, "pitch_decoder", None),
+                        target_shift_frames(model))]
 
 
 @register_lowdelay_recon("sine")

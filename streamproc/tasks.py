@@ -70,6 +70,9 @@ def build_core(spec: TaskSpec, model: FrameModel | None = None, restore_model: F
         return build_lowdelay_core(spec, model, rate)
     front = entry.build_front(spec, model)
     stages, synth = recon(spec.recon).build(spec, restore_model)
+    bind = getattr(synth, "bind", None)
+    if bind is not None:  # a synthesiser whose timing depends on the stages before it (SineSynth)
+        bind([*front, *stages])
     return Core(spec.cfg, [*front, *stages], synth)
 
 
