@@ -85,6 +85,16 @@ def facts(path: Path) -> tuple[str, dict]:
         ("wall time", f"{tr['wall_seconds'] / 60:.0f} min of training loop on {tr['device'].upper()} "
                       f"(2 shared cores, several runs side by side)"),
     ]
+    shift = int(md.get("target_shift_frames", 0))
+    if shift:
+        rows.insert(4, ("alignment", f"target shift {shift} frames: column j describes sample j·hop + hop − n_fft/2 + "
+                                     f"{shift}·hop (the pitch {shift} hops after the frame's centre)"))
+    if tr.get("init"):
+        init = tr["init"]
+        rows.append(("initialised from", f"`{init['checkpoint']}` ({init['steps']} steps); steps and wall time "
+                                         f"above are the fine-tuning's"
+                     + (f", loss focus on the last {tr['focus_last']} columns (others × {tr['focus_rest']})"
+                        if tr.get("focus_last") else "")))
     table = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
     return table, {"metadata": md, "network": net, "training": tr}
 

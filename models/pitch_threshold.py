@@ -7,6 +7,8 @@ balanced voicing accuracy, raw pitch accuracy (reference-voiced frames estimated
 within 50 cents / reference-voiced frames) and overall accuracy. About 98.5 % of training
 frames are voiced, so plain voicing accuracy always prefers "voice everything"; the pick is
 the best mean of overall accuracy and balanced voicing accuracy. The test split is never read.
+The model runs at its own chunking; a target-shifted model (``target_shift_frames`` S) is
+compared with the label of frame k + S at its column k.
 """
 import argparse
 import json
@@ -39,7 +41,9 @@ for f in files:
     ch = Chunker(m)
     feat = np.concatenate([x.T, np.full((ch.latency_frames + 1, x.shape[0]), -1.0, np.float32)])
     pm = ch.process(Frames(stft=np.zeros((len(feat), 1), complex), features=feat)).features[: x.shape[1]]
-    ref_midi, ref_v = decode_pitchmap(y.T, lay, 0.0)
+    shift = m.target_shift_frames  # column k describes frame k + shift: compare with that frame's label
+    pm = pm[: pm.shape[0] - shift]
+    ref_midi, ref_v = decode_pitchmap(y[:, shift:].T, lay, 0.0)
     est_midi, _ = decode_pitchmap(pm, lay, 0.0)
     peak = pm.max(axis=1)
     good = np.abs(est_midi - ref_midi) < 0.5
