@@ -1,17 +1,22 @@
-"""Batch throughput: ``python -m bench.batch [--task T] [--short N] [--long N] [--long-s S] [--ray ADDRESS]``.
+"""Batch throughput: ``python -m bench.batch [--task T] [--short N] [--long N] [--long-s S] [--repeat R] [--ray ADDRESS]``.
 
 Audio hours per hour (wall clock, worker start-up included) and the peak memory of each
 worker, for ``--jobs 1`` and ``--jobs 2``, on the local pool and on Ray, on N short files
 (2 s) and on N long ones (default 200 and 10 x 60 s), cut from the bundled examples.
 Targets: jobs 2 at least 1.8x jobs 1 on this 2-core machine; Ray within 15 % of the local
-pool. Without --ray a one-node cluster is started (``ray start --head --num-cpus 2``) and
-stopped. Writes ``bench/out/batch.json``.
+pool. The runs are interleaved (each round runs every configuration once, local and Ray
+alternating which goes first) and each figure is the median of R rounds (default 3), so a
+busy spell on a shared machine hits both pools alike; the JSON keeps every run, the load
+before it and the other processes that were busy when the benchmark started. Without
+--ray a one-node cluster is started (``ray start --head --num-cpus 2``) and stopped.
+Writes ``bench/out/batch.json``.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import shutil
 import subprocess
 import sys
@@ -55,16 +60,47 @@ def measure(src: Path, work: Path, settings: Settings, jobs: int, ray: str | Non
             "peak_rss_mb_per_worker": sorted(peak.values()), "load_before": load}
 
 
+def busy_processes(min_cpu: float = 20.0) -> list[str]:
+    """Other processes using at least min_cpu % of a core (ps's lifetime average): what else ran."""
+    try:
+        ps = subprocess.run(["ps", "-eo", "pid=,pcpu=,args="], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    out = []
+    for line in ps.splitlines():
+        pid, cpu, args = (line.split(None, 2) + ["", ""])[:3]
+        if pid.isdigit() and int(pid) != os.getpid() and float(cpu or 0) >= min_cpu:
+            out.append(f"{float(cpu):.0f}% {args[:160]}")
+    return out
+
+
+def median_rows(rows: list[dict]) -> list[dict]:
+    """One row per (set, pool, jobs): the median throughput of its rounds, with their spread."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["set"], r["pool"], r["jobs"]), []).append(r)
+    out = []
+    for (name, pool, jobs), rs in groups.items():
+        rates = [r["audio_h_per_h"] for r in rs]
+        peaks = sorted({p for r in rs for p in r["peak_rss_mb_per_worker"]})
+        out.append({"set": name, "pool": pool, "jobs": jobs, "rounds": len(rs),
+                    "audio_h_per_h": statistics.median(rates), "min": min(rates), "max": max(rates),
+                    "peak_rss_mb_per_worker": [peaks[0], peaks[-1]] if peaks else []})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.batch", description=__doc__.splitlines()[0])
     ap.add_argument("--task", default="separate")
     ap.add_argument("--short", type=int, default=200)
     ap.add_argument("--long", type=int, default=10)
     ap.add_argument("--long-s", type=float, default=60.0)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds; each figure is their median (default 3)")
     ap.add_argument("--ray", default=None, help="a running cluster's address (default: start one here)")
     ap.add_argument("--no-ray", action="store_true")
     a = ap.parse_args(argv)
     settings = Settings(task=a.task, fmt=default_format(a.task))
+    others = busy_processes()
     started = False
     ray_bin = str(Path(sys.executable).with_name("ray"))
     if not a.no_ray and not a.ray:
@@ -76,22 +112,31 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             for name, n, sec in (("short", a.short, 2.0), ("long", a.long, a.long_s)):
+                if n < 1:
+                    continue
                 src = work / name
                 src.mkdir()
                 make_inputs(src, n, sec)
-                for ray in ([None] + ([] if a.no_ray else [a.ray])):
+                for rnd in range(a.repeat):
+                    pools = [None] + ([] if a.no_ray else [a.ray])
                     for jobs in (1, 2):
-                        r = {"set": f"{n} x {sec:g} s", **measure(src, work / f"out-{name}", settings, jobs, ray)}
-                        rows.append(r)
-                        print(f"{r['set']:>12} {r['pool']:>5} jobs {jobs}: {r['audio_h_per_h']:7.1f} audio h/h, "
-                              f"wall {r['wall_s']:6.1f} s, peak RSS/worker {r['peak_rss_mb_per_worker']} MB, "
-                              f"load before {r['load_before']:.2f}", flush=True)
+                        for ray in (pools if rnd % 2 == 0 else pools[::-1]):
+                            r = {"set": f"{n} x {sec:g} s", "round": rnd,
+                                 **measure(src, work / f"out-{name}", settings, jobs, ray)}
+                            rows.append(r)
+                            print(f"{r['set']:>12} round {rnd} {r['pool']:>5} jobs {jobs}: "
+                                  f"{r['audio_h_per_h']:7.1f} audio h/h, wall {r['wall_s']:6.1f} s, peak RSS/worker "
+                                  f"{r['peak_rss_mb_per_worker']} MB, load before {r['load_before']:.2f}", flush=True)
     finally:
         if started:
             subprocess.run([ray_bin, "stop"], capture_output=True)
+    medians = median_rows(rows)
+    for m in medians:
+        print(f"{m['set']:>12} {m['pool']:>5} jobs {m['jobs']}: median {m['audio_h_per_h']:7.1f} audio h/h "
+              f"({m['min']:.1f}-{m['max']:.1f} over {m['rounds']} rounds)")
     targets = []
-    for s in dict.fromkeys(r["set"] for r in rows):
-        by = {(r["pool"], r["jobs"]): r["audio_h_per_h"] for r in rows if r["set"] == s}
+    for s in dict.fromkeys(r["set"] for r in medians):
+        by = {(r["pool"], r["jobs"]): r["audio_h_per_h"] for r in medians if r["set"] == s}
         for pool in ("local", "ray"):
             if (pool, 1) in by:
                 x = by[(pool, 2)] / by[(pool, 1)]
@@ -105,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{t['set']:>12} {t['what']}: {t['value']:.2f} (target {t['target']}): "
               f"{'met' if t['met'] else 'MISSED'}")
     write_json("batch", {"task": a.task, "command": "python -m bench.batch " + " ".join(argv or sys.argv[1:]),
-                         "rows": rows, "targets": targets})
+                         "busy_at_start": others, "medians": medians, "rows": rows, "targets": targets})
     return 0
 
 

@@ -197,6 +197,9 @@ def _run_locked(items, out: Path, settings: Settings, spec, jobs, ray_address, g
             for job, result, lost in pool.poll(POLL_S):
                 in_flight -= 1
                 item, rel, sha, st, planned = meta[job.index]
+                if result is None and lost is None:   # queued on a worker that died first
+                    todo.appendleft(job)
+                    continue
                 if lost is not None:
                     attempts[job.index] = attempts.get(job.index, 0) + 1
                     if attempts[job.index] < MAX_ATTEMPTS:
