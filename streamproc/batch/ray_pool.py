@@ -26,6 +26,7 @@ import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 from .work import Job, Settings, one_line
@@ -70,7 +71,7 @@ class _Worker:
 
 @dataclass
 class _Slot:
-    actor: object                                    # the actor handle
+    actor: Any                                       # the actor handle
     ready: bool = False
     env: bool = False                                # started with the runtime_env (PYTHONPATH)
     pending: deque = field(default_factory=deque)    # (ObjectRef, Job), in submission order
