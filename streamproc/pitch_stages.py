@@ -191,12 +191,17 @@ def build_pitch_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
 
 @register_lowdelay_recon("sine")
 def build_lowdelay_sine(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel) -> tuple[list[Any], Any]:
-    """Pitch in the low-delay framing: each hop's decoded pitch, sonified at the host rate. The
-    model's prediction describes its newest Hann frame's centre (half a window before the
-    frame ends), so the sine is declared that late: what the listener hears is no earlier."""
+    """Pitch in the low-delay framing: each hop's decoded pitch, sonified at the host rate. A
+    model's prediction describes its newest Hann frame's centre (half a window before the frame
+    ends), or its target shift later (``pitch-live``: the frame's end, so the sine follows at
+    once): the sine is declared exactly that late. The host window is a whole number of hops, so
+    at 44.1 kHz it ends 0.07 ms before the shifted instant; the lead is then 0."""
     layout = _layout(model)
-    decode = PitchDecode(cfg, layout, model_threshold(model), getattr(model, "pitch_decoder", None))
-    return [decode], SineSynth(cfg, lead=cfg.n_fft // 2, window=dsp.asymmetric_windows(cfg.n_fft, cfg.hop)[0])
+    shift = target_shift_frames(model)
+    decode = PitchDecode(cfg, layout, model_threshold(model), getattr(model, "pitch_decoder", None), shift)
+    shifted = int(round(shift * spec.cfg.hop * cfg.sample_rate / spec.cfg.sample_rate))  # host samples
+    lead = max(0, cfg.n_fft // 2 - shifted)
+    return [decode], SineSynth(cfg, lead=lead, window=dsp.asymmetric_windows(cfg.n_fft, cfg.hop)[0])
 
 
 @register_recon("sine")

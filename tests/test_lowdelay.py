@@ -151,3 +151,15 @@ def test_the_latency_quality_plot_takes_heard_latency_from_the_engine():
         "mask": {"si_sdr_mean": 7.0, "n": 3}, "gla": {"si_sdr_mean": 1.0}, "mixture": {"si_sdr_mean": -6.0}}}}}}}
     rows = collect(report, 48000)
     assert [(r["recon"], r["value"]) for r in rows] == [("mask", 7.0)]  # baselines and refusals left out
+
+
+def test_live_pitch_with_a_model_that_describes_the_frame_end_sounds_at_once():
+    """A model trained with a target shift of 2 frames (half a window: ``pitch-live``) describes
+    its newest frame's last sample, so the live sine is declared no later than the framer's hop."""
+    class Shifted(LoudestBandModel):
+        target_shift_frames = 2
+
+    e = Engine(build_core(resolve("pitch", None, "live"), Shifted(), rate=48000), 48000)
+    assert e.latency_samples == 192 - 1
+    t = np.arange(24000) / 48000
+    assert np.abs(e.render(0.3 * np.sin(2 * np.pi * 440 * t), block=64)).max() > 0.05
