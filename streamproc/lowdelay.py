@@ -43,9 +43,6 @@ from .registry import task as registry_task
 from .spec import TaskSpec
 from .stages import RatioMask, StftFramer
 
-MIN_RATE = 16000  # below it the models' 0-8 kHz mel bands do not fit under Nyquist
-
-
 # ----------------------------------------------------------------------------- configuration
 
 def host_config(model_cfg: SpectralConfig, rate: int, hop_ms: float) -> tuple[SpectralConfig, int]:
@@ -53,8 +50,9 @@ def host_config(model_cfg: SpectralConfig, rate: int, hop_ms: float) -> tuple[Sp
 
     The window keeps the model's duration and the hop divides it, so the bins keep the model's
     spacing; ``stride`` hops make up one model hop (16 ms)."""
-    if rate < MIN_RATE:
-        raise UserError(f"the live profile needs a sample rate of at least {MIN_RATE} Hz "
+    lowest = int(2 * model_cfg.fmax)  # below it the models' mel bands do not fit under Nyquist
+    if rate < lowest:
+        raise UserError(f"the live profile needs a sample rate of at least {lowest} Hz "
                         f"(its models read 0-{model_cfg.fmax / 1000:g} kHz), got {rate}")
     model_hop_ms = 1000.0 * model_cfg.hop / model_cfg.sample_rate
     stride = max(1, int(round(model_hop_ms / hop_ms)))
@@ -254,35 +252,6 @@ class ShortOverlapAdd:
 
 # ----------------------------------------------------------------------------- building
 
-class HeldRatioMask(RatioMask):
-    """:class:`RatioMask` that computes a mask once per model run: frames that hold the same
-    prediction (``StridedChunker`` with ``run_every`` > 1) reuse it."""
-
-    writes: tuple[str, ...] = ("stft",)
-
-    def reset(self) -> None:
-        self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-
-    def __init__(self, cfg: SpectralConfig) -> None:
-        super().__init__(cfg)
-        self.reset()
-
-    def process(self, frames: Frames) -> Frames:
-        if not len(frames):
-            return frames
-        feat, ref_feat = frames.get("features"), frames.get("input_features")
-        masks = np.empty(frames.stft.shape)
-        for i in range(len(frames)):
-            last = self._last
-            if last is None or not (np.array_equal(last[0], feat[i]) and np.array_equal(last[1], ref_feat[i])):
-                out = dsp.descale(dsp.mel_from_features(feat[i:i + 1], self.cfg), self.cfg)
-                ref = dsp.descale(dsp.mel_from_features(ref_feat[i:i + 1], self.cfg), self.cfg)
-                mask = np.clip(np.divide(out, ref, out=np.zeros_like(out), where=ref > 0), 0.0, 1.0)
-                last = self._last = (feat[i].copy(), ref_feat[i].copy(), mask[0, self._nearest_covered])
-            masks[i] = last[2]
-        return frames.with_(stft=frames.stft * masks)
-
-
 @register_lowdelay_recon("mask")
 def build_mask(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel) -> tuple[list[Any], Any]:
     """The ratio mask on the asymmetric-window spectrum, resynthesised over two hops."""
@@ -290,7 +259,7 @@ def build_mask(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel) -> tuple[
     if kind != "mel" or model.n_outputs != cfg.n_mels:
         raise UserError(f"task {spec.task} needs a model that outputs a {cfg.n_mels}-band mel image, "
                         f"this one outputs {kind} with {model.n_outputs} rows")
-    return [HeldRatioMask(cfg)], ShortOverlapAdd(cfg)
+    return [RatioMask(cfg)], ShortOverlapAdd(cfg)
 
 
 def build_lowdelay_core(spec: TaskSpec, model: FrameModel, rate: int | None = None) -> Core:
