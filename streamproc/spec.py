@@ -38,6 +38,9 @@ class LowDelay:
     mask_reference: str = "asymmetric"  # the mixture column a mask divides by: under the window of
                                         # the spectrum it is applied to ("asymmetric"), or of the
                                         # model's input ("hann": the prediction's own column, held)
+    grain_delays: tuple[tuple[str, int], ...] = ()  # (recon, hops): where a PGHI reconstruction reads
+                                                    # each frame's grain, in hops before the window's
+                                                    # end (its latency); default: the window's centre
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ PROFILES: dict[str, Profile] = {
     # every 2 hops on a worker thread whose prediction applies one hop later; engine 8 ms at
     # any rate (pitch: + half a window, the instant its model describes), live pre-buffer
     # 8 ms beyond one block. Runs the mask (separate, resynth) and sine (pitch) reconstructions.
-    "live": Profile(0, 0, "HQ", None, None, 8.0, low_delay=LowDelay(4.0, 2, 1),
+    "live": Profile(0, 0, "HQ", None, None, 8.0, low_delay=LowDelay(4.0, 2, 1, grain_delays=(("gla", 6),)),
                     models=(("separate", "separate-live"), ("pitch", "pitch-live"))),
 }
 OFFLINE_PROFILE = "quality"

@@ -126,9 +126,9 @@ def test_live_pitch_sonifies_the_tracked_pitch_at_the_host_rate():
     assert midi_to_hz(69) == pytest.approx(440.0)
 
 
-@pytest.mark.parametrize("task, recon", [("separate", "gla"), ("superres", None), ("synth", None)])
+@pytest.mark.parametrize("task, recon", [("separate", "restore"), ("synth", "restore"), ("superres", None)])
 def test_live_refuses_what_it_does_not_run_yet_in_one_line(task, recon):
-    with pytest.raises(UserError, match=r"profile live runs --recon mask, sine so far") as e:
+    with pytest.raises(UserError, match=r"profile live runs --recon gla, mask, sine so far") as e:
         resolve(task, recon, "live")
     assert "\n" not in str(e.value)
 
@@ -139,16 +139,17 @@ def test_live_refuses_rates_below_the_models_band():
 
 
 def test_live_profile_settings_are_the_documented_ones():
-    assert PROFILES["live"].low_delay == LowDelay(4.0, 2, 1)
+    assert PROFILES["live"].low_delay == LowDelay(4.0, 2, 1, grain_delays=(("gla", 6),))
 
 
 def test_the_latency_quality_plot_takes_heard_latency_from_the_engine():
     from bench.latency_quality import collect, heard_ms
 
     assert heard_ms("resynth", "mask", "live", 48000) == pytest.approx(1e3 * (383 + 64 + 384 + 64) / 48000)
-    assert heard_ms("resynth", "gla", "live", 48000) is None  # not run by that profile
+    assert heard_ms("resynth", "gla", "live", 48000) == pytest.approx(1e3 * (191 + 6 * 192 + 384 + 64 + 64) / 48000)
+    assert heard_ms("resynth", "restore", "live", 48000) is None  # not run by that profile
     report = {"profiles": {"live": {"tasks": {"separate": {"summary": {
-        "mask": {"si_sdr_mean": 7.0, "n": 3}, "gla": {"si_sdr_mean": 1.0}, "mixture": {"si_sdr_mean": -6.0}}}}}}}
+        "mask": {"si_sdr_mean": 7.0, "n": 3}, "restore": {"si_sdr_mean": 1.0}, "mixture": {"si_sdr_mean": -6.0}}}}}}}
     rows = collect(report, 48000)
     assert [(r["recon"], r["value"]) for r in rows] == [("mask", 7.0)]  # baselines and refusals left out
 
