@@ -40,7 +40,7 @@ from .frame_model import FrameModel
 from .frames import Frames
 from .registry import lowdelay_recon, register_lowdelay_recon
 from .registry import task as registry_task
-from .spec import TaskSpec
+from .spec import HYBRID_CUTOFF_HZ, TaskSpec
 from .stages import Descale, RatioMask, StftFramer
 
 # ----------------------------------------------------------------------------- configuration
@@ -281,7 +281,8 @@ class GrainOverlapAdd:
     own asymmetric-window spectrum (``stft``) is resynthesised as by :class:`ShortOverlapAdd`,
     delayed to line up, and PGHI fills only the band above."""
 
-    def __init__(self, cfg: SpectralConfig, delay_hops: int, known_bins: int = 0) -> None:
+    def __init__(self, cfg: SpectralConfig, delay_hops: int, known_bins: int = 0, time_lag: int = 1) -> None:
+        """``time_lag``: hops between changes of the magnitudes (the model's ``run_every``)."""
         n, a = cfg.n_fft, cfg.hop
         if n % a or not 1 <= delay_hops <= n // (2 * a):
             raise ValueError(f"delay_hops must be within 1..{n // (2 * a)} for n_fft {n} and hop {a}")
@@ -299,7 +300,7 @@ class GrainOverlapAdd:
         self._low = ShortOverlapAdd(cfg) if known_bins else None
         from .pghi import StreamingPGHI
 
-        self._pghi = StreamingPGHI(n, a)
+        self._pghi = StreamingPGHI(n, a, time_lag=time_lag)
         self.reset()
 
     def reset(self) -> None:
@@ -349,16 +350,20 @@ def _grains(spec: TaskSpec, cfg: SpectralConfig, known_bins: int = 0) -> GrainOv
     settings = spec.profile.low_delay
     assert settings is not None
     hops = dict(settings.grain_delays).get(spec.recon, cfg.n_fft // (2 * cfg.hop))
-    return GrainOverlapAdd(cfg, hops, known_bins)
+    return GrainOverlapAdd(cfg, hops, known_bins, time_lag=settings.run_every)
 
 
 @register_lowdelay_recon("gla")
 def build_gla(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel) -> tuple[list[Any], Any]:
-    """The descaled mel, phases by PGHI (no lookahead, no iterations), two-hop grains.
-
-    ``hybrid`` is not offered here yet: at the delay that fits its 30 ms (3 hops), PGHI's
-    grains of the descaled upper band come out about 14 dB low on a steady tone (``bench.lowdelay_phase``)."""
+    """The descaled mel, phases by PGHI (no lookahead, no iterations), two-hop grains."""
     return [Descale(cfg)], _grains(spec, cfg)
+
+
+@register_lowdelay_recon("hybrid")
+def build_hybrid(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel) -> tuple[list[Any], Any]:
+    """The input's own spectrum below the cutoff, the descaled mel with PGHI phases above it."""
+    known = int(HYBRID_CUTOFF_HZ * cfg.n_fft / cfg.sample_rate)
+    return [Descale(cfg)], _grains(spec, cfg, known)
 
 
 def build_lowdelay_core(spec: TaskSpec, model: FrameModel, rate: int | None = None) -> Core:

@@ -25,6 +25,11 @@ import numpy as np
 HANN_LAMBDA = 0.25645  # lam / N^2 of the Gaussian that best matches a Hann window of N samples
 TOLERANCE = 1e-5       # bins below this fraction of the frame's peak take no part in the heap
 LOG_RANGE = 11.0       # log-magnitudes are clamped at (frame's peak - this), as for the tolerance
+PROMINENCE_DB = 2.0    # only bins within 2 of a local maximum (over +-4 bins) that stands this far
+                       # above the lowest bin there are integrated; the rest follow time alone.
+                       # A descaled mel is flat across each upper band, and integrating such flat
+                       # bins locks them in phase into one pulse per hop (too loud at the window's
+                       # centre, too quiet off it): python -m bench.lowdelay_phase
 
 
 @numba.njit(cache=True, nogil=True)
@@ -62,11 +67,14 @@ def _pop(keys: np.ndarray, vals: np.ndarray, size: int) -> tuple[int, int]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _pghi(mag: np.ndarray, n_fft: int, hop: int, lam: float, state_log: np.ndarray,
-          state_phase: np.ndarray, state_dt: np.ndarray, state_mag: np.ndarray) -> np.ndarray:
-    """Phases for each row of ``mag`` (frames, bins); the state arrays carry the previous frame
-    (log-magnitude, phase, time derivative of phase, magnitude) and are updated in place."""
+def _pghi(mag: np.ndarray, n_fft: int, hop: int, lam: float, past_log: np.ndarray, count: int,
+          state_phase: np.ndarray, state_dt: np.ndarray, state_mag: np.ndarray, prominence: float) -> np.ndarray:
+    """Phases for each row of ``mag`` (frames, bins); ``past_log`` is a ring of the last ``lag``
+    frames' log-magnitudes (the time derivative spans ``lag`` hops; ``count`` frames came
+    before), the state arrays carry the previous frame (phase, its time derivative, magnitude);
+    all are updated in place."""
     n, bins = mag.shape
+    lag = past_log.shape[0]
     out = np.empty((n, bins), dtype=np.complex128)
     two_pi = 2.0 * np.pi
     keys = np.empty(2 * bins)
@@ -90,11 +98,27 @@ def _pghi(mag: np.ndarray, n_fft: int, hop: int, lam: float, state_log: np.ndarr
             lo, hi = max(m - 1, 0), min(m + 1, bins - 1)
             dlog_df = (slog[hi] - slog[lo]) / ((hi - lo) / n_fft)  # per cycle/sample
             dt[m] = two_pi * m / n_fft + dlog_df / lam            # rad per sample
-            dfreq[m] = -lam * (slog[m] - state_log[m]) / hop        # rad per cycle/sample
+            dfreq[m] = -lam * (slog[m] - past_log[(count + k) % lag, m]) / (lag * hop)  # rad per cycle/sample
         size = 0
         remaining = 0
         for m in range(bins):
             big[m] = s[m] > TOLERANCE * peak and peak > 0.0
+        if prominence > 0.0:  # only bins near a local peak that stands out are integrated
+            for m in range(bins):
+                if not big[m]:
+                    continue
+                near = False
+                for j in range(max(m - 2, 0), min(m + 3, bins)):
+                    is_max = True
+                    low = slog[j]
+                    for i in range(max(j - 4, 0), min(j + 5, bins)):
+                        if slog[i] > slog[j]:
+                            is_max = False
+                        low = min(low, slog[i])
+                    if is_max and slog[j] - low > prominence:
+                        near = True
+                        break
+                big[m] = near
         for m in range(bins):
             done[m] = False
             # bins outside the heap: along time at their own frequency
@@ -132,7 +156,8 @@ def _pghi(mag: np.ndarray, n_fft: int, hop: int, lam: float, state_log: np.ndarr
         for m in range(bins):
             p = phase[m] % two_pi
             out[k, m] = s[m] * (np.cos(p) + 1j * np.sin(p))
-            state_log[m], state_phase[m], state_dt[m], state_mag[m] = slog[m], p, dt[m], s[m]
+            past_log[(count + k) % lag, m] = slog[m]
+            state_phase[m], state_dt[m], state_mag[m] = p, dt[m], s[m]
     return out
 
 
@@ -140,15 +165,25 @@ class StreamingPGHI:
     """Magnitudes (frames, bins) of a Hann-window STFT of ``n_fft`` at ``hop`` -> complex frames
     whose phases refer to each window's centre (``irfft`` puts the window's middle at index 0)."""
 
-    def __init__(self, n_fft: int, hop: int, window_lambda: float = HANN_LAMBDA) -> None:
+    def __init__(self, n_fft: int, hop: int, window_lambda: float = HANN_LAMBDA,
+                 prominence_db: float = PROMINENCE_DB, time_lag: int = 1) -> None:
+        """``prominence_db`` 0: every bin above the tolerance is integrated (plain PGHI).
+        ``time_lag``: the hops the magnitude's time derivative spans; magnitudes that change only
+        every few hops (a model held between runs) take that many, so the derivative is not zero
+        on the held frames and all of it on the others."""
+        if time_lag < 1:
+            raise ValueError("time_lag must be at least 1")
+        self.time_lag = int(time_lag)
         self.n_fft, self.hop = int(n_fft), int(hop)
+        self.prominence = float(prominence_db) / 20.0 * np.log(10.0)
         self.lam = float(window_lambda) * n_fft * n_fft
         self.bins = n_fft // 2 + 1
         self.reset()
 
     def reset(self) -> None:
         b = self.bins
-        self._log = np.full(b, np.log(1e-300))
+        self._log = np.full((self.time_lag, b), np.log(1e-300))
+        self._count = 0
         self._phase = np.zeros(b)
         self._dt = 2.0 * np.pi * np.arange(b) / self.n_fft
         self._mag = np.zeros(b)
@@ -157,4 +192,7 @@ class StreamingPGHI:
         mag = np.ascontiguousarray(np.atleast_2d(magnitude), dtype=np.float64)
         if mag.shape[1] != self.bins:
             raise ValueError(f"expected {self.bins} bins, got {mag.shape[1]}")
-        return _pghi(mag, self.n_fft, self.hop, self.lam, self._log, self._phase, self._dt, self._mag)
+        out = _pghi(mag, self.n_fft, self.hop, self.lam, self._log, self._count, self._phase, self._dt,
+                    self._mag, self.prominence)
+        self._count += len(mag)
+        return out

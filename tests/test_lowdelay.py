@@ -126,9 +126,9 @@ def test_live_pitch_sonifies_the_tracked_pitch_at_the_host_rate():
     assert midi_to_hz(69) == pytest.approx(440.0)
 
 
-@pytest.mark.parametrize("task, recon", [("separate", "restore"), ("synth", "restore"), ("superres", None)])
+@pytest.mark.parametrize("task, recon", [("separate", "restore"), ("synth", "restore"), ("superres", "wavenet")])
 def test_live_refuses_what_it_does_not_run_yet_in_one_line(task, recon):
-    with pytest.raises(UserError, match=r"profile live runs --recon gla, mask, sine so far") as e:
+    with pytest.raises(UserError, match=r"profile live runs --recon gla, hybrid, mask, sine so far") as e:
         resolve(task, recon, "live")
     assert "\n" not in str(e.value)
 
@@ -139,7 +139,7 @@ def test_live_refuses_rates_below_the_models_band():
 
 
 def test_live_profile_settings_are_the_documented_ones():
-    assert PROFILES["live"].low_delay == LowDelay(4.0, 2, 1, grain_delays=(("gla", 6),))
+    assert PROFILES["live"].low_delay == LowDelay(4.0, 2, 1, grain_delays=(("gla", 6), ("hybrid", 3)))
 
 
 def test_the_latency_quality_plot_takes_heard_latency_from_the_engine():
