@@ -61,6 +61,8 @@ def facts(path: Path) -> tuple[str, dict]:
     if net.get("output") == "mask":
         loss = ("bounded ratio mask on the input (sigmoid, floor −100 dB), loss on the masked mixture: "
                 + loss)
+    if net.get("output") == "residual":
+        loss = "residual output (the input plus a clipped correction), loss on the sum: " + loss
     if tr.get("focus_last"):
         loss += (f"; weighted towards the window's right edge (last {tr['focus_last']} columns 1, "
                  f"the others {tr['focus_rest']:g}; `--focus-last`)")

@@ -314,7 +314,14 @@ def audio_clip(task: str, works: list[str], soundfont: Path, seed: int, index: i
     return x, y, d.info
 
 
+# set by ``build(restore_from=...)`` before its workers fork: {task: model path} whose outputs the
+# restore task's inputs are made of (``models.restore_inputs``); None = descaled true mels
+RESTORE_SOURCES: dict[str, Path] | None = None
+
+
 def example_restore(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
+    if RESTORE_SOURCES:
+        return _restore_from_model(d, rng, cfg, RESTORE_SOURCES)
     lead, back, info = _mixture(d, rng, 0.3, _piano_lead(d, rng))
     mix = lead + back
     mix = mix * _level(mix, rng) + _noise(d, rng, info)
@@ -324,7 +331,18 @@ def example_restore(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
     return dsp.features_from_mel(approx, cfg).T, dsp.features_from_mel(mag, cfg).T, info, {}
 
 
-def example_synth(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
+def _restore_from_model(d: Draw, rng: np.random.Generator, cfg: SpectralConfig, sources: dict[str, Path]):
+    from .restore_inputs import restore_pair
+
+    tasks = sorted(sources)
+    task = tasks[int(rng.integers(len(tasks)))]
+    x, y, info = RESTORE_AUDIO[task](d, rng)
+    xi, yi = restore_pair(task, sources[task], x, y, cfg)
+    return xi, yi, {**info, "restore_from": task}, {}
+
+
+def synth_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(harmonic blueprint, violin rendering of the same notes, info), both at one peak level."""
     mel = d.timed(d.work.melody)
     mel = _excerpt(mel, d.start(mel, rng), d.seconds)
     prog = int(rng.choice(R.VIOLINS))
@@ -336,8 +354,15 @@ def example_synth(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
     lvl = 10.0 ** (rng.uniform(-24.0, -1.0) / 20.0)
     gb = lvl / max(float(np.abs(blue).max()), 1e-6)
     gv = lvl / max(float(np.abs(violin).max()), 1e-6)
-    return (dsp.log_mel_features(blue * gb, cfg), dsp.log_mel_features(violin * gv, cfg),
-            {"programs": [prog], "harmonics": nh}, {})
+    return blue * gb, violin * gv, {"programs": [prog], "harmonics": nh}
+
+
+def example_synth(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
+    blue, violin, info = synth_audio(d, rng)
+    return dsp.log_mel_features(blue, cfg), dsp.log_mel_features(violin, cfg), info, {}
+
+
+RESTORE_AUDIO = {"separate": separate_audio, "superres": superres_audio, "synth": synth_audio}
 
 
 def pitch_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], dict]:
@@ -431,9 +456,12 @@ def _worker(args: tuple) -> tuple[int, dict]:
 
 def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = None, seed: int = 0,
           split: str = "train", seconds: float = 15.0, jobs: int = 1, progress: bool = True,
-          hold_out: list[str] | None = None) -> dict:
+          hold_out: list[str] | None = None, restore_from: dict[str, Path] | None = None) -> dict:
     """Render (or extend) a data set; returns its manifest. ``soundfonts`` default: the three
-    training soundfonts, less those in ``hold_out`` (kept for an unseen-timbre test)."""
+    training soundfonts, less those in ``hold_out`` (kept for an unseen-timbre test).
+    ``restore_from`` (task ``restore`` only): {task: ONNX model} whose outputs make the inputs
+    (``models.restore_inputs``) instead of descaled true mels."""
+    global RESTORE_SOURCES
     from tqdm import tqdm
 
     if task not in TASKS:
@@ -444,6 +472,13 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         raise ValueError("--minutes and --seconds must be positive")
     if soundfonts and hold_out:
         raise ValueError("give --soundfont or --hold-out, not both")
+    if restore_from and task != "restore":
+        raise ValueError("--from-models makes restoration inputs: it needs --task restore")
+    sources = None
+    if restore_from:
+        from .restore_inputs import describe
+
+        sources = describe(restore_from)
     names = soundfonts or R.training_soundfonts(hold_out)
     sfs = [R.soundfont_path(s) for s in names]
     for p in sfs:
@@ -459,8 +494,8 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     if old.exists():
         m = json.loads(old.read_text())
         same = (m.get("task"), m.get("seed"), m.get("split"), m.get("seconds"), m.get("soundfonts"),
-                m.get("data_version", 1))
-        if same != (task, seed, split, seconds, [R.soundfont_name(p) for p in sfs], DATA_VERSION):
+                m.get("data_version", 1), m.get("restore_from"))
+        if same != (task, seed, split, seconds, [R.soundfont_name(p) for p in sfs], DATA_VERSION, sources):
             raise ValueError(f"{out} holds a different data set ({m.get('task')}, seed {m.get('seed')}, "
                              f"split {m.get('split')}); use another --out")
     works = R.corpus_works(split)
@@ -474,20 +509,24 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         except Exception:  # noqa: BLE001  (missing or damaged: render it (again))
             todo.append((task, works, sfs, seed, i, seconds, out, split == "test"))
     t = time.time()
+    RESTORE_SOURCES = dict(restore_from) if restore_from else None  # the workers fork with it
     bar = tqdm(total=n_ex, initial=n_ex - len(todo), desc=f"render {task}", unit="ex", disable=not progress)
-    if jobs > 1 and len(todo) > 1:
-        import multiprocessing as mp
+    try:
+        if jobs > 1 and len(todo) > 1:
+            import multiprocessing as mp
 
-        with mp.get_context("fork").Pool(jobs) as pool:
-            for i, info in pool.imap_unordered(_worker, todo):
+            with mp.get_context("fork").Pool(jobs) as pool:
+                for i, info in pool.imap_unordered(_worker, todo):
+                    infos[i] = info
+                    bar.update()
+        else:
+            for a in todo:
+                i, info = _worker(a)
                 infos[i] = info
                 bar.update()
-    else:
-        for a in todo:
-            i, info = _worker(a)
-            infos[i] = info
-            bar.update()
-    bar.close()
+    finally:
+        RESTORE_SOURCES = None
+        bar.close()
     rows_in, rows_out = task_rows(task)
     manifest = {
         "task": task, "data_version": DATA_VERSION, "seed": seed, "split": split, "seconds": seconds,
@@ -499,6 +538,8 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     }
     if task == "pitch":
         manifest.update(pitch_layout())
+    if sources:
+        manifest["restore_from"] = sources
     old.write_text(json.dumps(manifest, indent=1))
     return manifest
 
@@ -582,10 +623,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", choices=("train", "test"), default="train")
     ap.add_argument("--seconds", type=float, default=15.0, help="length of one example")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--from-models", metavar="TASK[=ONNX],...",
+                    help="restore only: inputs are these task models' descaled outputs (separate, superres, "
+                         "synth; a bare name is the shipped model) instead of descaled true mels")
     a = ap.parse_args(argv)
     sfs = (a.soundfont or []) + [s for s in (a.soundfonts or "").split(",") if s]
     try:
-        m = build(a.task, a.minutes, a.out, sfs or None, a.seed, a.split, a.seconds, a.jobs, hold_out=a.hold_out)
+        sources = None
+        if a.from_models:
+            from .restore_inputs import parse_sources
+
+            sources = parse_sources(a.from_models)
+        m = build(a.task, a.minutes, a.out, sfs or None, a.seed, a.split, a.seconds, a.jobs, hold_out=a.hold_out,
+                  restore_from=sources)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -37,7 +37,8 @@ class NetConfig:
     dropout: float = 0.5          # in the three innermost decoder blocks, training only
     ndf: int = 16                 # discriminator width
     d_layers: int = 3             # PatchGAN strided layers (receptive field 70 px at 3)
-    output: str = "image"         # "image" (tanh) or "mask" (a bounded ratio mask applied to the input)
+    output: str = "image"         # "image" (tanh), "mask" (a bounded ratio mask applied to the input)
+                                  # or "residual" (the input plus a correction: superres keeps its band)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -56,8 +57,8 @@ class NetConfig:
             raise ValueError(f"unknown loss {self.loss!r}")
         if self.output not in OUTPUTS:
             raise ValueError(f"unknown output {self.output!r} (choose from {', '.join(OUTPUTS)})")
-        if self.output == "mask" and (self.kind != "unet" or self.task == "pitch"):
-            raise ValueError("a ratio-mask output needs a U-Net from a mel image to a mel image")
+        if self.output in ("mask", "residual") and (self.kind != "unet" or self.task == "pitch"):
+            raise ValueError(f"a {self.output} output needs a U-Net from a mel image to a mel image")
         if self.kind == "unet" and self.rows_in != self.rows_out:
             raise ValueError("a U-Net maps an image to one of the same height (rows_in == rows_out)")
         if self.kind == "restore" and (self.rows_in != self.rows_out or self.rows_in % 2 != 1):
@@ -85,7 +86,7 @@ class NetConfig:
         return cls.from_dict(json.loads(s))
 
 
-OUTPUTS = ("image", "mask")
+OUTPUTS = ("image", "mask", "residual")
 MASK_FLOOR = 1e-5   # the mask's lower bound: -100 dB
 
 
@@ -123,8 +124,10 @@ def _up(cin: int, cout: int, dropout: float) -> nn.Sequential:
 class UNetGenerator(nn.Module):
     """pix2pix U-Net: conv(4, stride 2) encoder, transposed-conv decoder, skip connections.
 
-    Output through tanh into [-1, 1] (the feature range); with ``residual``, the input plus a
-    correction clipped to [-1, 1] (restoration only adds detail to an estimate); with
+    Output through tanh into [-1, 1] (the feature range); with ``residual`` (or
+    ``cfg.output == "residual"``), the input plus a correction clipped to [-1, 1] (restoration
+    only adds detail to an estimate; super-resolution keeps the band it was given and predicts
+    what lies above it); with
     ``cfg.output == "mask"``, a bounded ratio mask m = sigmoid(h) in (0, 1] applied to the
     input's mel amplitudes, i.e. the input image plus 20 log10(m) in image units, clipped to
     [-1, 1]: the output is always the masked mixture, so it can only keep or attenuate what
@@ -133,7 +136,7 @@ class UNetGenerator(nn.Module):
     def __init__(self, cfg: NetConfig, residual: bool = False) -> None:
         super().__init__()
         ch = [min(cfg.ngf * 2 ** i, cfg.ngf * cfg.max_mult) for i in range(cfg.depth)]
-        self.residual = residual
+        self.residual = residual or cfg.output == "residual"
         self.mask = cfg.output == "mask"
         self.mask_scale = _mask_scale()
         self.downs = nn.ModuleList()

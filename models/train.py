@@ -338,8 +338,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--net", help='JSON overrides of the network config, e.g. \'{"ngf": 24, "depth": 5}\'')
     ap.add_argument("--loss", choices=("gan", "l1"), default=None, help="l1 = the CNN baseline (default gan)")
     ap.add_argument("--output", choices=OUTPUTS, default=None,
-                    help="generator output: image (tanh) or mask (a bounded ratio mask on the input, "
-                         "for separate: the loss is then on the masked mixture; default image)")
+                    help="generator output: image (tanh), mask (a bounded ratio mask on the input, "
+                         "for separate: the loss is then on the masked mixture) or residual (the input "
+                         "plus a correction, for superres: the given band passes through; default image)")
     ap.add_argument("--init", help="fine-tune: start from this checkpoint's generator and discriminator "
                                    "weights (its network config; fresh optimisers, step 0)")
     ap.add_argument("--focus-last", type=int, default=None, metavar="K",
