@@ -341,3 +341,5 @@ def test_ratio_mask_generator_trains_exports_and_only_attenuates(tmp_path):
 
     with pytest.raises(TrainError, match="ratio-mask"):
         make_config("pitch", "tiny", {}, "gan", "mask")
+    with pytest.raises(TrainError, match="a residual output needs a U-Net"):
+        make_config("pitch", "tiny", {}, "gan", "residual")
