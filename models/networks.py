@@ -58,8 +58,8 @@ class NetConfig:
         if self.output not in OUTPUTS:
             raise ValueError(f"unknown output {self.output!r} (choose from {', '.join(OUTPUTS)})")
         if self.output in ("mask", "residual") and (self.kind != "unet" or self.task == "pitch"):
-            kind = "ratio-mask" if self.output == "mask" else "residual"
-            raise ValueError(f"a {kind} output needs a U-Net from a mel image to a mel image")
+            named = "ratio-mask" if self.output == "mask" else "residual"
+            raise ValueError(f"a {named} output needs a U-Net from a mel image to a mel image")
         if self.kind == "unet" and self.rows_in != self.rows_out:
             raise ValueError("a U-Net maps an image to one of the same height (rows_in == rows_out)")
         if self.kind == "restore" and (self.rows_in != self.rows_out or self.rows_in % 2 != 1):
