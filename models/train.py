@@ -10,7 +10,8 @@ Loss: L1 * 100 + adversarial (BCE on PatchGAN logits), Adam 2e-4, beta1 0.5 (pix
 Every step draws its batch and dropout from RNGs seeded by (seed, rank, step), so a run
 resumed from its last checkpoint continues exactly as if it had never stopped.
 Fine-tuning: ``--init CKPT`` starts from another run's generator and discriminator weights (fresh
-Adam states, step 0; the network config comes from that checkpoint). ``--focus-last K`` weights the
+Adam states, step 0; the network config comes from that checkpoint). ``--init`` of an L1-only
+run with ``--loss gan`` turns it into a cGAN: its generator, and a fresh discriminator. ``--focus-last K`` weights the
 loss towards the window's right edge: the last K columns weigh 1, the others ``--focus-rest``
 (L1 per pixel; the PatchGAN's loss on its last patch columns, the rest weighted alike), for a model
 run without lookahead, whose rightmost column is the prediction for "now".
@@ -80,9 +81,13 @@ def init_config(ck: dict, task: str, overrides: dict, loss: str | None, output: 
         raise TrainError(f"--init takes the network from the checkpoint; --net may only set "
                          f"{', '.join(FRAMING_KEYS)} (not {', '.join(other)})")
     for name, value in (("loss", loss), ("output", output)):
+        if name == "loss" and (base.loss, value) == ("l1", "gan"):
+            continue   # an L1-trained generator (the CNN) becomes a cGAN's starting point
         if value is not None and value != getattr(base, name):
             raise TrainError(f"--{name} {value} does not match the --init checkpoint's {getattr(base, name)!r}")
     d = {**json.loads(base.to_json()), **overrides}
+    if loss is not None:
+        d["loss"] = loss
     try:
         cfg = NetConfig.from_dict(d)
     except (TypeError, ValueError) as e:
@@ -180,7 +185,8 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
             init_summary = json.loads(init_ck["summary"])
             # the run folder's name, not the path: the summary travels into shipped ONNX metadata
             init = {"run": Path(args.init).resolve().parent.name, "steps": int(init_ck["step"]),
-                    "soundfonts": init_summary.get("soundfonts"), "data_minutes": init_summary.get("data_minutes")}
+                    "soundfonts": init_summary.get("soundfonts"), "data_minutes": init_summary.get("data_minutes"),
+                    "loss": NetConfig.from_json(init_ck["net"]).loss}
         else:
             cfg = make_config(args.task, args.preset or "small", overrides, args.loss or "gan", args.output or "image")
     if args.target_shift is None:
@@ -206,7 +212,8 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
     optD = torch.optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
     if ck is None and init is not None:
         G.load_state_dict(init_ck["G"])   # fine-tuning: weights only, fresh optimisers from step 0
-        D.load_state_dict(init_ck["D"])
+        if NetConfig.from_json(init_ck["net"]).loss == "gan":
+            D.load_state_dict(init_ck["D"])   # an L1 run never trained its D: keep this fresh one
     if ck is not None:
         G.load_state_dict(ck["G"])
         D.load_state_dict(ck["D"])

@@ -55,6 +55,23 @@ def test_init_starts_from_the_checkpoint_weights(tmp_path):
     assert any(not torch.equal(moved["G"][k], v) for k, v in src["G"].items() if v.is_floating_point())
 
 
+def test_init_turns_an_l1_run_into_a_cgan(tmp_path):
+    """--init of the L1-only CNN with --loss gan: its generator, now trained against a PatchGAN."""
+    from models.train import main
+
+    init = tiny_run("separate", "l1")
+    src = _ckpt(init)
+    assert main(_args(tiny_data("separate"), tmp_path, 2, "--init", str(init), "--loss", "gan", "--lr", "0")) == 0
+    ck = _ckpt(tmp_path / "ckpt_last.pt")
+    assert json.loads(src["net"])["loss"] == "l1" and json.loads(ck["net"])["loss"] == "gan"
+    for k, v in src["G"].items():
+        if "running" not in k and "num_batches" not in k:
+            assert torch.equal(ck["G"][k], v), k
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all("loss_d" in m and "loss_g_adv" in m for m in logged)
+    assert json.loads(ck["summary"])["init"]["loss"] == "l1"
+
+
 def test_init_focus_run_resumes_exactly(tmp_path):
     from models.train import main
 
