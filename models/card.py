@@ -57,7 +57,8 @@ def facts(path: Path) -> tuple[str, dict]:
     md = read_metadata(path)
     net, tr = json.loads(md["network"]), json.loads(md["training"])
     kind = "residual U-Net on linear bins" if net["kind"] == "restore" else "U-Net generator"
-    loss = "L1 only (CNN baseline, no discriminator)" if tr["loss"] == "l1" else "L1 × 100 + PatchGAN adversarial (pix2pix)"
+    loss = ("L1 only (CNN baseline, no discriminator)" if tr["loss"] == "l1"
+            else f"L1 × {tr.get('lambda_l1', 100):g} + PatchGAN adversarial (pix2pix)")
     if net.get("output") == "mask":
         loss = ("bounded ratio mask on the input (sigmoid, floor −100 dB), loss on the masked mixture: "
                 + loss)
@@ -93,7 +94,8 @@ def facts(path: Path) -> tuple[str, dict]:
                                      f"{shift}·hop (the pitch {shift} hops after the frame's centre)"))
     if tr.get("init"):
         init = tr["init"]
-        rows.append(("initialised from", f"`{init['checkpoint']}` ({init['steps']} steps); steps and wall time "
+        start = " (L1 only: the CNN, turned cGAN with a fresh discriminator)" if init.get("loss") == "l1" else ""
+        rows.append(("initialised from", f"run `{init['run']}`{start} ({init['steps']} steps); steps and wall time "
                                          f"above are the fine-tuning's"
                      + (f", loss focus on the last {tr['focus_last']} columns (others × {tr['focus_rest']})"
                         if tr.get("focus_last") else "")))
