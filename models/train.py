@@ -212,7 +212,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
     optD = torch.optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
     if ck is None and init is not None:
         G.load_state_dict(init_ck["G"])   # fine-tuning: weights only, fresh optimisers from step 0
-        if NetConfig.from_json(init_ck["net"]).loss == "gan":
+        if init["loss"] == "gan":
             D.load_state_dict(init_ck["D"])   # an L1 run never trained its D: keep this fresh one
     if ck is not None:
         G.load_state_dict(ck["G"])
