@@ -97,7 +97,8 @@ def model_metadata(cfg, summary: dict) -> ModelMetadata:
                          n_outputs=cfg.rows_out, context_frames=cfg.context_frames, new_frames=cfg.new_frames,
                          lookahead_frames=cfg.lookahead_frames, network=json.loads(cfg.to_json()),
                          training=summary, pitch=LAYOUT if kind == "pitchmap" else None,
-                         target_shift_frames=int(summary.get("target_shift", 0)))
+                         target_shift_frames=int(summary.get("target_shift", 0)),
+                         input_kind=str(cfg.extra.get("input_kind", "mel")))
 
 
 def metadata(cfg, summary: dict) -> dict[str, str]:

@@ -35,6 +35,7 @@ import numpy as np
 
 from streamproc.config import DEFAULT, SpectralConfig
 from streamproc import dsp
+from streamproc.features import DEFAULT_KIND, audio_features, check_input_kind
 from streamproc.pitchmap import DEFAULT_LAYOUT
 
 from dataclasses import dataclass
@@ -75,12 +76,19 @@ def frame_centres(n_frames: int, cfg: SpectralConfig = DEFAULT) -> np.ndarray:
     return np.arange(n_frames) * cfg.hop + cfg.hop - cfg.n_fft // 2
 
 
-def pitch_map_frames(midi: np.ndarray) -> np.ndarray:
+def pitch_map_frames(midi: np.ndarray, sigma: float = 0.0) -> np.ndarray:
     """Per-frame sounding pitch (fractional MIDI, NaN = unvoiced) -> (n_bins, frames):
-    ``on`` in the nearest row, ``off`` elsewhere."""
+    ``on`` in the nearest row, ``off`` elsewhere; ``sigma`` > 0 (rows): a soft target instead,
+    a Gaussian of that width around the exact (fractional) row, so the map carries the pitch
+    between rows and a centroid decoder can read it back."""
     midi = np.asarray(midi, np.float64)
     out = np.full((LAYOUT.n_bins, len(midi)), LAYOUT.off, dtype=np.float32)
     ok = np.isfinite(midi)
+    if sigma > 0:
+        exact = (midi - LAYOUT.min_midi) * LAYOUT.bins_per_semitone
+        d = np.arange(LAYOUT.n_bins)[:, None] - np.where(ok, exact, -1e9)[None, :]
+        g = np.exp(-0.5 * (d / sigma) ** 2)
+        return (LAYOUT.off + (LAYOUT.on - LAYOUT.off) * g).astype(np.float32)
     b = np.full(len(midi), -1)
     b[ok] = LAYOUT.rows(midi[ok])
     k = np.where((b >= 0) & (b < LAYOUT.n_bins))[0]
@@ -398,13 +406,19 @@ def pitch_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, Callable
     return audio, label, info
 
 
+# set by ``build(pitch_input=..., pitch_sigma=...)`` before its workers fork: the pitch
+# model's input image (``streamproc.features``) and its target's softness in rows (0: one-hot)
+PITCH_INPUT: dict = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0}
+
+
 def example_pitch(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
     from . import labels as L
 
     audio, label, info = pitch_audio(d, rng)
-    x = dsp.log_mel_features(audio, cfg)
+    x = audio_features(audio, cfg, PITCH_INPUT["input_kind"], LAYOUT)
     midi = label(frame_centres(x.shape[1], cfg))
-    return x, pitch_map_frames(midi), info, {"f0": L.midi_to_hz(midi).astype(np.float32)}
+    return (x, pitch_map_frames(midi, PITCH_INPUT["pitch_sigma"]), info,
+            {"f0": L.midi_to_hz(midi).astype(np.float32)})
 
 
 def pitch_pair(d: Draw, rng: np.random.Generator, hop_s: float = 0.01) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -456,12 +470,14 @@ def _worker(args: tuple) -> tuple[int, dict]:
 
 def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = None, seed: int = 0,
           split: str = "train", seconds: float = 15.0, jobs: int = 1, progress: bool = True,
-          hold_out: list[str] | None = None, restore_from: dict[str, Path] | None = None) -> dict:
+          hold_out: list[str] | None = None, restore_from: dict[str, Path] | None = None,
+          pitch_input: str = DEFAULT_KIND, pitch_sigma: float = 0.0) -> dict:
     """Render (or extend) a data set; returns its manifest. ``soundfonts`` default: the three
     training soundfonts, less those in ``hold_out`` (kept for an unseen-timbre test).
     ``restore_from`` (task ``restore`` only): {task: ONNX model} whose outputs make the inputs
-    (``models.restore_inputs``) instead of descaled true mels."""
-    global RESTORE_SOURCES
+    (``models.restore_inputs``) instead of descaled true mels. ``pitch_input`` / ``pitch_sigma``
+    (task ``pitch`` only): the input image's kind and the soft target's width in rows."""
+    global RESTORE_SOURCES, PITCH_INPUT
     from tqdm import tqdm
 
     if task not in TASKS:
@@ -474,6 +490,15 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         raise ValueError("give --soundfont or --hold-out, not both")
     if restore_from and task != "restore":
         raise ValueError("--from-models makes restoration inputs: it needs --task restore")
+    if task != "pitch" and (pitch_input != DEFAULT_KIND or pitch_sigma):
+        raise ValueError("--input and --pitch-sigma shape pitch data: they need --task pitch")
+    if pitch_sigma < 0 or pitch_sigma > 4:
+        raise ValueError("--pitch-sigma must be 0..4 rows")
+    try:
+        check_input_kind(pitch_input, "--input")
+    except Exception as e:  # noqa: BLE001  (UserError: the same one line)
+        raise ValueError(str(e)) from None
+    pitch_settings = {"input_kind": pitch_input, "pitch_sigma": float(pitch_sigma)}
     sources = None
     if restore_from:
         from .restore_inputs import describe
@@ -494,8 +519,10 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     if old.exists():
         m = json.loads(old.read_text())
         same = (m.get("task"), m.get("seed"), m.get("split"), m.get("seconds"), m.get("soundfonts"),
-                m.get("data_version", 1), m.get("restore_from"))
-        if same != (task, seed, split, seconds, [R.soundfont_name(p) for p in sfs], DATA_VERSION, sources):
+                m.get("data_version", 1), m.get("restore_from"), m.get("input_kind", DEFAULT_KIND),
+                float(m.get("pitch_sigma", 0.0)))
+        if same != (task, seed, split, seconds, [R.soundfont_name(p) for p in sfs], DATA_VERSION, sources,
+                    pitch_input, float(pitch_sigma)):
             raise ValueError(f"{out} holds a different data set ({m.get('task')}, seed {m.get('seed')}, "
                              f"split {m.get('split')}); use another --out")
     works = R.corpus_works(split)
@@ -510,6 +537,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
             todo.append((task, works, sfs, seed, i, seconds, out, split == "test"))
     t = time.time()
     RESTORE_SOURCES = dict(restore_from) if restore_from else None  # the workers fork with it
+    PITCH_INPUT = pitch_settings
     bar = tqdm(total=n_ex, initial=n_ex - len(todo), desc=f"render {task}", unit="ex", disable=not progress)
     try:
         if jobs > 1 and len(todo) > 1:
@@ -526,6 +554,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
                 bar.update()
     finally:
         RESTORE_SOURCES = None
+        PITCH_INPUT = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0}
         bar.close()
     rows_in, rows_out = task_rows(task)
     manifest = {
@@ -538,6 +567,10 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     }
     if task == "pitch":
         manifest.update(pitch_layout())
+        if pitch_input != DEFAULT_KIND:
+            manifest["input_kind"] = pitch_input
+        if pitch_sigma:
+            manifest["pitch_sigma"] = float(pitch_sigma)
     if sources:
         manifest["restore_from"] = sources
     old.write_text(json.dumps(manifest, indent=1))
@@ -626,6 +659,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-models", metavar="TASK[=ONNX],...",
                     help="restore only: inputs are these task models' descaled outputs (separate, superres, "
                          "synth; a bare name is the shipped model) instead of descaled true mels")
+    ap.add_argument("--input", default=DEFAULT_KIND, dest="input_kind",
+                    help="pitch only: the model's input image, mel (default) or logfreq (rows on the pitch map's "
+                         "own pitches; streamproc.features)")
+    ap.add_argument("--pitch-sigma", type=float, default=0.0,
+                    help="pitch only: soft targets, a Gaussian this many rows wide around the exact pitch "
+                         "(default 0: the nearest row lit)")
     a = ap.parse_args(argv)
     sfs = (a.soundfont or []) + [s for s in (a.soundfonts or "").split(",") if s]
     try:
@@ -635,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
 
             sources = parse_sources(a.from_models)
         m = build(a.task, a.minutes, a.out, sfs or None, a.seed, a.split, a.seconds, a.jobs, hold_out=a.hold_out,
+                  pitch_input=a.input_kind, pitch_sigma=a.pitch_sigma,
                   restore_from=sources)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

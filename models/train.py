@@ -35,6 +35,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from streamproc.features import DEFAULT_KIND
+
 from .data import PairedFrames, output_kind, pitch_layout, task_rows, TASKS
 from .networks import OUTPUTS, PRESETS, NetConfig, build_discriminator, build_generator, init_weights, n_params
 
@@ -95,6 +97,19 @@ def init_config(ck: dict, task: str, overrides: dict, loss: str | None, output: 
     if cfg.width != base.width:
         raise TrainError(f"--net framing must keep the checkpoint's {base.width}-frame window (got {cfg.width})")
     return cfg
+
+
+def with_input_kind(cfg: NetConfig, manifest: dict, inherited: bool) -> NetConfig:
+    """The network reads the data's input image (``input_kind`` in the manifest; absent: mel),
+    recorded in ``cfg.extra`` for the export. A resumed or --init network keeps its own, and
+    must agree with the data."""
+    kind = manifest.get("input_kind", DEFAULT_KIND)
+    had = cfg.extra.get("input_kind", DEFAULT_KIND)
+    if inherited and had != kind:
+        raise TrainError(f"the network reads {had} images, the data holds {kind} images")
+    if kind == DEFAULT_KIND:
+        return cfg
+    return NetConfig.from_dict({**json.loads(cfg.to_json()), "extra": {**cfg.extra, "input_kind": kind}})
 
 
 def column_weights(width: int, last: int, rest: float) -> torch.Tensor:
@@ -196,6 +211,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
     if (data.rows_in, data.rows_out) != (cfg.rows_in, cfg.rows_out):
         raise TrainError(f"data rows {data.rows_in}->{data.rows_out} do not fit the network "
                          f"({cfg.rows_in}->{cfg.rows_out})")
+    cfg = with_input_kind(cfg, data.manifest, ck is not None or init is not None)
     if args.focus_last is not None and args.focus_last > cfg.width:
         raise TrainError(f"--focus-last {args.focus_last} exceeds the {cfg.width}-frame window")
     if rank == 0:

@@ -37,6 +37,7 @@ from .config import SpectralConfig
 from .engine import Core
 from .errors import UserError
 from .frame_model import FrameModel
+from .features import DEFAULT_KIND, FeatureFn, input_features, model_features
 from .frames import Frames
 from .registry import lowdelay_recon, register_lowdelay_recon
 from .registry import task as registry_task
@@ -83,7 +84,10 @@ class LowDelayFramer(StftFramer):
 
     writes: tuple[str, ...] = ("stft", "features", "input_features")
 
-    def __init__(self, cfg: SpectralConfig, feature_window: str = "hann", reference_window: str = "hann") -> None:
+    def __init__(self, cfg: SpectralConfig, feature_window: str = "hann", reference_window: str = "hann",
+                 features: FeatureFn | None = None) -> None:
+        """``features``: the model's image of a magnitude spectrum at these bins
+        (``streamproc.features``; default the log-mel image)."""
         for name, value in (("feature_window", feature_window), ("reference_window", reference_window)):
             if value not in ("hann", "asymmetric"):
                 raise ValueError(f"{name} must be 'hann' or 'asymmetric', not {value!r}")
@@ -93,6 +97,7 @@ class LowDelayFramer(StftFramer):
         hann = dsp.analysis_window(cfg.n_fft)
         self._hann = hann * (2.0 / hann.sum())
         self.feature_window, self.reference_window = feature_window, reference_window
+        self._features = features or input_features(DEFAULT_KIND, cfg)
 
     def _analyse(self, buf: np.ndarray, n: int) -> Frames:
         c = self.cfg
@@ -100,11 +105,11 @@ class LowDelayFramer(StftFramer):
         need_hann = "hann" in (self.feature_window, self.reference_window)
         hann = dsp._stft_frames(buf, self._hann, c.hop, n) if need_hann else spec
 
-        def mel(under: np.ndarray) -> np.ndarray:
-            return dsp.features_from_mel(dsp.mel_from_magnitude(np.abs(under), c), c).astype(np.float32)
+        def image(under: np.ndarray) -> np.ndarray:
+            return self._features(np.abs(under))
 
-        feat = mel(hann if self.feature_window == "hann" else spec)
-        ref = feat if self.reference_window == self.feature_window else mel(
+        feat = image(hann if self.feature_window == "hann" else spec)
+        ref = feat if self.reference_window == self.feature_window else image(
             hann if self.reference_window == "hann" else spec)
         return Frames(stft=spec, features=feat, input_features=ref)
 
@@ -376,5 +381,5 @@ def build_lowdelay_core(spec: TaskSpec, model: FrameModel, rate: int | None = No
     hold = settings.mask_reference == settings.feature_window or registry_task(spec.task).model_output is None
     front = [StridedChunker(model, stride, settings.run_every, settings.model_delay, hold_input=hold)]
     stages, synth = lowdelay_recon(spec.recon)(spec, cfg, model)
-    framer = LowDelayFramer(cfg, settings.feature_window, settings.mask_reference)
+    framer = LowDelayFramer(cfg, settings.feature_window, settings.mask_reference, model_features(model, cfg))
     return Core(cfg, [*front, *stages], synth, framer=framer)

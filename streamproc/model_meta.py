@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 
 from .config import SpectralConfig
 from .errors import UserError
+from .features import check_input_kind
 from .pitchmap import PITCH_PROPS, PitchLayout
 
 METADATA_FORMAT = "streamproc-onnx-1"
@@ -22,7 +23,7 @@ _CHUNK_KEYS = ("n_inputs", "n_outputs", "context_frames", "new_frames", "lookahe
 REQUIRED_KEYS = ("task", "output_kind", *SPECTRAL_KEYS, *_CHUNK_KEYS)
 _SPECTRAL_TYPES = {k: type(getattr(SpectralConfig(), k)) for k in SPECTRAL_KEYS}
 _KNOWN = {"format", *REQUIRED_KEYS, "network", "training", "voicing_threshold", "target_shift_frames",
-          *PITCH_PROPS}
+          "input_kind", *PITCH_PROPS}
 MAX_TARGET_SHIFT = 64  # frames; a larger shift is a malformed file, not a model
 
 
@@ -37,7 +38,10 @@ class ModelMetadata:
     ``target_shift_frames`` S: output column j was trained on the label of input frame j + S
     (``models.train --target-shift``). Labels describe a frame's centre, so with S > 0 column j
     describes sample ``j*hop + hop - n_fft/2 + S*hop`` (S = 2 at n_fft = 4 hops: the frame's
-    last sample). 0 (absent from the file) for every model trained without the option."""
+    last sample). 0 (absent from the file) for every model trained without the option.
+
+    ``input_kind``: the image the model reads (``streamproc.features``): ``"mel"`` (absent from
+    the file) or ``"logfreq"`` (pitch models whose input rows are their output rows' pitches)."""
     task: str
     output_kind: str
     spectral: SpectralConfig
@@ -51,6 +55,7 @@ class ModelMetadata:
     pitch: PitchLayout | None = None
     voicing_threshold: float | None = None   # a pitch model's own, in map units
     target_shift_frames: int = 0
+    input_kind: str = "mel"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -72,6 +77,8 @@ class ModelMetadata:
             props["voicing_threshold"] = str(self.voicing_threshold)
         if self.target_shift_frames:
             props["target_shift_frames"] = str(self.target_shift_frames)
+        if self.input_kind != "mel":
+            props["input_kind"] = self.input_kind
         props.update(self.extra)
         return props
 
@@ -89,6 +96,7 @@ class ModelMetadata:
         training = _parse(props, "training", json.loads, source, "{}")
         threshold = _parse(props, "voicing_threshold", float, source, None)
         shift = _parse(props, "target_shift_frames", _shift, source, "0")
+        input_kind = check_input_kind(props.get("input_kind", "mel"), source)
         pitch = None
         if props["output_kind"] == "pitchmap":
             try:
@@ -99,7 +107,7 @@ class ModelMetadata:
                 raise UserError(f"{source} has a malformed pitch layout ({e})") from None
         return cls(task=props["task"], output_kind=props["output_kind"], spectral=spectral, **chunks,
                    network=network, training=training, pitch=pitch, voicing_threshold=threshold,
-                   target_shift_frames=shift,
+                   target_shift_frames=shift, input_kind=input_kind,
                    extra={k: v for k, v in props.items() if k not in _KNOWN})
 
     def mismatch(self, cfg: SpectralConfig) -> str | None:

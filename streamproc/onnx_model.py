@@ -89,6 +89,7 @@ class OnnxFrameModel:
         self.metadata: dict[str, str] = md
         self.task: str = meta.task
         self.output_kind: str = meta.output_kind
+        self.input_kind: str = meta.input_kind  # the image it reads (streamproc.features)
         self.sample_rate = meta.spectral.sample_rate
         self.n_inputs = meta.n_inputs
         self.n_outputs = meta.n_outputs

@@ -19,6 +19,7 @@ import numpy as np
 from . import dsp
 from .config import SpectralConfig
 from .errors import UserError
+from .features import model_features
 from .frame_model import FrameModel, target_shift_frames
 from .frames import Frames
 from .pitchmap import DECODERS, DEFAULT_LAYOUT, PitchLayout, decode_pitchmap, midi_to_hz
@@ -182,9 +183,10 @@ def _layout(model: FrameModel) -> PitchLayout:
 
 
 def build_pitch_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
-    """mel -> the pitch model (chunked as the profile says) -> decoded pitch per frame."""
+    """The model's input image (mel, or log-frequency: ``streamproc.features``) -> the pitch
+    model (chunked as the profile says) -> decoded pitch per frame."""
     new, lookahead = spec.profile.chunking(spec.task, spec.recon)
-    return [MelFeatures(spec.cfg), Chunker(model, new=new, lookahead=lookahead),
+    return [MelFeatures(spec.cfg, model_features(model, spec.cfg)), Chunker(model, new=new, lookahead=lookahead),
             PitchDecode(spec.cfg, _layout(model), model_threshold(model), getattr(model, "pitch_decoder", None),
                         target_shift_frames(model))]
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import dsp
 from .config import SpectralConfig
+from .features import DEFAULT_KIND, FeatureFn, input_features
 from .frame_model import FrameModel
 from .frames import Frames, FrameSchedule
 from .griffinlim import StreamingGriffinLim
@@ -85,14 +86,19 @@ class FramewiseStage:
 
 
 class MelFeatures(FramewiseStage):
-    """Adds the normalised log-mel image column of each frame (features and input_features)."""
+    """Adds the image column a model reads to each frame (features and input_features): the
+    normalised log-mel image, or the feature function given (``streamproc.features``, a
+    model's ``input_kind``)."""
 
     reads = ("stft",)
     writes = ("features", "input_features")
 
+    def __init__(self, cfg: SpectralConfig, features: FeatureFn | None = None) -> None:
+        super().__init__(cfg)
+        self._features = features or input_features(DEFAULT_KIND, cfg)
+
     def process(self, frames: Frames) -> Frames:
-        mel = dsp.mel_from_magnitude(np.abs(frames.stft), self.cfg)
-        feat = dsp.features_from_mel(mel, self.cfg).astype(np.float32)
+        feat = self._features(np.abs(frames.stft))
         return frames.with_(features=feat, input_features=feat)
 
 
