@@ -88,26 +88,35 @@ class _Window:
         return WindowModel(G).eval()
 
 
-def model_metadata(cfg, summary: dict) -> ModelMetadata:
-    """What an exported model says about itself (``streamproc.model_meta``, the runtime's schema)."""
+def model_metadata(cfg, summary: dict, voicing_threshold: float | None = None) -> ModelMetadata:
+    """What an exported model says about itself (``streamproc.model_meta``, the runtime's schema).
+    ``voicing_threshold`` (pitch models, map units): the model's own, chosen on training data
+    (``models.pitch_threshold``); without it the runtime's default applies."""
     from models.data import LAYOUT, output_kind
 
     kind = output_kind(cfg.task)
+    if voicing_threshold is not None:
+        if kind != "pitchmap":
+            raise ExportError(f"--voicing-threshold is for pitch models; this is a {cfg.task} model")
+        if not LAYOUT.off < voicing_threshold < LAYOUT.on:
+            raise ExportError(f"--voicing-threshold must lie between the map's off and on levels "
+                              f"({LAYOUT.off:g} .. {LAYOUT.on:g}), not {voicing_threshold:g}")
     return ModelMetadata(task=cfg.task, output_kind=kind, spectral=DEFAULT, n_inputs=cfg.rows_in,
                          n_outputs=cfg.rows_out, context_frames=cfg.context_frames, new_frames=cfg.new_frames,
                          lookahead_frames=cfg.lookahead_frames, network=json.loads(cfg.to_json()),
                          training=summary, pitch=LAYOUT if kind == "pitchmap" else None,
                          target_shift_frames=int(summary.get("target_shift", 0)),
-                         input_kind=str(cfg.extra.get("input_kind", "mel")))
+                         input_kind=str(cfg.extra.get("input_kind", "mel")),
+                         voicing_threshold=voicing_threshold)
 
 
-def metadata(cfg, summary: dict) -> dict[str, str]:
+def metadata(cfg, summary: dict, voicing_threshold: float | None = None) -> dict[str, str]:
     """The metadata_props of an exported model (all values strings, as ONNX requires)."""
-    return model_metadata(cfg, summary).to_props()
+    return model_metadata(cfg, summary, voicing_threshold).to_props()
 
 
 def export(checkpoint: str | Path, out: str | Path, net_json: str | None = None, opset: int = 18,
-           data: str | Path | None = None) -> dict:
+           data: str | Path | None = None, voicing_threshold: float | None = None) -> dict:
     """Write OUT.onnx and check it; returns a report (sizes, parity figures)."""
     import onnx
     import torch
@@ -115,6 +124,7 @@ def export(checkpoint: str | Path, out: str | Path, net_json: str | None = None,
     if opset < 17:
         raise ExportError("opset must be >= 17")
     G, cfg, summary = load_generator(checkpoint, net_json)
+    props = metadata(cfg, summary, voicing_threshold)  # refuses a bad threshold before any work
     model = _Window.wrap(G)
     dummy = torch.zeros(cfg.rows_in, cfg.width)
     out = Path(out)
@@ -126,7 +136,7 @@ def export(checkpoint: str | Path, out: str | Path, net_json: str | None = None,
                           opset_version=opset, dynamo=False, do_constant_folding=True)
     proto = onnx.load(str(tmp))
     del proto.metadata_props[:]
-    for k, v in metadata(cfg, summary).items():
+    for k, v in props.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v
     proto.doc_string = f"streamproc {cfg.task} model ({cfg.kind}, ngf {cfg.ngf}, depth {cfg.depth})"
@@ -188,12 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--net", help="JSON network config the checkpoint must match (refused otherwise)")
     ap.add_argument("--data", help="a rendered data folder: also check parity on real windows")
     ap.add_argument("--opset", type=int, default=18)
+    ap.add_argument("--voicing-threshold", type=float, metavar="T",
+                    help="pitch models: the voicing threshold in map units, as models.pitch_threshold chose it on "
+                         "training data (default: the runtime's)")
     a = ap.parse_args(argv)
     if not a.out.endswith(".onnx"):
         print("error: the output file must end in .onnx", file=sys.stderr)
         return 2
     try:
-        r = export(a.checkpoint, a.out, a.net, a.opset, a.data)
+        r = export(a.checkpoint, a.out, a.net, a.opset, a.data, a.voicing_threshold)
     except (ExportError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -343,3 +343,17 @@ def test_ratio_mask_generator_trains_exports_and_only_attenuates(tmp_path):
         make_config("pitch", "tiny", {}, "gan", "mask")
     with pytest.raises(TrainError, match="a residual output needs a U-Net"):
         make_config("pitch", "tiny", {}, "gan", "residual")
+
+
+def test_export_carries_a_pitch_models_voicing_threshold(tmp_path):
+    out = tmp_path / "p.onnx"
+    r = _cli("export.onnx", str(tiny_run("pitch")), str(out), "--voicing-threshold", "0.7")
+    assert r.returncode == 0, r.stderr
+    assert read_metadata(out)["voicing_threshold"] == "0.7"
+    assert load_model(out, task="pitch").voicing_threshold == pytest.approx(0.7)
+    refused = {"not_pitch": (str(tiny_run("separate")), "0.5"), "above_on": (str(tiny_run("pitch")), "1.0"),
+               "below_off": (str(tiny_run("pitch")), "-1.5")}
+    for name, (ck, thr) in refused.items():
+        r = _cli("export.onnx", ck, str(tmp_path / "x.onnx"), "--voicing-threshold", thr)
+        assert r.returncode == 2 and r.stderr.startswith("error:") and "voicing-threshold" in r.stderr, (name, r.stderr)
+    assert not (tmp_path / "x.onnx").exists()
