@@ -40,10 +40,22 @@ def test_decode_single_rows_exactly():
 def test_decode_refines_between_rows():
     midi, _ = decode_pitchmap(_map({48: 1.0, 49: 1.0}), DEFAULT_LAYOUT)
     assert midi[0] == pytest.approx(36 + 48.5 / 2)        # two equal rows: halfway
-    midi, _ = decode_pitchmap(_map({47: 0.0, 48: 1.0}), DEFAULT_LAYOUT)
+    midi, _ = decode_pitchmap(_map({47: 0.0, 48: 1.0}), DEFAULT_LAYOUT, decoder="centroid3")
     assert midi[0] == pytest.approx(36 + (48 - 1 / 3) / 2)  # heights 1 and 2 above -1: a third of a row down
-    midi, _ = decode_pitchmap(_map({0: 1.0, 1: 0.0}), DEFAULT_LAYOUT)  # edge row: no neighbour below
+    midi, _ = decode_pitchmap(_map({0: 1.0, 1: 0.0}), DEFAULT_LAYOUT, decoder="centroid3")  # edge row
     assert midi[0] == pytest.approx(36 + (1 / 3) / 2)
+
+
+def test_default_decoder_reads_a_soft_target_exactly():
+    """The default reads back the centre of a sampled Gaussian (the soft training target) to well
+    under a cent wherever it falls between rows; the 3-row centroid misses by several cents."""
+    rows = np.arange(ROWS)
+    for centre in (60.0, 60.2, 60.37, 60.5, 61.9):
+        pm = (2.0 * np.exp(-0.5 * ((rows - centre) / 1.0) ** 2) - 1.0)[None]
+        got = (decode_pitchmap(pm, DEFAULT_LAYOUT)[0][0] - 36.0) * 2
+        assert abs(got - centre) * 50 < 0.1, centre
+    pm = (2.0 * np.exp(-0.5 * ((rows - 60.3) / 1.0) ** 2) - 1.0)[None]
+    assert abs((decode_pitchmap(pm, DEFAULT_LAYOUT, decoder="centroid3")[0][0] - 36.0) * 2 - 60.3) * 50 > 2
 
 
 def test_sub_row_decoders_on_a_bump_between_rows():
