@@ -11,7 +11,13 @@ the models on the distribution they were trained for, minus the works:
   the original;
 - ``synth``: the melody as a harmonic blueprint (``streamproc.blueprint``; fixed 3 harmonics,
   rolloff 0.5, jittered as in training) -> the same
-  notes on violin (GM 40), both scaled to one random peak level as in training;
+  notes on violin (GM 40), both scaled to one random peak level as in training; plus
+  ``Clip.f0``, an audio-aligned f0 reference of that violin rendering every 10 ms, labelled as
+  the training data labels pitch (``models.labels``): the melody is rendered again as stems
+  (``assign_stems``), a frame is voiced while a note is audible in its own stem
+  (``audible_note``), at the note's pitch (no bends here), 0 where unvoiced. The reference
+  audio stays the single render (bit for bit as before); the stems add up to it within
+  float32 rounding (FluidSynth voices sum), so the labels describe that audio;
 - ``pitch`` (score-aligned, the old set; ``clip("pitch", ...)``): a solo violin-family or
   piano-family melody, detuned by -50..+50 cents on half of the clips, room on 60 %;
   reference f0 from the notes (+ detune) every 10 ms, 0 where silent. ``bench.quality`` no
@@ -24,7 +30,8 @@ the models on the distribution they were trained for, minus the works:
 
 Clip *i* of a task depends only on (seed, i, seconds) (and the soundfont, for pitch clips).
 Clips are cached under ``bench/out/testsets/`` as float WAV (input, reference) plus a JSON
-sidecar (work, notes or reference f0, ...).
+sidecar (work, notes and/or reference f0, ...). A cached synth clip without its f0 (written
+before synth clips carried one) is not reused: it is rendered again (same audio) and rewritten.
 """
 from __future__ import annotations
 
@@ -60,7 +67,8 @@ class Clip:
     reference: np.ndarray | None  # float64, 16 kHz (None for pitch: the reference is ``notes``)
     notes: np.ndarray | None     # (n, 3) start_s, end_s, midi (fractional: detune included)
     info: dict
-    f0: np.ndarray | None = None  # audio-aligned pitch clips: reference f0 (Hz, 0 = unvoiced) every F0_HOP s
+    f0: np.ndarray | None = None  # audio-aligned reference f0 (Hz, 0 = unvoiced) every F0_HOP s:
+    #                               audio-aligned pitch clips, and synth clips (of the violin reference)
 
     @property
     def name(self) -> str:
@@ -89,6 +97,19 @@ def f0_reference(notes: np.ndarray, seconds: float, hop: float = F0_HOP) -> tupl
     for s, e, m in np.asarray(notes, np.float64)[:, :3] if len(notes) else ():
         f0[(times >= s) & (times < e)] = 440.0 * 2.0 ** ((m - 69.0) / 12.0)
     return times, f0
+
+
+def audio_f0(notes: np.ndarray, stems: list[np.ndarray], stem_of: np.ndarray, seconds: float,
+             hop: float = F0_HOP) -> np.ndarray:
+    """Audio-aligned reference f0 (Hz, 0 = unvoiced) every ``hop`` s from 0 of a monophonic line
+    rendered as ``stems`` (``stem_of``: ``models.labels.assign_stems``), labelled by
+    ``models.labels`` exactly as ``models.data`` labels its pitch pairs, without pitch bends."""
+    from models import labels as L
+
+    centres = np.round(np.arange(int(round(seconds / hop))) * hop * SAMPLE_RATE).astype(np.int64)
+    who = (L.audible_note(notes, stems, stem_of, centres, sample_rate=SAMPLE_RATE) if len(notes)
+           else np.full(len(centres), -1))
+    return L.midi_to_hz(L.f0_midi(who, notes, centres / SAMPLE_RATE, lambda t, m: np.asarray(m, np.float64)))
 
 
 def through_low_rate(x: np.ndarray, quality: str = "HQ") -> np.ndarray:
@@ -180,8 +201,12 @@ def render_superres(works, seed: int, index: int, seconds: float) -> Clip:
     return Clip("superres", index, lofi(ref), ref, None, info)
 
 
-def synth_pair(mel: np.ndarray, seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(blueprint, violin rendering, timed notes with velocity) of a melody, one peak level."""
+def synth_pair(mel: np.ndarray, seconds: float,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(blueprint, violin rendering, timed notes with velocity, audio-aligned f0 of the violin
+    rendering every F0_HOP s) of a melody, one peak level. The violin is one render of all
+    the notes; its labels come from the same notes rendered as stems (``audio_f0``)."""
+    from models import labels as L
     from models import render as R
     from models.data import _fit_range, _with_velocity
     from streamproc.blueprint import harmonic_blueprint
@@ -193,16 +218,21 @@ def synth_pair(mel: np.ndarray, seconds: float, rng: np.random.Generator) -> tup
     violin = fluid().render(notes, VIOLIN, n)
     lvl = 10.0 ** (rng.uniform(-24.0, -1.0) / 20.0)
     blue = blue * (lvl / max(float(np.abs(blue).max()), 1e-6))
-    violin = violin * (lvl / max(float(np.abs(violin).max()), 1e-6))
-    return blue.astype(np.float64), violin.astype(np.float64), notes
+    gain = lvl / max(float(np.abs(violin).max()), 1e-6)
+    violin = violin * gain
+    stem_of = L.assign_stems(notes) if len(notes) else np.zeros(0, int)
+    stems = [fluid().render(notes[stem_of == k], VIOLIN, n).astype(np.float64) * gain
+             for k in range(int(stem_of.max()) + 1)] if len(notes) else [np.zeros(n)]
+    f0 = audio_f0(notes, stems, stem_of, seconds)
+    return blue.astype(np.float64), violin.astype(np.float64), notes, f0
 
 
 def render_synth(works, seed: int, index: int, seconds: float) -> Clip:
     rng = np.random.default_rng([seed, index, 13])
     rel, mel, _, info = draw_excerpt(works, rng, seconds, need_accomp=False)
-    blue, violin, notes = synth_pair(mel, seconds, rng)
+    blue, violin, notes, f0 = synth_pair(mel, seconds, rng)
     info.update(programs=[VIOLIN], harmonics=SYNTH_HARMONICS, rolloff=SYNTH_ROLLOFF)
-    return Clip("synth", index, blue, violin, notes[:, :3], info)
+    return Clip("synth", index, blue, violin, notes[:, :3], info, f0)
 
 
 def pitch_audio(mel: np.ndarray, prog: int, seconds: float, rng: np.random.Generator,
@@ -236,6 +266,7 @@ def render_pitch(works, seed: int, index: int, seconds: float) -> Clip:
 
 RENDERERS = {"separate": render_separate, "superres": render_superres, "synth": render_synth,
              "pitch": render_pitch}
+AUDIO_F0_TASKS = ("synth",)  # clips that carry Clip.f0: a cached one without it is not reused
 
 
 # ------------------------------------------------------------------ cache
@@ -251,6 +282,8 @@ def _save(folder: Path, clip: Clip) -> None:
     if clip.reference is not None:
         sf.write(f"{stem}-reference.wav", clip.reference.astype(np.float32), SAMPLE_RATE, subtype="FLOAT")
     meta = {"info": clip.info, "notes": None if clip.notes is None else clip.notes.tolist()}
+    if clip.f0 is not None:
+        meta["f0"] = [round(float(v), 3) for v in clip.f0]
     tmp = stem.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta))
     tmp.replace(stem.with_suffix(".json"))  # written last: its presence marks a complete clip
@@ -264,8 +297,11 @@ def _load(folder: Path, task: str, index: int) -> Clip | None:
         ref = sf.read(f"{stem}-reference.wav", dtype="float64")[0] if task != "pitch" else None
     except (OSError, ValueError, RuntimeError):
         return None
+    if task in AUDIO_F0_TASKS and meta.get("f0") is None:
+        return None  # cached before the audio-aligned reference existed: render it again
     notes = None if meta["notes"] is None else np.array(meta["notes"], np.float64).reshape(-1, 3)
-    return Clip(task, index, x, ref, notes, meta["info"])
+    f0 = None if meta.get("f0") is None else np.array(meta["f0"], np.float64)
+    return Clip(task, index, x, ref, notes, meta["info"], f0)
 
 
 def clip(task: str, index: int, seed: int = 0, seconds: float = 10.0, works=None, cache: bool = True) -> Clip:

@@ -102,6 +102,72 @@ def test_synth_clip_is_deterministic_and_level_matched():
     assert np.abs(a.input).max() == pytest.approx(np.abs(a.reference).max(), rel=1e-5)
 
 
+def test_synth_clip_carries_an_audio_aligned_reference_of_its_violin():
+    """The synth clip's f0 reference follows the rendered violin, not the score: voiced where the
+    violin is audible (from when a note speaks, through its release), unvoiced in silence and
+    before a note speaks, at the note's pitch; the violin audio itself is the plain render."""
+    _soundfont_or_skip()
+    from models import labels as L
+    from models import render as R
+
+    sr, seconds = T.SAMPLE_RATE, 4.0
+    mel = np.array([[0.3, 0.9, 69.0], [1.0, 1.5, 72.0], [2.4, 2.8, 64.0]])  # in the violin's range
+    blue, violin, notes, f0 = T.synth_pair(mel, seconds, np.random.default_rng(7))
+    np.testing.assert_array_equal(notes[:, :3], mel)
+    plain = T.fluid().render(notes, T.VIOLIN, int(seconds * sr)).astype(np.float64)
+    np.testing.assert_allclose(violin, plain * (np.abs(violin).max() / np.abs(plain).max()), rtol=1e-6, atol=1e-9)
+    assert f0.shape == (400,) and (f0 >= 0).all()
+    t = np.arange(400) * T.F0_HOP
+    centres = np.round(t * sr).astype(int)
+    level = L.frame_levels_db(violin, centres)
+    loud = level.max()
+    assert (f0[level > loud - 20.0] > 0).all()          # audible -> voiced
+    assert (f0[level < loud - 70.0] == 0).all()          # silence -> unvoiced
+    assert (level < loud - 70.0).sum() > 50              # ... and there is silence in the clip
+    hz = lambda m: 440.0 * 2 ** ((m - 69.0) / 12.0)     # noqa: E731
+    for start, end, midi in mel:
+        on = np.isclose(f0, hz(midi))
+        assert start <= t[on].min() < start + 0.15       # never before its MIDI onset
+        assert on[(t > start + 0.15) & (t < end)].all()  # its own pitch while it plays
+        assert t[on].max() > end + 0.05                  # ... and through its audible release
+    assert (f0[t < 0.3] == 0).all() and (f0[t > 3.6] == 0).all()
+    assert f0[100] == pytest.approx(hz(69.0))            # at 1.0 s the A still rings over the C's attack
+    score = T.f0_reference(mel, seconds)[1]
+    assert np.mean((f0 > 0) != (score > 0)) > 0.03      # the score-aligned reference differs
+
+
+def test_synth_clips_cached_without_their_f0_are_rendered_again(tmp_path, monkeypatch):
+    _soundfont_or_skip()
+    import json
+
+    monkeypatch.setattr(T, "CACHE", tmp_path)
+    a = T.clip("synth", 2, seed=3, seconds=2.0)
+    assert a.f0 is not None and a.f0.shape == (200,) and (a.f0 > 0).any()
+    b = T.clip("synth", 2, seed=3, seconds=2.0)       # from the cache, f0 and all
+    np.testing.assert_allclose(b.f0, a.f0, atol=1e-3)
+    side = next(tmp_path.rglob("002.json"))
+    meta = json.loads(side.read_text())
+    del meta["f0"]                                    # as written before synth clips had one
+    side.write_text(json.dumps(meta))
+    assert T._load(side.parent, "synth", 2) is None
+    c = T.clip("synth", 2, seed=3, seconds=2.0)
+    np.testing.assert_allclose(c.f0, a.f0, atol=1e-3)
+    assert "f0" in json.loads(side.read_text())
+
+
+def test_synth_melody_target_reads_the_audio_aligned_figure():
+    def summary(**m):
+        return {"synth": {"summary": {"gla": {f"{k}_mean": v for k, v in m.items()}}}}
+
+    def verdict(s):
+        return [t for t in Q.targets(s) if "melody" in t["target"] and "(gla)" in t["target"]][0]
+
+    t = verdict(summary(melody_rpa=0.95, melody_rpa_score=0.8))
+    assert "audio-aligned" in t["target"] and t["figures"] == [0.95] and t["pass"] is True
+    assert verdict(summary(melody_rpa=0.85, melody_rpa_score=0.95))["pass"] is False
+    assert verdict(summary(melody_rpa=0.95))["pass"] is None  # an old report: score-aligned melody_rpa
+
+
 def test_bundled_examples_are_small_16k_mono_and_agree_with_their_midi():
     pretty_midi = pytest.importorskip("pretty_midi")
     import soundfile as sf
