@@ -68,8 +68,18 @@ def facts(path: Path) -> tuple[str, dict]:
         loss += (f"; weighted towards the window's right edge (last {tr['focus_last']} columns 1, "
                  f"the others {tr['focus_rest']:g}; `--focus-last`)")
     init = tr.get("init")
+    purpose = PURPOSE.get(md["task"], "")
+    if md.get("input_kind") == "logfreq":
+        purpose = purpose.replace("log-mel image", "log-frequency image (rows on the pitch map's own pitches)")
+    if tr.get("pitch_sigma"):
+        purpose = purpose.replace("+1 at the sounding pitch", f"a Gaussian of {tr['pitch_sigma']:g} rows "
+                                                              "around the sounding pitch: soft targets")
+    if md["task"] == "pitch" and tr["loss"] == "l1":
+        loss = f"class-balanced L1 only (pixels > 0 weighted {tr.get('pos_weight', 32):g}), no discriminator"
+    if md.get("voicing_threshold"):
+        loss += f"; voicing threshold {float(md['voicing_threshold']):g} (map units, `models.pitch_threshold`)"
     rows = [
-        ("task", f"`{md['task']}`: {PURPOSE.get(md['task'], '')}"),
+        ("task", f"`{md['task']}`: {purpose}"),
         ("network", f"{kind}, ngf {net['ngf']}, depth {net['depth']}, channel cap ×{net['max_mult']}; "
                     f"{tr['generator_params'] / 1e3:.0f} k parameters"
                     + (f" (discriminator {tr['discriminator_params'] / 1e3:.0f} k, training only)"
@@ -94,7 +104,8 @@ def facts(path: Path) -> tuple[str, dict]:
                                      f"{shift}·hop (the pitch {shift} hops after the frame's centre)"))
     if tr.get("init"):
         init = tr["init"]
-        start = " (L1 only: the CNN, turned cGAN with a fresh discriminator)" if init.get("loss") == "l1" else ""
+        start = (" (L1 only: the CNN, turned cGAN with a fresh discriminator)"
+                 if init.get("loss") == "l1" and tr["loss"] != "l1" else "")
         rows.append(("initialised from", f"run `{init['run']}`{start} ({init['steps']} steps); steps and wall time "
                                          f"above are the fine-tuning's"
                      + (f", loss focus on the last {tr['focus_last']} columns (others × {tr['focus_rest']})"
@@ -145,7 +156,8 @@ def quality_table(report: dict, task: str, profile: str = "quality") -> str:
 def card(path: Path, command: str, figures: str = "") -> str:
     table, info = facts(path)
     task = info["metadata"]["task"]
-    kind = info.get("title") or ("CNN baseline" if info["training"]["loss"] == "l1" else "pix2pix cGAN")
+    kind = info.get("title") or (("U-Net, L1 only" if info["metadata"].get("task") == "pitch" else "CNN baseline")
+                                 if info["training"]["loss"] == "l1" else "pix2pix cGAN")
     parts = [f"# `{path.name}`: {task} ({kind})",
              "", table, "", "## Reproduce", "", "```", command.strip(), "```", ""]
     if figures:

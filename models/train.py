@@ -270,7 +270,8 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
                 "data_minutes": m["minutes"], "data_examples": m["n_examples"], "data_seed": m["seed"],
                 "works": m["works"], "n_works": len(m["works"]), "soundfonts": m["soundfonts"],
                 "wall_seconds": round(wall, 2), "generator_params": n_params(g_mod),
-                "discriminator_params": n_params(d_mod) if gan else 0}
+                "discriminator_params": n_params(d_mod) if gan else 0,
+                **({"pitch_sigma": m["pitch_sigma"]} if m.get("pitch_sigma") else {})}
 
     def checkpoint(step: int, wall: float) -> None:
         if rank == 0:
