@@ -102,20 +102,22 @@ def _centroid(k: int):
     return offset
 
 
+def _vertex(b: np.ndarray, p: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Offset of the vertex of the parabola through (-1, b), (0, p), (1, a), within half a row."""
+    curv = 2.0 * p - a - b
+    return np.clip(np.divide(a - b, 2.0 * curv, out=np.zeros(len(p)), where=curv > 0), -0.5, 0.5)
+
+
 def _parabolic(h: np.ndarray, r: np.ndarray) -> np.ndarray:
     """The vertex of the parabola through the peak row and its two neighbours."""
-    b, p, a = _neighbours(h, r, 1).T
-    curv = 2.0 * p - a - b
-    return np.clip(np.divide(a - b, 2.0 * curv, out=np.zeros(len(r)), where=curv > 0), -0.5, 0.5)
+    return _vertex(*_neighbours(h, r, 1).T)
 
 
 def _gaussian(h: np.ndarray, r: np.ndarray) -> np.ndarray:
     """The vertex of the parabola through the logs of the three heights: exact for a sampled
     Gaussian, the shape of the soft targets the pitch models train on (``models.data
     --pitch-sigma``). A lone lit row decodes to itself, two equal rows to the point between."""
-    b, p, a = np.log(np.maximum(_neighbours(h, r, 1), _LOG_FLOOR)).T
-    curv = 2.0 * p - a - b
-    return np.clip(np.divide(a - b, 2.0 * curv, out=np.zeros(len(r)), where=curv > 0), -0.5, 0.5)
+    return _vertex(*np.log(np.maximum(_neighbours(h, r, 1), _LOG_FLOOR)).T)
 
 
 _LOG_FLOOR = 1e-6  # heights above ``off`` below this count as dark
