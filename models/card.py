@@ -71,6 +71,9 @@ def facts(path: Path) -> tuple[str, dict]:
     purpose = PURPOSE.get(md["task"], "")
     if md.get("input_kind") == "logfreq":
         purpose = purpose.replace("log-mel image", "log-frequency image (rows on the pitch map's own pitches)")
+    if md.get("input_kind") == "mel-asym":
+        purpose = purpose.replace("log-mel image", "log-mel image under the `live` profile's asymmetric window "
+                                                   "(4 ms fall; `mel-asym`)", 1) + " (under that window too); runs only with `--profile live`"
     if tr.get("pitch_sigma"):
         purpose = purpose.replace("+1 at the sounding pitch", f"a Gaussian of {tr['pitch_sigma']:g} rows "
                                                               "around the sounding pitch: soft targets")

@@ -281,7 +281,8 @@ def separate_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
 
 def example_separate(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
     mix, lead, info = separate_audio(d, rng)
-    return dsp.log_mel_features(mix, cfg), dsp.log_mel_features(lead, cfg), info, {}
+    kind = INPUT["input_kind"]  # mel, or mel-asym (both images under the live window)
+    return audio_features(mix, cfg, kind), audio_features(lead, cfg, kind), info, {}
 
 
 def _piano_lead(d: Draw, rng: np.random.Generator) -> int | None:
@@ -406,18 +407,21 @@ def pitch_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, Callable
     return audio, label, info
 
 
-# set by ``build(pitch_input=..., pitch_sigma=...)`` before its workers fork: the pitch
-# model's input image (``streamproc.features``) and its target's softness in rows (0: one-hot)
-PITCH_INPUT: dict = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0}
+# set by ``build(input_kind=..., pitch_sigma=...)`` before its workers fork: the model's input
+# image (``streamproc.features``) and a pitch target's softness in rows (0: one-hot)
+INPUT: dict = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0}
+# the input kinds other than mel, and the tasks whose data can take them: logfreq rows are the
+# pitch map's own; mel-asym (the live window) for separate, whose target is taken under it too
+KIND_TASKS = {"logfreq": ("pitch",), "mel-asym": ("separate",)}
 
 
 def example_pitch(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
     from . import labels as L
 
     audio, label, info = pitch_audio(d, rng)
-    x = audio_features(audio, cfg, PITCH_INPUT["input_kind"], LAYOUT)
+    x = audio_features(audio, cfg, INPUT["input_kind"], LAYOUT)
     midi = label(frame_centres(x.shape[1], cfg))
-    return (x, pitch_map_frames(midi, PITCH_INPUT["pitch_sigma"]), info,
+    return (x, pitch_map_frames(midi, INPUT["pitch_sigma"]), info,
             {"f0": L.midi_to_hz(midi).astype(np.float32)})
 
 
@@ -471,13 +475,14 @@ def _worker(args: tuple) -> tuple[int, dict]:
 def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = None, seed: int = 0,
           split: str = "train", seconds: float = 15.0, jobs: int = 1, progress: bool = True,
           hold_out: list[str] | None = None, restore_from: dict[str, Path] | None = None,
-          pitch_input: str = DEFAULT_KIND, pitch_sigma: float = 0.0) -> dict:
+          input_kind: str = DEFAULT_KIND, pitch_sigma: float = 0.0) -> dict:
     """Render (or extend) a data set; returns its manifest. ``soundfonts`` default: the three
     training soundfonts, less those in ``hold_out`` (kept for an unseen-timbre test).
     ``restore_from`` (task ``restore`` only): {task: ONNX model} whose outputs make the inputs
-    (``models.restore_inputs``) instead of descaled true mels. ``pitch_input`` / ``pitch_sigma``
-    (task ``pitch`` only): the input image's kind and the soft target's width in rows."""
-    global RESTORE_SOURCES, PITCH_INPUT
+    (``models.restore_inputs``) instead of descaled true mels. ``input_kind``: the input image
+    (``KIND_TASKS``: the tasks each kind other than mel serves). ``pitch_sigma`` (task ``pitch``
+    only): the soft target's width in rows."""
+    global RESTORE_SOURCES, INPUT
     from tqdm import tqdm
 
     if task not in TASKS:
@@ -490,15 +495,17 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         raise ValueError("give --soundfont or --hold-out, not both")
     if restore_from and task != "restore":
         raise ValueError("--from-models makes restoration inputs: it needs --task restore")
-    if task != "pitch" and (pitch_input != DEFAULT_KIND or pitch_sigma):
-        raise ValueError("--input and --pitch-sigma shape pitch data: they need --task pitch")
+    if task != "pitch" and pitch_sigma:
+        raise ValueError("--pitch-sigma shapes pitch targets: it needs --task pitch")
     if pitch_sigma < 0 or pitch_sigma > 4:
         raise ValueError("--pitch-sigma must be 0..4 rows")
     try:
-        check_input_kind(pitch_input, "--input")
+        check_input_kind(input_kind, "--input")
     except Exception as e:  # noqa: BLE001  (UserError: the same one line)
         raise ValueError(str(e)) from None
-    pitch_settings = {"input_kind": pitch_input, "pitch_sigma": float(pitch_sigma)}
+    if input_kind != DEFAULT_KIND and task not in KIND_TASKS.get(input_kind, ()):
+        raise ValueError(f"--input {input_kind} needs --task {' or '.join(KIND_TASKS.get(input_kind, ()))}")
+    input_settings = {"input_kind": input_kind, "pitch_sigma": float(pitch_sigma)}
     sources = None
     if restore_from:
         from .restore_inputs import describe
@@ -522,7 +529,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
                 m.get("data_version", 1), m.get("restore_from"), m.get("input_kind", DEFAULT_KIND),
                 float(m.get("pitch_sigma", 0.0)))
         if same != (task, seed, split, seconds, [R.soundfont_name(p) for p in sfs], DATA_VERSION, sources,
-                    pitch_input, float(pitch_sigma)):
+                    input_kind, float(pitch_sigma)):
             raise ValueError(f"{out} holds a different data set ({m.get('task')}, seed {m.get('seed')}, "
                              f"split {m.get('split')}); use another --out")
     works = R.corpus_works(split)
@@ -537,7 +544,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
             todo.append((task, works, sfs, seed, i, seconds, out, split == "test"))
     t = time.time()
     RESTORE_SOURCES = dict(restore_from) if restore_from else None  # the workers fork with it
-    PITCH_INPUT = pitch_settings
+    INPUT = input_settings
     bar = tqdm(total=n_ex, initial=n_ex - len(todo), desc=f"render {task}", unit="ex", disable=not progress)
     try:
         if jobs > 1 and len(todo) > 1:
@@ -554,7 +561,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
                 bar.update()
     finally:
         RESTORE_SOURCES = None
-        PITCH_INPUT = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0}
+        INPUT = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0}
         bar.close()
     rows_in, rows_out = task_rows(task)
     manifest = {
@@ -565,10 +572,10 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         "rows_in": rows_in, "rows_out": rows_out, "output_kind": output_kind(task),
         "spectral": DEFAULT.as_dict(), "render_seconds": round(time.time() - t, 2),
     }
+    if input_kind != DEFAULT_KIND:
+        manifest["input_kind"] = input_kind
     if task == "pitch":
         manifest.update(pitch_layout())
-        if pitch_input != DEFAULT_KIND:
-            manifest["input_kind"] = pitch_input
         if pitch_sigma:
             manifest["pitch_sigma"] = float(pitch_sigma)
     if sources:
@@ -660,8 +667,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="restore only: inputs are these task models' descaled outputs (separate, superres, "
                          "synth; a bare name is the shipped model) instead of descaled true mels")
     ap.add_argument("--input", default=DEFAULT_KIND, dest="input_kind",
-                    help="pitch only: the model's input image, mel (default) or logfreq (rows on the pitch map's "
-                         "own pitches; streamproc.features)")
+                    help="the model's input image (streamproc.features): mel (default); logfreq for pitch (rows "
+                         "on the pitch map's own pitches); mel-asym for separate (input and target under the live "
+                         "profile's asymmetric window, for a model that runs there)")
     ap.add_argument("--pitch-sigma", type=float, default=0.0,
                     help="pitch only: soft targets, a Gaussian this many rows wide around the exact pitch "
                          "(default 0: the nearest row lit)")
@@ -674,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
 
             sources = parse_sources(a.from_models)
         m = build(a.task, a.minutes, a.out, sfs or None, a.seed, a.split, a.seconds, a.jobs, hold_out=a.hold_out,
-                  pitch_input=a.input_kind, pitch_sigma=a.pitch_sigma,
+                  input_kind=a.input_kind, pitch_sigma=a.pitch_sigma,
                   restore_from=sources)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -59,6 +59,16 @@ def asymmetric_windows(n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
     syn.setflags(write=False)
     return ana, syn
 
+@lru_cache(maxsize=16)
+def scaled_asymmetric_analysis(n_fft: int, hop: int) -> np.ndarray:
+    """The analysis window of :func:`asymmetric_windows`, scaled as :func:`windows` scales the
+    Hann (spectra read as amplitudes)."""
+    ana = asymmetric_windows(n_fft, hop)[0]
+    out = ana * (2.0 / ana.sum())
+    out.setflags(write=False)
+    return out
+
+
 def windows(cfg: SpectralConfig) -> tuple[np.ndarray, np.ndarray]:
     """(analysis window incl. amplitude scale, synthesis window incl. overlap normalisation)."""
     ana, _, syn = _scales(cfg.n_fft, cfg.hop)
@@ -92,8 +102,11 @@ def _overlap_add(spec: np.ndarray, window: np.ndarray, hop: int, out: np.ndarray
         for i in range(n_fft):
             out[start + i] += frame[i] * window[i]
 
-def stft(x: np.ndarray, cfg: SpectralConfig, n_frames: int | None = None) -> np.ndarray:
-    """Complex STFT, shape (frames, bins), with the framing convention of this module."""
+def stft(x: np.ndarray, cfg: SpectralConfig, n_frames: int | None = None,
+         window: np.ndarray | None = None) -> np.ndarray:
+    """Complex STFT, shape (frames, bins), with the framing convention of this module (frame k
+    ends with sample ``(k+1)*hop - 1``). ``window``: another analysis window of ``n_fft``
+    samples, already scaled (default: the scaled Hann of :func:`windows`)."""
     x = np.asarray(x, dtype=np.float64)
     if n_frames is None:
         n_frames = n_frames_for(len(x), cfg)
@@ -101,7 +114,9 @@ def stft(x: np.ndarray, cfg: SpectralConfig, n_frames: int | None = None) -> np.
     padded = np.zeros(lead + n_frames * cfg.hop)
     m = min(len(x), n_frames * cfg.hop)
     padded[lead:lead + m] = x[:m]
-    ana, _ = windows(cfg)
+    ana = windows(cfg)[0] if window is None else np.asarray(window, dtype=np.float64)
+    if ana.shape != (cfg.n_fft,):
+        raise ValueError(f"the analysis window must have n_fft = {cfg.n_fft} samples, not {ana.shape}")
     return _stft_frames(padded, ana, cfg.hop, n_frames)
 
 def istft(spec: np.ndarray, cfg: SpectralConfig, length: int | None = None) -> np.ndarray:

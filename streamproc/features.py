@@ -9,6 +9,13 @@ model sees at run time exactly the image it was trained on.
   same row offsets whatever its pitch, which convolutions share, and a fundamental's row is its
   output row. Each row is a peak-1 triangle on the linear-frequency axis, at least one FFT bin
   wide on each side, so a pure tone keeps its amplitude and no row falls between bins.
+- ``mel-asym``: the log-mel image under the ``live`` profile's asymmetric analysis window (a
+  long rise, a fall of ``ASYM_FALL_MS``) instead of the Hann window, for models trained to run
+  there: the live framing modifies the spectrum under that window, and a mask estimated from
+  its own image meets the spectrum it is applied to (``bench.oracle_masks``).
+
+A kind names the analysis window too (``kind_window``); every frame ends with the same sample
+whichever window it is taken under.
 """
 from __future__ import annotations
 
@@ -24,14 +31,36 @@ from .pitchmap import DEFAULT_LAYOUT, PitchLayout, midi_to_hz
 
 FeatureFn = Callable[[np.ndarray], np.ndarray]  # magnitudes (frames, bins) -> float32 (frames, rows)
 _KINDS: dict[str, Callable[[SpectralConfig, PitchLayout], FeatureFn]] = {}
+_WINDOWS: dict[str, float | None] = {}  # kind -> the asymmetric window's fall in ms (None: Hann)
 DEFAULT_KIND = "mel"
+ASYM_FALL_MS = 4.0  # the live profile's hop: its asymmetric window falls over one hop
 
 
-def register_input_kind(name: str) -> Callable:
+def register_input_kind(name: str, fall_ms: float | None = None) -> Callable:
+    """``fall_ms``: the image is taken under the asymmetric window falling over that many ms
+    (``dsp.asymmetric_windows``); None: under the Hann window."""
     def deco(make: Callable[[SpectralConfig, PitchLayout], FeatureFn]) -> Callable:
         _KINDS[name] = make
+        _WINDOWS[name] = fall_ms
         return make
     return deco
+
+
+def kind_window(kind: str) -> float | None:
+    """The fall (ms) of the asymmetric window that ``kind``'s image is taken under; None: Hann."""
+    return _WINDOWS[check_input_kind(kind)]
+
+
+def analysis_window(kind: str, cfg: SpectralConfig) -> np.ndarray:
+    """The analysis window (amplitude-scaled as ``dsp.windows``) of ``kind``'s image at ``cfg``."""
+    fall_ms = kind_window(kind)
+    if fall_ms is None:
+        return dsp.windows(cfg)[0]
+    return dsp.scaled_asymmetric_analysis(cfg.n_fft, fall_samples(fall_ms, cfg.sample_rate))
+
+
+def fall_samples(fall_ms: float, rate: int) -> int:
+    return max(1, int(round(fall_ms * rate / 1000.0)))
 
 
 def input_kinds() -> tuple[str, ...]:
@@ -63,7 +92,8 @@ def model_features(model: object, cfg: SpectralConfig) -> FeatureFn:
 def audio_features(x: np.ndarray, cfg: SpectralConfig, kind: str = DEFAULT_KIND,
                    layout: PitchLayout | None = None) -> np.ndarray:
     """Audio at ``cfg.sample_rate`` -> the input image of ``kind``, shape (rows, frames)."""
-    return input_features(kind, cfg, layout)(np.abs(dsp.stft(x, cfg))).T
+    spec = dsp.stft(x, cfg, window=analysis_window(kind, cfg))
+    return input_features(kind, cfg, layout)(np.abs(spec)).T
 
 
 @register_input_kind("mel")
@@ -71,6 +101,11 @@ def _mel(cfg: SpectralConfig, layout: PitchLayout) -> FeatureFn:
     def mel(mag: np.ndarray) -> np.ndarray:
         return dsp.features_from_mel(dsp.mel_from_magnitude(mag, cfg), cfg).astype(np.float32)
     return mel
+
+
+@register_input_kind("mel-asym", fall_ms=ASYM_FALL_MS)
+def _mel_asym(cfg: SpectralConfig, layout: PitchLayout) -> FeatureFn:
+    return _mel(cfg, layout)
 
 
 @lru_cache(maxsize=16)

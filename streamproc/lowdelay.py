@@ -37,7 +37,8 @@ from .config import SpectralConfig
 from .engine import Core
 from .errors import UserError
 from .frame_model import FrameModel
-from .features import DEFAULT_KIND, FeatureFn, input_features, model_features
+from .features import (DEFAULT_KIND, FeatureFn, fall_samples, input_features, kind_window, model_features,
+                       model_input_kind)
 from .frames import Frames
 from .registry import lowdelay_recon, register_lowdelay_recon
 from .registry import task as registry_task
@@ -376,10 +377,17 @@ def build_lowdelay_core(spec: TaskSpec, model: FrameModel, rate: int | None = No
     settings = spec.profile.low_delay
     assert settings is not None, "build_lowdelay_core needs a profile with low_delay settings"
     cfg, stride = host_config(spec.cfg, int(rate or spec.cfg.sample_rate), settings.hop_ms)
+    feature_window, reference = settings.feature_window, settings.mask_reference
+    fall_ms = kind_window(model_input_kind(model))
+    if fall_ms is not None:  # a model trained on this framing's own window reads its image
+        if fall_samples(fall_ms, cfg.sample_rate) != cfg.hop:
+            raise UserError(f"the model reads images under an asymmetric window falling over {fall_ms:g} ms, "
+                            f"but this profile's hop is {1000.0 * cfg.hop / cfg.sample_rate:g} ms")
+        feature_window = reference = "asymmetric"
     # the prediction's own column where the windows agree, and for a task without a model (its
     # identity translation must stay transparent)
-    hold = settings.mask_reference == settings.feature_window or registry_task(spec.task).model_output is None
+    hold = reference == feature_window or registry_task(spec.task).model_output is None
     front = [StridedChunker(model, stride, settings.run_every, settings.model_delay, hold_input=hold)]
     stages, synth = lowdelay_recon(spec.recon)(spec, cfg, model)
-    framer = LowDelayFramer(cfg, settings.feature_window, settings.mask_reference, model_features(model, cfg))
+    framer = LowDelayFramer(cfg, feature_window, reference, model_features(model, cfg))
     return Core(cfg, [*front, *stages], synth, framer=framer)

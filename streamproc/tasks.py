@@ -14,6 +14,7 @@ from .pitch_stages import build_pitch_front  # and registers ``sine``
 from .engine import Core, Engine
 from .lowdelay import build_lowdelay_core  # and registers its ``mask``
 from .errors import UserError
+from .features import kind_window, model_features, model_input_kind
 from .frame_model import FrameModel, IdentityModel
 from .registry import RECONS, model_tasks, recon, register_task, task, task_names  # noqa: F401 (the task API)
 from .spec import (GUIDE_WEIGHT, HYBRID_CUTOFF_HZ, OFFLINE_PROFILE, PROFILES, RESTORE_MODEL,  # noqa: F401
@@ -29,8 +30,12 @@ def build_mel_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
     if kind != "mel" or model.n_outputs != cfg.n_mels:
         raise UserError(f"task {spec.task} needs a model that outputs a {cfg.n_mels}-band mel image, "
                         f"this one outputs {kind} with {model.n_outputs} rows")
+    kind = model_input_kind(model)
+    if kind_window(kind) is not None:
+        raise UserError(f"this {spec.task} model reads {kind} images, taken under the live profile's asymmetric "
+                        f"window: run it with --profile live")
     new, lookahead = spec.profile.chunking(spec.task, spec.recon)
-    return [MelFeatures(cfg), Chunker(model, new=new, lookahead=lookahead)]
+    return [MelFeatures(cfg, model_features(model, cfg)), Chunker(model, new=new, lookahead=lookahead)]
 
 
 # task -> reconstructions it offers; the first listed is the default

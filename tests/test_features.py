@@ -97,13 +97,15 @@ def test_soft_pitch_targets_decode_between_rows():
 def test_pitch_data_records_its_input_kind_and_other_tasks_refuse_it(tmp_path):
     from models import data as D
 
-    with pytest.raises(ValueError, match="need --task pitch"):
-        D.build("separate", 0.1, tmp_path / "s", pitch_input="logfreq", progress=False)
+    with pytest.raises(ValueError, match="needs --task pitch"):
+        D.build("separate", 0.1, tmp_path / "s", input_kind="logfreq", progress=False)
+    with pytest.raises(ValueError, match="needs --task separate"):
+        D.build("pitch", 0.1, tmp_path / "s", input_kind="mel-asym", progress=False)
     with pytest.raises(ValueError, match="kind 'cqt'"):
-        D.build("pitch", 0.1, tmp_path / "p", pitch_input="cqt", progress=False)
-    m = D.build("pitch", 0.25, tmp_path / "p", seconds=5.0, pitch_input="logfreq", pitch_sigma=0.5, progress=False)
+        D.build("pitch", 0.1, tmp_path / "p", input_kind="cqt", progress=False)
+    m = D.build("pitch", 0.25, tmp_path / "p", seconds=5.0, input_kind="logfreq", pitch_sigma=0.5, progress=False)
     assert (m["input_kind"], m["pitch_sigma"]) == ("logfreq", 0.5)
-    assert D.PITCH_INPUT == {"input_kind": "mel", "pitch_sigma": 0.0}  # reset after the build
+    assert D.INPUT == {"input_kind": "mel", "pitch_sigma": 0.0}  # reset after the build
     with np.load(tmp_path / "p" / "ex_000000.npz") as z:
         y, f0 = z["y"], z["f0"]
     voiced = f0 > 0

@@ -164,3 +164,43 @@ def test_live_pitch_with_a_model_that_describes_the_frame_end_sounds_at_once():
     assert e.latency_samples == 192 - 1
     t = np.arange(24000) / 48000
     assert np.abs(e.render(0.3 * np.sin(2 * np.pi * 440 * t), block=64)).max() > 0.05
+
+
+class _AsymRecorder(IdentityModel):
+    """An identity mel model that says it reads the live window's image (``mel-asym``)."""
+
+    input_kind = "mel-asym"
+
+    def __init__(self) -> None:
+        super().__init__(DEFAULT.n_mels, context_frames=7, new_frames=1, lookahead_frames=0)
+        self.windows: list[np.ndarray] = []
+
+    def run(self, window):
+        self.windows.append(window.copy())
+        return super().run(window)
+
+
+def test_a_model_trained_on_the_live_window_reads_that_image_and_its_mask_stays_transparent():
+    """The framer takes its features under the asymmetric window (the training data's image,
+    ``features.audio_features``, frame for frame), and an identity prediction divided by that same
+    column passes the input through exactly."""
+    from streamproc.features import audio_features
+
+    m = _AsymRecorder()
+    e = Engine(build_core(_live("separate"), m, rate=16000), 16000)
+    assert e.core.framer.feature_window == e.core.framer.reference_window == "asymmetric"
+    x = 0.2 * np.random.default_rng(5).standard_normal(16000)
+    y = e.render(x, block=64)
+    np.testing.assert_allclose(y[2048:], x[2048:], atol=1e-9)
+    # run i reads live frame k = 2i (ending with sample 64k + 63); with 192 samples of silence
+    # before x, standard frame j (hop 256) ends with that sample when k = 4j
+    want = audio_features(np.concatenate([np.zeros(192), x]), DEFAULT, "mel-asym")
+    i = (len(m.windows) - 1) // 2 * 2
+    np.testing.assert_allclose(m.windows[i][:, -1], want[:, i // 2], atol=1e-5)
+    np.testing.assert_allclose(m.windows[i][:, -2], want[:, i // 2 - 1], atol=1e-5)  # its past, 16 ms apart
+
+
+def test_a_live_window_model_is_refused_in_the_standard_framing_in_one_line():
+    with pytest.raises(UserError, match="--profile live") as e:
+        build_core(resolve("separate", "mask", "default"), _AsymRecorder())
+    assert "\n" not in str(e.value)
