@@ -62,3 +62,23 @@ def test_callback_counts_host_xruns_and_the_worker_zeroes_and_counts_nonfinite_i
     assert "input overflows 2" in line and "output underflows 2" in line and "nonfinite 3" in line
     report = loop.report()
     assert report["host_input_overflows"] == 2 and report["latency_samples"] == loop.latency_samples
+
+
+@pytest.mark.parametrize("realtime", [True, False])
+def test_the_worker_asks_for_realtime_scheduling_only_when_told_and_reports_what_it_got(realtime):
+    import os
+
+    loop = LiveLoop(Processor("resynth", "mask"), 16000, 256, realtime=realtime)
+    loop.start_worker()
+    try:
+        time.sleep(0.05)
+        worker = loop._worker
+        assert worker is not None
+        policy = os.sched_getscheduler(worker.native_id) if hasattr(os, "sched_getscheduler") else None
+    finally:
+        stats = loop.stop()
+    assert loop.report()["worker_realtime"] is stats.worker_realtime
+    if not realtime:
+        assert stats.worker_realtime is False
+    if policy is not None:  # Linux: the thread's policy is what the report says it got
+        assert (policy == os.SCHED_RR) is stats.worker_realtime
