@@ -60,13 +60,12 @@ def asymmetric_windows(n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
     return ana, syn
 
 @lru_cache(maxsize=16)
-def scaled_asymmetric_analysis(n_fft: int, hop: int) -> np.ndarray:
-    """The analysis window of :func:`asymmetric_windows`, scaled as :func:`windows` scales the
-    Hann (spectra read as amplitudes)."""
-    ana = asymmetric_windows(n_fft, hop)[0]
-    out = ana * (2.0 / ana.sum())
-    out.setflags(write=False)
-    return out
+def scaled_asymmetric_windows(n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`asymmetric_windows` scaled as :func:`windows` scales the Hann: spectra read as
+    amplitudes, the synthesis window undoes it."""
+    ana, syn = asymmetric_windows(n_fft, hop)
+    scale = 2.0 / ana.sum()
+    return ana * scale, syn / scale
 
 
 def windows(cfg: SpectralConfig) -> tuple[np.ndarray, np.ndarray]:

@@ -56,7 +56,7 @@ def analysis_window(kind: str, cfg: SpectralConfig) -> np.ndarray:
     fall_ms = kind_window(kind)
     if fall_ms is None:
         return dsp.windows(cfg)[0]
-    return dsp.scaled_asymmetric_analysis(cfg.n_fft, fall_samples(fall_ms, cfg.sample_rate))
+    return dsp.scaled_asymmetric_windows(cfg.n_fft, fall_samples(fall_ms, cfg.sample_rate))[0]
 
 
 def fall_samples(fall_ms: float, rate: int) -> int:

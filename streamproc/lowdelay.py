@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from functools import lru_cache
 from typing import Any
 
 import numba
@@ -64,13 +63,7 @@ def host_config(model_cfg: SpectralConfig, rate: int, hop_ms: float) -> tuple[Sp
     return cfg, stride
 
 
-@lru_cache(maxsize=16)
-def scaled_windows(n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
-    """``dsp.asymmetric_windows`` scaled like ``dsp.windows``: spectra read as amplitudes, the
-    synthesis window undoes it."""
-    ana, syn = dsp.asymmetric_windows(n_fft, hop)
-    scale = 2.0 / ana.sum()
-    return ana * scale, syn / scale
+scaled_windows = dsp.scaled_asymmetric_windows  # (analysis, synthesis), amplitude-scaled
 
 
 # ----------------------------------------------------------------------------- stages
