@@ -41,8 +41,8 @@ from .features import (DEFAULT_KIND, FeatureFn, fall_samples, input_features, ki
 from .frames import Frames
 from .registry import lowdelay_recon, register_lowdelay_recon
 from .registry import task as registry_task
-from .spec import HYBRID_CUTOFF_HZ, TaskSpec
-from .stages import Descale, RatioMask, StftFramer
+from .spec import HYBRID_CUTOFF_HZ, TaskSpec, load_restore_model
+from .stages import Descale, RatioMask, StftFramer, floor_magnitude
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -200,6 +200,41 @@ class StridedChunker:
         return frames.with_(features=preds, input_features=held)
 
 
+class LiveRestore:
+    """GAN-S restoration in the low-delay framing: the restoration net on the descaled
+    magnitudes' model band (its trained bins: 0 up to the model rate's Nyquist, at the same
+    bin spacing), with no lookahead, on its trained 16 ms frame spacing, every ``run_every``
+    hops, on a worker thread like the task model's (:class:`StridedChunker`). Bins above the
+    model band, which the mel image never covered, keep their descaled floor."""
+
+    reads: tuple[str, ...] = ("magnitude",)
+    writes: tuple[str, ...] = ("magnitude",)
+    latency_frames = 0
+
+    def __init__(self, model: FrameModel, cfg: SpectralConfig, stride: int, run_every: int = 1,
+                 delay: int = 0) -> None:
+        if model.n_inputs != model.n_outputs or model.n_inputs > cfg.n_bins:
+            raise ValueError(f"a restoration model maps its bins to as many, at most {cfg.n_bins} here; "
+                             f"this one {model.n_inputs} -> {model.n_outputs}")
+        self.cfg, self.bins = cfg, int(model.n_inputs)
+        self._chunker = StridedChunker(model, stride, run_every, delay, hold_input=False)
+
+    def reset(self) -> None:
+        self._chunker.reset()
+
+    def close(self) -> None:
+        self._chunker.close()
+
+    def process(self, frames: Frames) -> Frames:
+        if not len(frames):
+            return frames
+        mag = np.array(frames.get("magnitude"), dtype=np.float64)
+        band = dsp.features_from_mel(mag[:, : self.bins], self.cfg).astype(np.float32)
+        pred = self._chunker.process(frames.with_(features=band)).get("features")
+        mag[:, : self.bins] = np.maximum(dsp.mel_from_features(pred, self.cfg), floor_magnitude(self.cfg))
+        return frames.with_(magnitude=mag)
+
+
 @numba.njit(cache=True, nogil=True)
 def _synth_tail(spec: np.ndarray, window: np.ndarray, span: int, hop: int, tail: np.ndarray) -> np.ndarray:
     """Overlap-add of frames whose synthesis window is nonzero only on its last ``span``
@@ -336,7 +371,8 @@ class GrainOverlapAdd:
 # ----------------------------------------------------------------------------- building
 
 @register_lowdelay_recon("mask")
-def build_mask(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel) -> tuple[list[Any], Any]:
+def build_mask(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel,
+               restore_model: FrameModel | None = None) -> tuple[list[Any], Any]:
     """The ratio mask on the asymmetric-window spectrum, resynthesised over two hops."""
     kind = getattr(model, "output_kind", "mel")
     if kind != "mel" or model.n_outputs != cfg.n_mels:
@@ -353,20 +389,37 @@ def _grains(spec: TaskSpec, cfg: SpectralConfig, known_bins: int = 0) -> GrainOv
 
 
 @register_lowdelay_recon("gla")
-def build_gla(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel) -> tuple[list[Any], Any]:
+def build_gla(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel,
+              restore_model: FrameModel | None = None) -> tuple[list[Any], Any]:
     """The descaled mel, phases by PGHI (no lookahead, no iterations), two-hop grains."""
     return [Descale(cfg)], _grains(spec, cfg)
 
 
+@register_lowdelay_recon("restore")
+def build_restore(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel,
+                  restore_model: FrameModel | None = None) -> tuple[list[Any], Any]:
+    """GAN-S at low delay: the descaled mel, the restoration net with no lookahead
+    (``restore_model`` overrides the shipped one), then ``gla``'s PGHI grains."""
+    settings = spec.profile.low_delay
+    assert settings is not None
+    restorer = restore_model if restore_model is not None else load_restore_model(spec.cfg)
+    _, stride = host_config(spec.cfg, cfg.sample_rate, settings.hop_ms)
+    restore = LiveRestore(restorer, cfg, stride, settings.run_every, settings.model_delay)
+    return [Descale(cfg), restore], _grains(spec, cfg)
+
+
 @register_lowdelay_recon("hybrid")
-def build_hybrid(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel) -> tuple[list[Any], Any]:
+def build_hybrid(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel,
+                 restore_model: FrameModel | None = None) -> tuple[list[Any], Any]:
     """The input's own spectrum below the cutoff, the descaled mel with PGHI phases above it."""
     known = int(HYBRID_CUTOFF_HZ * cfg.n_fft / cfg.sample_rate)
     return [Descale(cfg)], _grains(spec, cfg, known)
 
 
-def build_lowdelay_core(spec: TaskSpec, model: FrameModel, rate: int | None = None) -> Core:
-    """The whole low-delay chain at ``rate`` (default: the model rate) for a resolved spec."""
+def build_lowdelay_core(spec: TaskSpec, model: FrameModel, rate: int | None = None,
+                        restore_model: FrameModel | None = None) -> Core:
+    """The whole low-delay chain at ``rate`` (default: the model rate) for a resolved spec;
+    ``restore_model`` as for :func:`streamproc.tasks.build_core`."""
     settings = spec.profile.low_delay
     assert settings is not None, "build_lowdelay_core needs a profile with low_delay settings"
     cfg, stride = host_config(spec.cfg, int(rate or spec.cfg.sample_rate), settings.hop_ms)
@@ -381,6 +434,6 @@ def build_lowdelay_core(spec: TaskSpec, model: FrameModel, rate: int | None = No
     # identity translation must stay transparent)
     hold = reference == feature_window or registry_task(spec.task).model_output is None
     front = [StridedChunker(model, stride, settings.run_every, settings.model_delay, hold_input=hold)]
-    stages, synth = lowdelay_recon(spec.recon)(spec, cfg, model)
+    stages, synth = lowdelay_recon(spec.recon)(spec, cfg, model, restore_model)
     framer = LowDelayFramer(cfg, feature_window, reference, model_features(model, cfg))
     return Core(cfg, [*front, *stages], synth, framer=framer)

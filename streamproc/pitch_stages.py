@@ -192,7 +192,8 @@ def build_pitch_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
 
 
 @register_lowdelay_recon("sine")
-def build_lowdelay_sine(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel) -> tuple[list[Any], Any]:
+def build_lowdelay_sine(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel,
+                        restore_model: FrameModel | None = None) -> tuple[list[Any], Any]:
     """Pitch in the low-delay framing: each hop's decoded pitch, sonified at the host rate. A
     model's prediction describes its newest Hann frame's centre (half a window before the frame
     ends), or its target shift later (``pitch-live``: the frame's end, so the sine follows at

@@ -114,14 +114,14 @@ def scoped() -> Iterator[None]:
         _LOWDELAY.update(lowdelay)
 
 
-LowDelayBuilder = Callable[..., tuple[list[Any], Any]]  # (spec, host cfg, model) -> (stages, synthesiser)
+LowDelayBuilder = Callable[..., tuple[list[Any], Any]]  # (spec, host cfg, model, restore model) -> (stages, synthesiser)
 _LOWDELAY: dict[str, LowDelayBuilder] = {}
 
 
 def register_lowdelay_recon(name: str) -> Callable[[LowDelayBuilder], LowDelayBuilder]:
-    """Decorator: ``build(spec, host_cfg, model) -> (stages after the model, synthesiser)`` runs
-    reconstruction ``name`` in the low-delay framing of the ``live`` profile
-    (``streamproc.lowdelay``)."""
+    """Decorator: ``build(spec, host_cfg, model, restore_model=None) -> (stages after the model,
+    synthesiser)`` runs reconstruction ``name`` in the low-delay framing of the ``live`` profile
+    (``streamproc.lowdelay``); ``restore_model`` overrides the shipped restoration net."""
     def add(build: LowDelayBuilder) -> LowDelayBuilder:
         if name in _LOWDELAY:
             raise ValueError(f"low-delay reconstruction {name!r} is already registered")

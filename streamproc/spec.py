@@ -113,7 +113,7 @@ PROFILES: dict[str, Profile] = {
     # every 2 hops on a worker thread whose prediction applies one hop later; engine 8 ms at
     # any rate (pitch: + half a window, the instant its model describes), live pre-buffer
     # 8 ms beyond one block. Runs the mask (separate, resynth) and sine (pitch) reconstructions.
-    "live": Profile(0, 0, "HQ", None, None, 8.0, low_delay=LowDelay(4.0, 2, 1, grain_delays=(("gla", 6), ("hybrid", 3))),
+    "live": Profile(0, 0, "HQ", None, None, 8.0, low_delay=LowDelay(4.0, 2, 1, grain_delays=(("gla", 6), ("restore", 6), ("hybrid", 3))),
                     models=(("separate", "separate-live"), ("pitch", "pitch-live"))),
 }
 OFFLINE_PROFILE = "quality"

@@ -72,7 +72,7 @@ def build_core(spec: TaskSpec, model: FrameModel | None = None, restore_model: F
                             f"pass one with --model FILE.onnx (see models/README.md)")
         model = IdentityModel(spec.cfg.n_mels)
     if spec.profile.low_delay is not None:
-        return build_lowdelay_core(spec, model, rate)
+        return build_lowdelay_core(spec, model, rate, restore_model)
     front = entry.build_front(spec, model)
     stages, synth = recon(spec.recon).build(spec, restore_model)
     bind = getattr(synth, "bind", None)

@@ -83,6 +83,9 @@ def test_targets_and_plot_on_a_made_up_grid(tmp_path, monkeypatch):
     assert got[("pitch", "pitch/sine")] is None                # could not run: n/a, not a pass
     assert [c["pass"] for c in rtf.targets(rows, cold) if c["subject"] == "separate" and "cold" in c["target"]] \
         == [True, False]
+    live = [{**row("sine", "live", 64, 0.2, 1.0, 14.6), "task": "pitch", "heard_ms": 14.6}]
+    live_only = {c["target"] for c in rtf.targets(live, [])}
+    assert "live RTF <= 0.3" in live_only and not any(t.startswith("pitch RTF") for t in live_only)  # default's target
     monkeypatch.setattr(rtf, "OUT", tmp_path)
     rtf.plot([{**r, "task": "separate"} for r in rows], [{"method": "m", "clip": "c", "rtf": 0.5}], "t")
     assert (tmp_path / "t.png").stat().st_size > 1000

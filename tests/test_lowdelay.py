@@ -126,9 +126,9 @@ def test_live_pitch_sonifies_the_tracked_pitch_at_the_host_rate():
     assert midi_to_hz(69) == pytest.approx(440.0)
 
 
-@pytest.mark.parametrize("task, recon", [("separate", "restore"), ("synth", "restore"), ("superres", "wavenet")])
+@pytest.mark.parametrize("task, recon", [("separate", "wavenet"), ("synth", "wavenet"), ("superres", "wavenet-guided")])
 def test_live_refuses_what_it_does_not_run_yet_in_one_line(task, recon):
-    with pytest.raises(UserError, match=r"profile live runs --recon gla, hybrid, mask, sine so far") as e:
+    with pytest.raises(UserError, match=r"profile live runs --recon gla, hybrid, mask, restore, sine so far") as e:
         resolve(task, recon, "live")
     assert "\n" not in str(e.value)
 
@@ -139,7 +139,7 @@ def test_live_refuses_rates_below_the_models_band():
 
 
 def test_live_profile_settings_are_the_documented_ones():
-    assert PROFILES["live"].low_delay == LowDelay(4.0, 2, 1, grain_delays=(("gla", 6), ("hybrid", 3)))
+    assert PROFILES["live"].low_delay == LowDelay(4.0, 2, 1, grain_delays=(("gla", 6), ("restore", 6), ("hybrid", 3)))
 
 
 def test_the_latency_quality_plot_takes_heard_latency_from_the_engine():
@@ -147,11 +147,12 @@ def test_the_latency_quality_plot_takes_heard_latency_from_the_engine():
 
     assert heard_ms("resynth", "mask", "live", 48000) == pytest.approx(1e3 * (383 + 64 + 384 + 64) / 48000)
     assert heard_ms("resynth", "gla", "live", 48000) == pytest.approx(1e3 * (191 + 6 * 192 + 384 + 64 + 64) / 48000)
-    assert heard_ms("resynth", "restore", "live", 48000) is None  # not run by that profile
+    assert heard_ms("resynth", "restore", "live", 48000) == heard_ms("resynth", "gla", "live", 48000)
+    assert heard_ms("separate", "wavenet", "live", 48000) is None  # not run by that profile
     report = {"profiles": {"live": {"tasks": {"separate": {"summary": {
         "mask": {"si_sdr_mean": 7.0, "n": 3}, "restore": {"si_sdr_mean": 1.0}, "mixture": {"si_sdr_mean": -6.0}}}}}}}
     rows = collect(report, 48000)
-    assert [(r["recon"], r["value"]) for r in rows] == [("mask", 7.0)]  # baselines and refusals left out
+    assert [(r["recon"], r["value"]) for r in rows] == [("mask", 7.0), ("restore", 1.0)]  # baselines left out
 
 
 def test_live_pitch_with_a_model_that_describes_the_frame_end_sounds_at_once():
@@ -204,3 +205,38 @@ def test_a_live_window_model_is_refused_in_the_standard_framing_in_one_line():
     with pytest.raises(UserError, match="--profile live") as e:
         build_core(resolve("separate", "mask", "default"), _AsymRecorder())
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_live_restore_with_an_identity_net_keeps_the_descaled_magnitudes(rate):
+    """The restoration net reads the model band (its trained bins) in its own dB scale; an
+    identity net hands back what it was given, and the bins above the band pass untouched."""
+    from streamproc.lowdelay import LiveRestore
+
+    cfg, stride = host_config(DEFAULT, rate, 4.0)
+    stage = LiveRestore(IdentityModel(DEFAULT.n_bins, 4, 1, 0), cfg, stride, run_every=1, delay=0)
+    rng = np.random.default_rng(0)
+    mag = 10.0 ** rng.uniform(-3.5, -0.5, size=(12, cfg.n_bins))  # within the image's dB range
+    out = stage.process(Frames(stft=np.zeros_like(mag, complex), magnitude=mag)).get("magnitude")
+    np.testing.assert_allclose(out, mag, rtol=1e-4)
+    assert stage.bins == DEFAULT.n_bins <= cfg.n_bins
+
+
+def test_live_restore_sees_its_past_on_the_trained_spacing_and_applies_a_hop_late():
+    """Run every 2 hops on a worker, one hop late, like the task model: frame j carries the
+    net's run on the newest even frame before j, whose window holds every ``stride``-th frame."""
+    from streamproc.lowdelay import LiveRestore
+
+    class Oldest(IdentityModel):  # its prediction for the newest frame: the window's oldest column
+        def run(self, window):
+            return np.repeat(window[:, :1], window.shape[1], axis=1)
+
+    cfg, stride = host_config(DEFAULT, 16000, 4.0)
+    stage = LiveRestore(Oldest(DEFAULT.n_bins, 1, 1, 0), cfg, stride, run_every=2, delay=1)
+    db = np.arange(24)[:, None] * np.ones((1, cfg.n_bins))  # frame k at k + 1 dB above the floor
+    mag = 10.0 ** ((DEFAULT.db_floor + 1.0 + db) / 20.0)
+    out = stage.process(Frames(stft=np.zeros_like(mag, complex), magnitude=mag)).get("magnitude")
+    got = np.round(20 * np.log10(out[:, 0]) - DEFAULT.db_floor - 1.0, 3)
+    ran = [j - 1 - (j - 1) % 2 for j in range(1, 24)]  # the run whose prediction frame j carries
+    want = [float(k - stride) if k >= stride else -1.0 for k in ran]  # silence (the floor) before the start
+    assert stride == 4 and got[1:].tolist() == want
