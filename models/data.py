@@ -326,6 +326,7 @@ def audio_clip(task: str, works: list[str], soundfont: Path, seed: int, index: i
 # set by ``build(restore_from=...)`` before its workers fork: {task: model path} whose outputs the
 # restore task's inputs are made of (``models.restore_inputs``); None = descaled true mels
 RESTORE_SOURCES: dict[str, Path] | None = None
+RESTORE_CHUNKING: tuple[int, int] | None = None  # the task models' (new, lookahead) there; None: default's
 
 
 def example_restore(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
@@ -346,7 +347,7 @@ def _restore_from_model(d: Draw, rng: np.random.Generator, cfg: SpectralConfig, 
     tasks = sorted(sources)
     task = tasks[int(rng.integers(len(tasks)))]
     x, y, info = RESTORE_AUDIO[task](d, rng)
-    xi, yi = restore_pair(task, sources[task], x, y, cfg)
+    xi, yi = restore_pair(task, sources[task], x, y, cfg, RESTORE_CHUNKING)
     return xi, yi, {**info, "restore_from": task}, {}
 
 
@@ -475,14 +476,16 @@ def _worker(args: tuple) -> tuple[int, dict]:
 def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = None, seed: int = 0,
           split: str = "train", seconds: float = 15.0, jobs: int = 1, progress: bool = True,
           hold_out: list[str] | None = None, restore_from: dict[str, Path] | None = None,
-          input_kind: str = DEFAULT_KIND, pitch_sigma: float = 0.0) -> dict:
+          input_kind: str = DEFAULT_KIND, pitch_sigma: float = 0.0,
+          restore_chunking: tuple[int, int] | None = None) -> dict:
     """Render (or extend) a data set; returns its manifest. ``soundfonts`` default: the three
     training soundfonts, less those in ``hold_out`` (kept for an unseen-timbre test).
     ``restore_from`` (task ``restore`` only): {task: ONNX model} whose outputs make the inputs
     (``models.restore_inputs``) instead of descaled true mels. ``input_kind``: the input image
     (``KIND_TASKS``: the tasks each kind other than mel serves). ``pitch_sigma`` (task ``pitch``
-    only): the soft target's width in rows."""
-    global RESTORE_SOURCES, INPUT
+    only): the soft target's width in rows. ``restore_chunking`` (with ``restore_from``): the task
+    models' (new, lookahead), e.g. (1, 0) for a net that runs in the ``live`` profile."""
+    global RESTORE_SOURCES, RESTORE_CHUNKING, INPUT
     from tqdm import tqdm
 
     if task not in TASKS:
@@ -495,6 +498,8 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         raise ValueError("give --soundfont or --hold-out, not both")
     if restore_from and task != "restore":
         raise ValueError("--from-models makes restoration inputs: it needs --task restore")
+    if restore_chunking and not restore_from:
+        raise ValueError("--from-models-chunking sets how --from-models runs its models: give --from-models too")
     if task != "pitch" and pitch_sigma:
         raise ValueError("--pitch-sigma shapes pitch targets: it needs --task pitch")
     if pitch_sigma < 0 or pitch_sigma > 4:
@@ -510,7 +515,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     if restore_from:
         from .restore_inputs import describe
 
-        sources = describe(restore_from)
+        sources = describe(restore_from, restore_chunking)
     names = soundfonts or R.training_soundfonts(hold_out)
     sfs = [R.soundfont_path(s) for s in names]
     for p in sfs:
@@ -544,6 +549,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
             todo.append((task, works, sfs, seed, i, seconds, out, split == "test"))
     t = time.time()
     RESTORE_SOURCES = dict(restore_from) if restore_from else None  # the workers fork with it
+    RESTORE_CHUNKING = restore_chunking
     INPUT = input_settings
     bar = tqdm(total=n_ex, initial=n_ex - len(todo), desc=f"render {task}", unit="ex", disable=not progress)
     try:
@@ -560,7 +566,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
                 infos[i] = info
                 bar.update()
     finally:
-        RESTORE_SOURCES = None
+        RESTORE_SOURCES, RESTORE_CHUNKING = None, None
         INPUT = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0}
         bar.close()
     rows_in, rows_out = task_rows(task)
@@ -666,6 +672,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-models", metavar="TASK[=ONNX],...",
                     help="restore only: inputs are these task models' descaled outputs (separate, superres, "
                          "synth; a bare name is the shipped model) instead of descaled true mels")
+    ap.add_argument("--from-models-chunking", metavar="NEW,LOOKAHEAD",
+                    help="with --from-models: run the task models at this chunking instead of the default "
+                         "profile's (1,0: the live profile's zero-lookahead column, for a net that runs there)")
     ap.add_argument("--input", default=DEFAULT_KIND, dest="input_kind",
                     help="the model's input image (streamproc.features): mel (default); logfreq for pitch (rows "
                          "on the pitch map's own pitches); mel-asym for separate (input and target under the live "
@@ -676,14 +685,18 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     sfs = (a.soundfont or []) + [s for s in (a.soundfonts or "").split(",") if s]
     try:
-        sources = None
+        sources, chunking = None, None
         if a.from_models:
             from .restore_inputs import parse_sources
 
             sources = parse_sources(a.from_models)
+        if a.from_models_chunking:
+            from .restore_inputs import parse_chunking
+
+            chunking = parse_chunking(a.from_models_chunking)
         m = build(a.task, a.minutes, a.out, sfs or None, a.seed, a.split, a.seconds, a.jobs, hold_out=a.hold_out,
                   input_kind=a.input_kind, pitch_sigma=a.pitch_sigma,
-                  restore_from=sources)
+                  restore_from=sources, restore_chunking=chunking)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

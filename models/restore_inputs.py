@@ -51,9 +51,23 @@ def parse_sources(text: str) -> dict[str, Path]:
     return out
 
 
-def describe(sources: dict[str, Path]) -> dict[str, dict[str, str]]:
-    """What the manifest records of each source model: its file name and SHA-256."""
-    return {t: {"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+def parse_chunking(text: str) -> tuple[int, int]:
+    """``NEW,LOOKAHEAD`` -> (frames per run, lookahead), e.g. ``1,0``: the ``live`` profile's
+    zero-lookahead newest column."""
+    try:
+        new, lookahead = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--from-models-chunking takes NEW,LOOKAHEAD (e.g. 1,0), got {text!r}") from None
+    if new < 1 or lookahead < 0:
+        raise ValueError("--from-models-chunking: NEW must be at least 1 and LOOKAHEAD at least 0")
+    return new, lookahead
+
+
+def describe(sources: dict[str, Path], chunking: tuple[int, int] | None = None) -> dict[str, dict[str, str]]:
+    """What the manifest records of each source model: its file name, SHA-256 and the chunking
+    it ran at (where not the ``default`` profile's)."""
+    extra = {"chunking": f"{chunking[0]}+{chunking[1]}"} if chunking else {}
+    return {t: {"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), **extra}
             for t, p in sorted(sources.items())}
 
 
@@ -78,10 +92,12 @@ def model_image(model, features: np.ndarray, new: int | None = None, lookahead: 
 
 
 def restore_pair(task: str, model_path: Path, x_audio: np.ndarray, y_audio: np.ndarray,
-                 cfg: SpectralConfig = DEFAULT) -> tuple[np.ndarray, np.ndarray]:
+                 cfg: SpectralConfig = DEFAULT, chunking: tuple[int, int] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """(restoration input, target) images of 513 rows: the descaled task-model output for
-    ``x_audio`` and the true linear magnitudes of ``y_audio``, both as normalised dB."""
-    new, lookahead = PROFILES[CHUNK_PROFILE].chunking(task, "restore")
+    ``x_audio`` and the true linear magnitudes of ``y_audio``, both as normalised dB.
+    ``chunking`` (new, lookahead): the task model's, default the ``default`` profile's."""
+    new, lookahead = chunking or PROFILES[CHUNK_PROFILE].chunking(task, "restore")
     pred = model_image(_model(str(model_path), task), dsp.log_mel_features(x_audio, cfg), new, lookahead)
     mag = Descale(cfg).process(Frames(stft=np.zeros((pred.shape[1], 1), np.complex64), features=pred.T))
     target = np.abs(dsp.stft(y_audio, cfg, n_frames=pred.shape[1]))

@@ -59,27 +59,30 @@ def _realtime_allowed() -> bool:
     except OSError:
         return False
 
-# The live profile at 64-sample blocks needs a server with a 64-sample period. On the 2-core
-# machine without realtime scheduling, the test's own two Python JACK clients, jackd and the live
-# process together left 8-48 processor underflows per 60 s. With realtime scheduling (the server
-# started realtime where the user may, and the live worker raising itself) the processor had 0
-# underflows in every session, and the live process alone on the server had 0 JACK xruns in 30 s;
-# but with this test's two Python clients in the graph JACK still reported 1-19 xruns per 60 s
-# session (a client missed a 1.33 ms period), so no session could be compared sample by sample.
-# So it runs on request: STREAMPROC_JACK_P64=1.
-SMALL_PERIOD_OPT_IN = pytest.mark.skipif(os.environ.get("STREAMPROC_JACK_P64") != "1",
-                                         reason="live profile at a 64-sample JACK period: set STREAMPROC_JACK_P64=1")
+# The live profile at 64-sample blocks needs a server with a 64-sample period (1.33 ms). On this
+# 2-core machine, with realtime scheduling (the server started realtime, the live worker raising
+# itself), the processor had 0 underflows in every 60 s session, but an asynchronous server still
+# reported 1-19 xruns per session: `jackd -v` named the live process's PortAudio client "not
+# finished, state = Running" (a Python callback that missed the 1.33 ms deadline now and then)
+# and this test's recorder waiting behind it, and some were the dummy driver's own timer waking
+# late. A dropped period breaks any sample-by-sample comparison. So this server runs
+# synchronously (-S): the dummy driver waits for its clients, and a late cycle delays the graph
+# instead of dropping a period. What is checked is then the processor's own: no underflow (the
+# worker kept its output ring filled) and a recording that equals the offline render shifted by
+# the reported latency. The xruns JACK still reports there (the driver's timer) are printed, not
+# asserted. Without realtime scheduling the processor underflows (8-48 per 60 s): skipped.
+SMALL_PERIOD_NEEDS_RT = pytest.mark.skipif(not _realtime_allowed(),
+                                           reason="live profile at a 64-sample JACK period needs realtime scheduling")
 
 
 @pytest.fixture(scope="module")
 def small_period_server():
     """A second JACK server (dummy driver) whose period is the live profile's 64-sample block:
     with the shared server's 1024, PortAudio calls a 64-sample callback 16 times in a burst,
-    and only a pre-buffer of a whole period would keep up."""
+    and only a pre-buffer of a whole period would keep up. Realtime and synchronous (see above)."""
     if not shutil.which("jackd"):
         pytest.skip("jackd not installed")
-    rt = [] if _realtime_allowed() else ["--no-realtime"]
-    proc = subprocess.Popen(["jackd", "-n", SMALL_PERIOD_SERVER, *rt, "-d", "dummy", "-r", str(RATE),
+    proc = subprocess.Popen(["jackd", "-n", SMALL_PERIOD_SERVER, "-S", "-d", "dummy", "-r", str(RATE),
                              "-p", "64"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(50):
         time.sleep(0.1)
@@ -129,6 +132,7 @@ def _clip(seconds: float = SECONDS) -> np.ndarray:
     return soxr.resample(x16, 16000, RATE).astype(np.float32)
 
 
+ONSET_S = 0.024  # live profile: the clip's onset, compared from here on (see the test)
 ATTEMPTS = 5  # sessions tried until one has no JACK xrun (the processor's own underflows count in every one)
 
 
@@ -210,7 +214,7 @@ def _live_session(clip: np.ndarray, report: Path, recon: str, profile: str = "de
 @pytest.mark.parametrize("recon, profile, block, seconds", [("mask", "default", BLOCK, SECONDS),
                                                             ("gla", "default", BLOCK, SECONDS),
                                                             pytest.param("mask", "live", 64, 60.0,
-                                                                         marks=SMALL_PERIOD_OPT_IN)])
+                                                                         marks=SMALL_PERIOD_NEEDS_RT)])
 def test_live_output_equals_offline_render_shifted_by_reported_latency(request, fast_gil, tmp_path, recon,
                                                                        profile, block, seconds):
     import streamproc
@@ -228,11 +232,15 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(request, 
         # underflows and overflows are the processor's own: never excused by a retry
         assert stats["underflows"] == 0 and stats["overflows"] == 0, stats
         xruns.append(n)
-        if n == 0:
+        if n == 0 or server is not None:  # the synchronous server drops no period on an xrun
             break
-    # a JACK xrun means some client (this test's, or the processor's) missed a period: the
-    # audio was then not what was played, whoever was late. Tell that apart from a wrong result.
-    assert xruns[-1] == 0, f"JACK reported xruns in every one of {ATTEMPTS} sessions {xruns}: the machine was overloaded"
+    if server is not None:
+        print(f"JACK xruns on the synchronous {block}-sample server in {seconds:g} s: {n} (nothing dropped)")
+    # on the asynchronous server a JACK xrun means some client (this test's, or the processor's)
+    # missed a period: the audio was then not what was played, whoever was late. Tell that apart
+    # from a wrong result.
+    assert xruns[-1] == 0 or server is not None, \
+        f"JACK reported xruns in every one of {ATTEMPTS} sessions {xruns}: the machine was overloaded"
     # the reported latency is the heard one, port to port: it includes the callback block that
     # PortAudio's JACK backend buffers on output (streamproc.live.HOST_BLOCKS)
     lat = stats["latency_samples"]
@@ -251,7 +259,12 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(request, 
     if recon == "mask":
         k = min(phase, key=lambda k: np.count_nonzero(np.abs(got - phase[k]) >= 1e-4))
         offline = phase[k]
-        bad = np.nonzero(np.abs(got - offline) >= 1e-4)[0]
+        # live: the mask of the clip's first hops comes from the silence before it (the prediction
+        # is one run old), and where the onset falls on the engine's 4 ms hop and 8 ms run grid
+        # is arbitrary in a live session; offline, the same clip after 100-517 samples of
+        # silence differs from the render within its first 19.1 ms only, and equals it after
+        skip = int(ONSET_S * RATE) if profile == "live" else 0
+        bad = skip + np.nonzero(np.abs(got[skip:] - offline[skip:]) >= 1e-4)[0]
         if len(bad):
             seg = slice(RATE, 3 * RATE)
             xc = np.correlate(rec[lat - 4096 + seg.start: lat + 4096 + seg.stop], offline[seg], "valid")

@@ -69,3 +69,20 @@ def test_sources_are_checked_and_recorded(tmp_path):
         assert json.loads(str(z["info"]))["restore_from"] == "synth" and z["x"].shape[0] == DEFAULT.n_bins
     with pytest.raises(ValueError, match="different data set"):
         D.build("restore", 0.05, tmp_path / "r", seconds=2.0, progress=False)  # true-mel inputs: another set
+
+
+def test_a_live_chunking_is_checked_recorded_and_keeps_sets_apart(tmp_path):
+    """``--from-models-chunking 1,0``: the task models run as in the live profile (newest column,
+    no lookahead); the manifest says so, and a set made at the default chunking is another set."""
+    with pytest.raises(ValueError, match="NEW,LOOKAHEAD"):
+        RI.parse_chunking("1")
+    with pytest.raises(ValueError, match="at least 1"):
+        RI.parse_chunking("0,0")
+    with pytest.raises(ValueError, match="give --from-models too"):
+        D.build("restore", 0.05, tmp_path / "x", restore_chunking=(1, 0), seconds=2.0, progress=False)
+    src = RI.parse_sources("synth")
+    m = D.build("restore", 0.05, tmp_path / "r", restore_from=src, restore_chunking=RI.parse_chunking("1,0"),
+                seconds=2.0, progress=False)
+    assert m["restore_from"]["synth"]["chunking"] == "1+0" and D.RESTORE_CHUNKING is None
+    with pytest.raises(ValueError, match="different data set"):
+        D.build("restore", 0.05, tmp_path / "r", restore_from=src, seconds=2.0, progress=False)
