@@ -184,9 +184,9 @@ def task_model(task: str, model: FrameModel | str | Path | None = None,
 
 
 def load_restore_model(cfg: SpectralConfig, providers: Sequence[str] | None = None,
-                       threads: int | None = None) -> FrameModel:
-    """The shipped restoration model for ``--recon restore``."""
-    model = task_model(RESTORE_MODEL, None, cfg, providers, threads)
+                       threads: int | None = None, profile: Profile | None = None) -> FrameModel:
+    """The shipped restoration model for ``--recon restore`` (``profile``'s own where one ships)."""
+    model = task_model(RESTORE_MODEL, None, cfg, providers, threads, profile)
     if model is None:
         raise UserError("no restoration model ships with this version; use --recon gla")
     return model
