@@ -8,6 +8,7 @@ one (exact by construction, see ``streamproc.engine``).
 """
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .live import heard_latency_samples
+from .live import _try_realtime, heard_latency_samples
 from .processor import Processor
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -45,27 +46,48 @@ def load_clip(path: Path, rate: int, seconds: float | None = None) -> np.ndarray
 
 
 def measure(task: str, recon: str, rate: int, block: int, x: np.ndarray, model=None,
-            profile: str = "default") -> dict:
+            profile: str = "default", paced: bool | None = None) -> dict:
     """Streams ``x`` (at ``rate``) in ``block``-sample calls; timing of each call and in total.
 
-    ``rtf`` is wall time; ``cpu_rtf`` is this process's CPU time (all threads), which a busy
-    machine inflates less. One warm-up pass first (Numba cache, allocations, ONNX session).
-    """
+    ``rtf`` is the calls' summed wall time over the audio's duration; ``cpu_rtf`` is this
+    process's CPU time (all threads, model workers included), which a busy machine inflates
+    less. One warm-up pass first (Numba cache, allocations, ONNX session).
+
+    ``paced`` (default: for a profile whose models run on worker threads, ``live``): each call
+    starts at its block's due time, as in ``streamproc live``. Unpaced, the calls come as fast
+    as the machine allows, so a block waits for a model run that, live, had a whole hop of real
+    time to finish: that wait is an artefact of running faster than real time. A paced run also
+    raises the calling thread to realtime round-robin scheduling where permitted, as
+    ``streamproc live`` raises its worker (``realtime`` in the row), and lowers it after."""
     fx = Processor(task, recon, model=model, profile=profile)
+    if paced is None:
+        low = fx.spec.profile.low_delay
+        paced = low is not None and low.model_delay > 0
     fx.process(x[: rate // 2], rate, buffer_size=block, reset=False)
     fx.reset()
     times = []
-    c0, t0 = time.process_time(), time.perf_counter()
-    for i in range(0, len(x), block):
-        t = time.perf_counter()
-        fx.process(x[i:i + block], rate, buffer_size=block, reset=False)
-        times.append(time.perf_counter() - t)
-    total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    period = block / rate
+    realtime = bool(paced) and _try_realtime()
+    try:
+        c0, t0 = time.process_time(), time.perf_counter()
+        for k, i in enumerate(range(0, len(x), block)):
+            if paced:
+                wait = t0 + k * period - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+            t = time.perf_counter()
+            fx.process(x[i:i + block], rate, buffer_size=block, reset=False)
+            times.append(time.perf_counter() - t)
+        cpu = time.process_time() - c0
+    finally:
+        if realtime:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     ms = 1e3 * np.array(times)
     dur = len(x) / rate
     heard = heard_latency_samples(fx.latency_samples, block, rate, fx.spec.profile.live_margin_ms)
-    return {"task": task, "recon": fx.recon, "profile": profile, "rate": rate, "block": block,
-            "seconds": dur, "blocks": len(times), "rtf": total / dur, "cpu_rtf": cpu / dur,
+    return {"task": task, "recon": fx.recon, "profile": profile, "rate": rate, "block": block, "paced": paced,
+            "realtime": realtime,
+            "seconds": dur, "blocks": len(times), "rtf": float(sum(times)) / dur, "cpu_rtf": cpu / dur,
             "block_ms_p50": float(np.percentile(ms, 50)), "block_ms_p99": float(np.percentile(ms, 99)),
             "block_ms_max": float(ms.max()), "block_period_ms": 1e3 * block / rate,
             "latency_samples": fx.latency_samples, "latency_ms": 1e3 * fx.latency_samples / rate,

@@ -65,7 +65,9 @@ class Processor:
 
     # -- construction ------------------------------------------------------------------
     def _frame_model(self) -> FrameModel | None:
-        self._model = task_model(self.task, self._model, self.spec.cfg, profile=self.spec.profile)
+        low = self.spec.profile.low_delay
+        self._model = task_model(self.task, self._model, self.spec.cfg, profile=self.spec.profile,
+                                 threads=low.model_threads if low is not None else None)
         return self._model
 
     def _ensure(self, rate: int, channels: int) -> None:

@@ -38,6 +38,9 @@ class LowDelay:
     mask_reference: str = "asymmetric"  # the mixture column a mask divides by: under the window of
                                         # the spectrum it is applied to ("asymmetric"), or of the
                                         # model's input ("hann": the prediction's own column, held)
+    restore_every: int = 2  # the restoration net (recon restore) runs every this many hops
+    model_threads: int = 1  # onnxruntime intra-op threads per model: each model already runs on a
+                            # worker thread of its own, and the audio thread needs a core too
     grain_delays: tuple[tuple[str, int], ...] = ()  # (recon, hops): where a PGHI reconstruction reads
                                                     # each frame's grain, in hops before the window's
                                                     # end (its latency); default: the window's centre
@@ -112,9 +115,10 @@ PROFILES: dict[str, Profile] = {
     # asymmetric window pair, the model on its trained 16 ms spacing with no lookahead, run
     # every 2 hops on a worker thread whose prediction applies one hop later; engine 8 ms at
     # any rate (pitch: + half a window, the instant its model describes), live pre-buffer
-    # 8 ms beyond one block. Runs the mask (separate, resynth) and sine (pitch) reconstructions.
+    # 8 ms beyond one block. Runs the mask (separate, resynth) and sine (pitch) reconstructions,
+    # and gla, hybrid and restore with PGHI phases (restore: its own zero-lookahead net).
     "live": Profile(0, 0, "HQ", None, None, 8.0, low_delay=LowDelay(4.0, 2, 1, grain_delays=(("gla", 6), ("restore", 6), ("hybrid", 3))),
-                    models=(("separate", "separate-live"), ("pitch", "pitch-live"))),
+                    models=(("separate", "separate-live"), ("pitch", "pitch-live"), ("restore", "restore-live"))),
 }
 OFFLINE_PROFILE = "quality"
 

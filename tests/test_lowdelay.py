@@ -240,3 +240,13 @@ def test_live_restore_sees_its_past_on_the_trained_spacing_and_applies_a_hop_lat
     ran = [j - 1 - (j - 1) % 2 for j in range(1, 24)]  # the run whose prediction frame j carries
     want = [float(k - stride) if k >= stride else -1.0 for k in ran]  # silence (the floor) before the start
     assert stride == 4 and got[1:].tolist() == want
+
+
+def test_live_runs_its_own_restoration_net_with_one_thread_per_model():
+    """``restore-live`` (zero lookahead, trained on the task models' live-chunked outputs) is the
+    live profile's restoration net; the other profiles keep ``restore``."""
+    from streamproc.spec import shipped_model
+
+    assert shipped_model("restore", PROFILES["live"]).name == "restore-live.onnx"
+    assert shipped_model("restore", PROFILES["default"]).name == "restore.onnx"
+    assert PROFILES["live"].low_delay.model_threads == 1
