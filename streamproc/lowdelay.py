@@ -403,8 +403,9 @@ def build_restore(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel,
     (``restore_model`` overrides the shipped one), then ``gla``'s PGHI grains."""
     settings = spec.profile.low_delay
     assert settings is not None
-    restorer = restore_model if restore_model is not None else load_restore_model(spec.cfg, threads=settings.model_threads,
-                                                                                  profile=spec.profile)
+    restorer = restore_model
+    if restorer is None:
+        restorer = load_restore_model(spec.cfg, threads=settings.model_threads, profile=spec.profile)
     _, stride = host_config(spec.cfg, cfg.sample_rate, settings.hop_ms)
     restore = LiveRestore(restorer, cfg, stride, settings.restore_every, settings.model_delay)
     return [Descale(cfg), restore], _grains(spec, cfg, time_lag=max(settings.restore_every, settings.run_every))
