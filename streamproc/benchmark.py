@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .live import _try_realtime, heard_latency_samples
+from .live import request_realtime, heard_latency_samples
 from .processor import Processor
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -67,7 +67,7 @@ def measure(task: str, recon: str, rate: int, block: int, x: np.ndarray, model=N
     fx.reset()
     times = []
     period = block / rate
-    realtime = bool(paced) and _try_realtime()
+    realtime = bool(paced) and request_realtime()
     try:
         c0, t0 = time.process_time(), time.perf_counter()
         for k, i in enumerate(range(0, len(x), block)):

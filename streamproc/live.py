@@ -35,7 +35,7 @@ HOST_BLOCKS = 1  # callback blocks PortAudio buffers on output, beyond the ring'
 WORKER_RT_PRIORITY = 1  # the lowest realtime priority: above ordinary processes, below audio servers
 
 
-def _try_realtime(priority: int = WORKER_RT_PRIORITY) -> bool:
+def request_realtime(priority: int = WORKER_RT_PRIORITY) -> bool:
     """Round-robin realtime scheduling for the calling thread, if permitted (Linux applies
     ``sched_setscheduler(0, ...)`` to the calling thread only)."""
     setter = getattr(os, "sched_setscheduler", None)
@@ -143,7 +143,7 @@ class LiveLoop:
     # -- worker thread -----------------------------------------------------------------
     def _work(self) -> None:
         if self.realtime:
-            self.stats.worker_realtime = _try_realtime()
+            self.stats.worker_realtime = request_realtime()
         try:
             while self._running:
                 self._wake.wait(0.05)

@@ -381,12 +381,11 @@ def build_mask(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel,
     return [RatioMask(cfg)], ShortOverlapAdd(cfg)
 
 
-def _grains(spec: TaskSpec, cfg: SpectralConfig, known_bins: int = 0, time_lag: int | None = None) -> GrainOverlapAdd:
-    """``time_lag``: hops between changes of the magnitudes (default the model's ``run_every``)."""
+def _grains(spec: TaskSpec, cfg: SpectralConfig, known_bins: int = 0) -> GrainOverlapAdd:
     settings = spec.profile.low_delay
     assert settings is not None
     hops = dict(settings.grain_delays).get(spec.recon, cfg.n_fft // (2 * cfg.hop))
-    return GrainOverlapAdd(cfg, hops, known_bins, time_lag=time_lag or settings.run_every)
+    return GrainOverlapAdd(cfg, hops, known_bins, time_lag=settings.run_every)
 
 
 @register_lowdelay_recon("gla")
@@ -407,8 +406,8 @@ def build_restore(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel,
     if restorer is None:
         restorer = load_restore_model(spec.cfg, threads=settings.model_threads, profile=spec.profile)
     _, stride = host_config(spec.cfg, cfg.sample_rate, settings.hop_ms)
-    restore = LiveRestore(restorer, cfg, stride, settings.restore_every, settings.model_delay)
-    return [Descale(cfg), restore], _grains(spec, cfg, time_lag=max(settings.restore_every, settings.run_every))
+    restore = LiveRestore(restorer, cfg, stride, settings.run_every, settings.model_delay)
+    return [Descale(cfg), restore], _grains(spec, cfg)
 
 
 @register_lowdelay_recon("hybrid")

@@ -38,7 +38,6 @@ class LowDelay:
     mask_reference: str = "asymmetric"  # the mixture column a mask divides by: under the window of
                                         # the spectrum it is applied to ("asymmetric"), or of the
                                         # model's input ("hann": the prediction's own column, held)
-    restore_every: int = 2  # the restoration net (recon restore) runs every this many hops
     model_threads: int = 1  # onnxruntime intra-op threads per model: each model already runs on a
                             # worker thread of its own, and the audio thread needs a core too
     grain_delays: tuple[tuple[str, int], ...] = ()  # (recon, hops): where a PGHI reconstruction reads
