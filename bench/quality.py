@@ -190,11 +190,27 @@ def _process(p) -> Callable[[np.ndarray], np.ndarray]:
 
 # ------------------------------------------------------------------ tasks
 
-def _eval_audio(task: str, clips: list, profile: str, bar, baselines, score, extra: dict | None = None) -> dict:
-    """Every recon of ``task`` (plus ``extra`` processors) and ``baselines(clip) -> {name: audio}``
-    on each clip, scored by ``score(clip, estimate) -> {metric: value}``."""
+def candidates(task: str, profile: str, models: tuple[tuple[str, str], ...]) -> tuple[dict, dict]:
+    """Other models of ``task`` ((name, path), e.g. a candidate beside the shipped one), every
+    recon of each: ({NAME-recon: Processor}, {NAME-recon: why missing})."""
+    procs, missing = {}, {}
+    for name, path in models:
+        ok, why = processors(task, profile, path)
+        procs.update({f"{name}-{k}": v for k, v in ok.items()})
+        missing.update({f"{name}-{k}": v for k, v in why.items()})
+    return procs, missing
+
+
+def _eval_audio(task: str, clips: list, profile: str, bar, baselines, score, extra: dict | None = None,
+                models: tuple[tuple[str, str], ...] = ()) -> dict:
+    """Every recon of ``task`` (plus ``extra`` processors and the other ``models``) and
+    ``baselines(clip) -> {name: audio}`` on each clip, scored by ``score(clip, estimate) ->
+    {metric: value}``."""
     procs, missing = processors(task, profile)
     procs.update(extra or {})
+    more, more_missing = candidates(task, profile, models)
+    procs.update(more)
+    missing.update(more_missing)
     s = Scores()
     for c in clips:
         row = {"index": c.index, "work": c.info["work"]}
@@ -207,7 +223,7 @@ def _eval_audio(task: str, clips: list, profile: str, bar, baselines, score, ext
     return {"scores": s, "missing": missing}
 
 
-def eval_separate(clips: list, profile: str, bar) -> dict:
+def eval_separate(clips: list, profile: str, bar, models: tuple[tuple[str, str], ...] = ()) -> dict:
     from streamproc.metrics import lsd, si_sdr
     from streamproc.onnx_model import MODELS_DIR
 
@@ -219,12 +235,12 @@ def eval_separate(clips: list, profile: str, bar) -> dict:
                     lambda c: {"mixture": c.input, "oracle_irm": oracle_irm(c.input, c.reference)},
                     lambda c, e: {"si_sdr": si_sdr(c.reference, e), "lsd": lsd(c.reference, e),
                                   "lsd80": lsd(c.reference, e, range_db=LSD_RANGE_DB)},
-                    {f"cnn-{k}": p for k, p in cnn.items()})
+                    {f"cnn-{k}": p for k, p in cnn.items()}, models)
     r["missing"].update({f"cnn-{k}": v for k, v in cnn_missing.items()})
     return r
 
 
-def eval_superres(clips: list, profile: str, bar) -> dict:
+def eval_superres(clips: list, profile: str, bar, models: tuple[tuple[str, str], ...] = ()) -> dict:
     from streamproc.metrics import lsd
 
     return _eval_audio("superres", clips, profile, bar,
@@ -234,10 +250,11 @@ def eval_superres(clips: list, profile: str, bar) -> dict:
                                      "lsd_high": lsd(c.reference, e, HIGH_BAND),
                                      "lsd80": lsd(c.reference, e, range_db=LSD_RANGE_DB),
                                      "lsd80_low": lsd(c.reference, e, LOW_BAND, LSD_RANGE_DB),
-                                     "lsd80_high": lsd(c.reference, e, HIGH_BAND, LSD_RANGE_DB)})
+                                     "lsd80_high": lsd(c.reference, e, HIGH_BAND, LSD_RANGE_DB)},
+                       models=models)
 
 
-def eval_synth(clips: list, profile: str, bar) -> dict:
+def eval_synth(clips: list, profile: str, bar, models: tuple[tuple[str, str], ...] = ()) -> dict:
     """The violin rendering itself is scored too: its melody accuracy is pYIN's own ceiling."""
     from streamproc.metrics import lsd
 
@@ -252,7 +269,7 @@ def eval_synth(clips: list, profile: str, bar) -> dict:
                 "melody_rpa_score": score_["rpa"]}
 
     return _eval_audio("synth", clips, profile, bar,
-                       lambda c: {"blueprint": c.input, "violin_reference": c.reference}, score)
+                       lambda c: {"blueprint": c.input, "violin_reference": c.reference}, score, models=models)
 
 
 class _Decoded:
@@ -513,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
                     "sub-row decoders (comma-separated, from streamproc.pitchmap.DECODERS)")
     ap.add_argument("--pitch-model", action="append", default=[], metavar="NAME=PATH",
                     help="also score this pitch model (repeatable), e.g. a candidate beside the shipped one")
+    ap.add_argument("--model", action="append", default=[], metavar="TASK:NAME=PATH",
+                    help="also score this model of an audio task (separate, superres, synth; repeatable) with "
+                         "every recon, as NAME-RECON, e.g. a candidate beside the shipped one")
     ap.add_argument("--pitch-chunk", metavar="NEW,LOOKAHEAD",
                     help="run our pitch models with this split of their window (e.g. 1,0: no lookahead) "
                          "instead of their own; under the offline profile")
@@ -538,6 +558,14 @@ def main(argv: list[str] | None = None) -> int:
         if not name or not path or not Path(path).is_file():
             ap.error(f"--pitch-model {spec}: expected NAME=PATH of an existing file")
         pitch_models.append((name, path))
+    task_models: dict[str, list[tuple[str, str]]] = {}
+    for spec in a.model:
+        task_, _, rest = spec.partition(":")
+        name, _, path = rest.partition("=")
+        if task_ not in EVALUATORS or task_ == "pitch" or not name or not Path(path).is_file():
+            ap.error(f"--model {spec}: expected TASK:NAME=PATH with TASK one of separate, superres, synth "
+                     "and an existing file (pitch models: --pitch-model)")
+        task_models.setdefault(task_, []).append((name, path))
     chunk = None
     if a.pitch_chunk:
         try:
@@ -589,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
             with tqdm(total=len(clips), desc=f"{key} [{profile}]", unit="clip", leave=False) as bar:
                 kw = ({"crepe_full_clips": a.crepe_full_clips, "peers": peers, "decoders": decoders,
                        "models": tuple(pitch_models), "chunk": chunk}
-                      if task == "pitch" else {})
+                      if task == "pitch" else {"models": tuple(task_models.get(task, ()))})
                 r = EVALUATORS[task](clips, profile, bar, **kw)
             results[key] = {"summary": r["scores"].summary(), "missing": r["missing"], "per_clip": r["scores"].per_clip,
                             "clips_from": where}

@@ -49,3 +49,22 @@ def test_quality_pitch_options_bad_input(args, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--tasks", "pitch", "--peers", "none", *args])
     assert e.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec", ["synth:x=/no/such.onnx", "pitch:x=streamproc/models_data/pitch.onnx",
+                                  "synth=streamproc/models_data/synth.onnx", "bogus:x=streamproc/models_data/synth.onnx"])
+def test_quality_model_option_bad_input(spec, capsys):
+    from bench.quality import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--tasks", "synth", "--model", spec])
+    assert e.value.code == 2 and "--model" in capsys.readouterr().err
+
+
+def test_quality_candidates_are_named_per_recon():
+    from bench.quality import candidates
+    from streamproc.onnx_model import MODELS_DIR
+
+    procs, missing = candidates("synth", "quality", (("cand", str(MODELS_DIR / "synth.onnx")),))
+    assert {"cand-gla", "cand-restore"} <= set(procs) | set(missing)
+    assert all(k.startswith("cand-") for k in [*procs, *missing])
