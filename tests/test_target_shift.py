@@ -168,7 +168,7 @@ def test_shifted_model_sine_is_time_aligned():
 
 
 def test_track_reads_frames_at_their_shifted_instants():
-    midi = np.array([60.0, 62.0, 64.0, 66.0, 68.0, 70.0, 72.0, 74.0])
+    midi = 60.0 + 0.4 * np.arange(8)  # a glide: each step within one note, so interpolated
     voiced, rms = np.ones(8, bool), np.full(8, 0.1)
     for shift in (0, 2):
         k = np.arange(1, 6)
@@ -181,6 +181,19 @@ def test_track_reads_frames_at_their_shifted_instants():
     a, b = track_pitch(x, 16000, model=LoudestBandModel()), track_pitch(x, 16000, model=EndModel())
     inner = slice(5, len(a.times) - 10)
     assert np.allclose(a.f0[inner], b.f0[inner]) and np.allclose(a.level_db, b.level_db)
+
+
+def test_a_note_change_takes_the_nearer_frame_not_a_pitch_between():
+    midi = np.array([60.0, 60.0, 60.0, 64.0, 64.0, 64.0])
+    voiced, rms = np.ones(6, bool), np.full(6, 0.1)
+    times, f0, _, guess = frames_to_grid(midi, voiced, rms, 0.1, DEFAULT, 0)
+    m = 69 + 12 * np.log2(guess / 440.0)
+    assert np.allclose(np.minimum(np.abs(m - 60), np.abs(m - 64)), 0, atol=1e-9)  # never between
+    at = described_sample(np.arange(6), DEFAULT, 0) / DEFAULT.sample_rate
+    switch = (at[2] + at[3]) / 2  # half-way between the last 60 and the first 64
+    t = times[(times > at[2]) & (times < at[3])]
+    got = 69 + 12 * np.log2(guess[np.isin(times, t)] / 440.0)
+    assert len(t) >= 2 and np.allclose(got, np.where(t < switch, 60.0, 64.0), atol=1e-9)
 
 
 def test_a_shift_past_the_frame_end_is_refused():
