@@ -47,6 +47,19 @@ def bin_irm(mag_v: np.ndarray, mag_m: np.ndarray) -> np.ndarray:
     return np.clip(np.divide(mag_v, mag_m, out=np.zeros_like(mag_v), where=mag_m > 0), 0.0, 1.0)
 
 
+def standard_oracles(x: np.ndarray, v: np.ndarray) -> dict[str, float]:
+    """SI-SDR of the ideal masks in the standard framing (16 kHz, hop 256), for mixture ``x``
+    and violin ``v``: the mel-band ratio mask as RatioMask applies it (the ceiling of any model
+    behind ``--recon mask``) and the bin-resolution ideal ratio mask (the ceiling of any
+    magnitude mask on this STFT)."""
+    L = len(x)
+    n = dsp.n_frames_for(L, CFG)
+    X, V = dsp.stft(x, CFG, n), dsp.stft(v, CFG, n)
+    mel = bin_masks(dsp.mel_from_magnitude(np.abs(V), CFG), dsp.mel_from_magnitude(np.abs(X), CFG), CFG)
+    return {"oracle_mel": si_sdr(v, dsp.istft(X * mel, CFG, L)),
+            "oracle_irm": si_sdr(v, dsp.istft(X * bin_irm(np.abs(V), np.abs(X)), CFG, L))}
+
+
 def frames_ending(x: np.ndarray, window: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
     """STFT frames whose frame k ends with sample (k+1)*hop - 1 (streamproc's convention)."""
     n = len(window)

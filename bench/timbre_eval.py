@@ -20,7 +20,9 @@ quantisation; cutoffs around 2 kHz).
 
 Per model and soundfont, ``separate``: mean SI-SDR of the estimate against the true violin
 stem, the mixture's (what doing nothing scores), the improvement, and the means by the
-violin's voice. ``superres``: LSD (16 kHz STFT, as ``bench.quality``) over 0-8 kHz, the lower
+violin's voice, beside the ideal masks' (``oracle_mel``: the mel-band ratio mask as the
+``mask`` recon applies it, the ceiling of any model behind it; ``oracle_irm``: the bin-resolution
+ideal ratio mask, the ceiling of any magnitude mask; standard framing). ``superres``: LSD (16 kHz STFT, as ``bench.quality``) over 0-8 kHz, the lower
 band 0-2 kHz and the upper band 2-8 kHz (and LSD80, both spectra floored 80 dB below the
 reference's peak, per band), beside the input's. Profile ``quality`` (what ``render`` gives) unless ``--profile`` says
 otherwise; ``--chunk NAME=NEW,LOOKAHEAD`` runs model NAME with that chunking of its window instead
@@ -44,7 +46,9 @@ from streamproc.metrics import si_sdr
 from .quality import HIGH_BAND, LOW_BAND, LSD_RANGE_DB
 
 from .common import OUT, write_json
+from .oracle_masks import standard_oracles
 
+ORACLES = ("oracle_mel", "oracle_irm")
 SOUNDFONTS = "FluidR3_GM,TimGM6mb,MuseScore_General_Lite"
 
 
@@ -123,7 +127,7 @@ def markdown(payload: dict) -> str:
         lines += ["| soundfont | estimate | SI-SDR dB | SI-SDRi dB | top | inner | bottom | clips (top/inner/bottom) |",
                   "|---|---|---|---|---|---|---|---|"]
         for sf_name, res in payload["soundfonts"].items():
-            for k, s in [("mixture", res["mixture"])] + list(res["per_model"].items()):
+            for k, s in [("mixture", res["mixture"])] + list(res.get("oracles", {}).items()) + list(res["per_model"].items()):
                 lines.append(f"| {sf_name} | {k} | {f(s['si_sdr'])} | {f(s['si_sdri']) if k != 'mixture' else '-'} | "
                              f"{f(s['si_sdr_top'])} | {f(s['si_sdr_inner'])} | {f(s['si_sdr_bottom'])} | "
                              f"{s['clips_top']}/{s['clips_inner']}/{s['clips_bottom']} |")
@@ -177,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             if a.task == "separate":
                 row.update(role=info.get("role"), doubling=info.get("doubling"),
                            violin_to_piano_db=info.get("violin_to_piano_db"), mixture=round(si_sdr(ref, x), 3))
+                row.update({k: round(v, 3) for k, v in standard_oracles(x, ref).items()})
                 row.update({k: round(si_sdr(ref, e), 3) for k, e in ests.items()})
                 line = f"{row['role']:6s} mix={row['mixture']:6.2f} " + " ".join(f"{k}={row[k]:6.2f}" for k in models)
             else:
@@ -188,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{sf_name:22s} clip {i:2d} {line}", flush=True)
         if a.task == "separate":
             result[sf_name] = {"per_model": {k: _summary(rows, k) for k in models},
-                               "mixture": _summary(rows, "mixture"), "per_clip": rows}
+                               "mixture": _summary(rows, "mixture"), "per_clip": rows,
+                               "oracles": {k: _summary(rows, k) for k in ORACLES}}
         else:
             result[sf_name] = {"per_model": {k: _lsd_summary(rows, k) for k in models},
                                "input": _lsd_summary(rows, "input"), "per_clip": rows}
@@ -198,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"separate ({recon}, {a.profile} profile), {a.clips} test-split clips of {a.seconds:g} s per soundfont, SI-SDR dB")
         print(f"{'soundfont':22s} {'model':14s} {'mean':>6s} {'SI-SDRi':>8s} {'top':>6s} {'inner':>6s} {'bottom':>6s}")
         for sf_name, res in result.items():
-            for k, s in [("mixture", res["mixture"])] + list(res["per_model"].items()):
+            for k, s in [("mixture", res["mixture"])] + list(res["oracles"].items()) + list(res["per_model"].items()):
                 f = lambda v: f"{v:6.2f}" if v is not None else "     -"  # noqa: E731
                 print(f"{sf_name:22s} {k:14s} {s['si_sdr']:6.2f} {s['si_sdri'] if k != 'mixture' else 0:8.2f} "
                       f"{f(s['si_sdr_top'])} {f(s['si_sdr_inner'])} {f(s['si_sdr_bottom'])}")

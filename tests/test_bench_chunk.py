@@ -2,6 +2,7 @@
 bench.quality --pitch-chunk NEW,LOOKAHEAD (and --pitch-model)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bench import timbre_eval as T
@@ -68,3 +69,15 @@ def test_quality_candidates_are_named_per_recon():
     procs, missing = candidates("synth", "quality", (("cand", str(MODELS_DIR / "synth.onnx")),))
     assert {"cand-gla", "cand-restore"} <= set(procs) | set(missing)
     assert all(k.startswith("cand-") for k in [*procs, *missing])
+
+
+def test_standard_oracles_pass_a_lone_violin_and_cut_what_is_not_it():
+    from bench.oracle_masks import standard_oracles
+
+    t = np.arange(16000) / 16000
+    v = 0.3 * np.sin(2 * np.pi * 440 * t)
+    alone = standard_oracles(v, v)
+    assert alone["oracle_mel"] > 40 and alone["oracle_irm"] > 40
+    p = 0.3 * np.sin(2 * np.pi * 3000 * t)  # far from the violin: both masks remove it
+    mixed = standard_oracles(v + p, v)
+    assert mixed["oracle_irm"] > 30 and mixed["oracle_mel"] > 20
