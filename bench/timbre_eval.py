@@ -1,9 +1,9 @@
-"""Seen and unseen timbres: separation (SI-SDR per soundfont and per violin voice) and
-super-resolution (LSD per soundfont and band).
+"""Seen and unseen timbres: separation (SI-SDR per soundfont and per violin voice),
+super-resolution (LSD per soundfont and band) and synthesis (distance to each soundfont's violin).
 
-    python -m bench.timbre_eval [--task separate|superres] --model NAME=PATH [--model NAME=PATH ...]
+    python -m bench.timbre_eval [--task separate|superres|synth] --model NAME=PATH [--model NAME=PATH ...]
                                 [--soundfonts FluidR3_GM,TimGM6mb,MuseScore_General_Lite]
-                                [--clips 24] [--seconds 10] [--seed 2026] [--recon mask|hybrid]
+                                [--clips 24] [--seconds 10] [--seed 2026] [--recon mask|hybrid|gla]
                                 [--profile quality] [--chunk NAME=NEW,LOOKAHEAD ...] [--name timbre_eval-TASK]
 
 Clips: test-split works only, drawn by the training-data renderer itself
@@ -17,6 +17,12 @@ soundfont depends only on (seed, i), and every model hears the same clips.
 EQ and noise floor, its input made by one of the real-world low-rate paths (soxr at several
 qualities, polyphase, plain low-pass and decimation, telephone band with mu-law or 8-bit
 quantisation; cutoffs around 2 kHz).
+
+``synth`` clips are the training pairs' too: a melody's sine-harmonic blueprint (1-6 harmonics)
+and its rendering on a violin of the one soundfont, which the output is scored against: log-mel
+L1 (dB) and LSD80, and melody agreement, the raw pitch accuracy of pYIN on the output against
+pYIN on that violin (its voiced frames). A violin the model never trained on says how far its
+timbre is from violins in general rather than from the ones it learnt.
 
 Per model and soundfont, ``separate``: mean SI-SDR of the estimate against the true violin
 stem, the mixture's (what doing nothing scores), the improvement, and the means by the
@@ -38,6 +44,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -114,42 +121,125 @@ def _lsd_row(ref: np.ndarray, est: np.ndarray) -> dict:
             "lsd80_high": round(lsd(ref, est, HIGH_BAND, LSD_RANGE_DB), 4)}
 
 
-def _lsd_summary(rows: list[dict], key: str) -> dict:
-    return {m: round(float(np.mean([r[key][m] for r in rows])), 4) for m in ("lsd", "lsd_low", "lsd_high", "lsd80_low", "lsd80_high")} | \
-        {"clips": len(rows)}
+def _means(rows: list[dict], key: str, metrics: tuple[str, ...]) -> dict:
+    return {m: round(float(np.mean([r[key][m] for r in rows])), 4) for m in metrics} | {"clips": len(rows)}
+
+
+def _fmt(v: float | None, spec: str = ".2f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+class Scoring:
+    """One task's figures: a clip's row, a soundfont's summary, and the table of the summaries
+    (columns: header, formatter of one summary). Registered in SCORINGS by task."""
+    recon = ""
+    baseline = "input"        # the row of doing nothing: the model input itself
+    title = ""
+    columns: tuple[tuple[str, Callable[[dict], str]], ...] = ()
+
+    def row(self, x: np.ndarray, ref: np.ndarray, info: dict, ests: dict[str, np.ndarray]) -> tuple[dict, str]:
+        raise NotImplementedError
+
+    def summary(self, rows: list[dict], models: list[str]) -> dict:
+        raise NotImplementedError
+
+    def estimates(self, res: dict) -> list[tuple[str, dict]]:
+        """(name, summary) rows of one soundfont's result, baselines first."""
+        return [(self.baseline, res[self.baseline])] + list(res.get("oracles", {}).items()) + list(res["per_model"].items())
+
+
+class SeparateScoring(Scoring):
+    recon, baseline, title = "mask", "mixture", "SI-SDR dB"
+    columns = (("SI-SDR dB", lambda s: _fmt(s["si_sdr"])), ("SI-SDRi dB", lambda s: _fmt(s.get("si_sdri"))),
+               ("top", lambda s: _fmt(s["si_sdr_top"])), ("inner", lambda s: _fmt(s["si_sdr_inner"])),
+               ("bottom", lambda s: _fmt(s["si_sdr_bottom"])),
+               ("clips (top/inner/bottom)", lambda s: f"{s['clips_top']}/{s['clips_inner']}/{s['clips_bottom']}"))
+
+    def row(self, x, ref, info, ests):
+        row = {"role": info.get("role"), "doubling": info.get("doubling"),
+               "violin_to_piano_db": info.get("violin_to_piano_db"), "mixture": round(si_sdr(ref, x), 3)}
+        row.update({k: round(v, 3) for k, v in standard_oracles(x, ref).items()})
+        row.update({k: round(si_sdr(ref, e), 3) for k, e in ests.items()})
+        return row, f"{row['role']:6s} mix={row['mixture']:6.2f} " + " ".join(f"{k}={row[k]:6.2f}" for k in ests)
+
+    def summary(self, rows, models):
+        mixture = _summary(rows, "mixture")
+        mixture["si_sdri"] = None
+        return {"per_model": {k: _summary(rows, k) for k in models}, "mixture": mixture,
+                "oracles": {k: _summary(rows, k) for k in ORACLES}}
+
+
+class SuperresScoring(Scoring):
+    recon, title = "hybrid", "LSD"
+    METRICS = ("lsd", "lsd_low", "lsd_high", "lsd80_low", "lsd80_high")
+    columns = tuple((h, (lambda m: lambda s: _fmt(s[m], ".3f"))(m)) for h, m in
+                    zip(("LSD 0-8k", "LSD 0-2k", "LSD 2-8k", "LSD80 0-2k", "LSD80 2-8k"), METRICS))
+
+    def row(self, x, ref, info, ests):
+        row = {"low_rate": info.get("low_rate"), "input": _lsd_row(ref, x)} | {k: _lsd_row(ref, e) for k, e in ests.items()}
+        return row, f"input high={row['input']['lsd_high']:.3f} " + " ".join(
+            f"{k} high={row[k]['lsd_high']:.3f} low={row[k]['lsd_low']:.3f}" for k in ests)
+
+    def summary(self, rows, models):
+        return {"per_model": {k: _means(rows, k, self.METRICS) for k in models}, "input": _means(rows, "input", self.METRICS)}
+
+
+class SynthScoring(Scoring):
+    """The violin of each soundfont is the reference: how near the output comes to a violin the
+    model heard in training (seen) or never heard (unseen), and whether it keeps that violin's
+    pitch (pYIN on both; the input is the sine-harmonic blueprint of the same notes)."""
+    recon, title = "gla", "log-mel L1 dB, LSD80, melody agreement"
+    METRICS = ("logmel_l1_db", "lsd80", "melody_rpa")
+    columns = (("log-mel L1 dB", lambda s: _fmt(s["logmel_l1_db"])), ("LSD80", lambda s: _fmt(s["lsd80"], ".3f")),
+               ("melody RPA vs the violin's pYIN", lambda s: _fmt(s["melody_rpa"], ".3f")))
+
+    def row(self, x, ref, info, ests):
+        from .peers import pyin_track
+        from .quality import SYNTH_PYIN
+
+        track = pyin_track(ref, *SYNTH_PYIN)
+        row = {"harmonics": info.get("harmonics"), "input": self._figures(ref, x, track)}
+        row.update({k: self._figures(ref, e, track) for k, e in ests.items()})
+        return row, " ".join(f"{k} L1={row[k]['logmel_l1_db']:5.2f} rpa={row[k]['melody_rpa']:.3f}" for k in ["input", *ests])
+
+    @staticmethod
+    def _figures(ref: np.ndarray, est: np.ndarray, track: tuple[np.ndarray, np.ndarray]) -> dict:
+        from streamproc.metrics import lsd
+
+        from .peers import pyin_track
+        from .quality import SYNTH_PYIN, log_mel_l1_db, melody_scores
+
+        return {"logmel_l1_db": round(log_mel_l1_db(ref, est), 4), "lsd80": round(lsd(ref, est, range_db=LSD_RANGE_DB), 4),
+                "melody_rpa": round(melody_scores(*track, *pyin_track(est, *SYNTH_PYIN))["rpa"], 4)}
+
+    def summary(self, rows, models):
+        return {"per_model": {k: _means(rows, k, self.METRICS) for k in models}, "input": _means(rows, "input", self.METRICS)}
+
+
+SCORINGS: dict[str, Scoring] = {"separate": SeparateScoring(), "superres": SuperresScoring(), "synth": SynthScoring()}
 
 
 def markdown(payload: dict) -> str:
     """The result as a markdown table (for model cards and the README)."""
-    f = lambda v: f"{v:.2f}" if v is not None else "-"  # noqa: E731
-    lines = [f"`{payload['command']}`", ""]
-    if payload["task"] == "separate":
-        lines += ["| soundfont | estimate | SI-SDR dB | SI-SDRi dB | top | inner | bottom | clips (top/inner/bottom) |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for sf_name, res in payload["soundfonts"].items():
-            for k, s in [("mixture", res["mixture"])] + list(res.get("oracles", {}).items()) + list(res["per_model"].items()):
-                lines.append(f"| {sf_name} | {k} | {f(s['si_sdr'])} | {f(s['si_sdri']) if k != 'mixture' else '-'} | "
-                             f"{f(s['si_sdr_top'])} | {f(s['si_sdr_inner'])} | {f(s['si_sdr_bottom'])} | "
-                             f"{s['clips_top']}/{s['clips_inner']}/{s['clips_bottom']} |")
-    else:
-        lines += ["| soundfont | estimate | LSD 0-8k | LSD 0-2k | LSD 2-8k | LSD80 0-2k | LSD80 2-8k |",
-                  "|---|---|---|---|---|---|---|"]
-        for sf_name, res in payload["soundfonts"].items():
-            for k, s in [("input", res["input"])] + list(res["per_model"].items()):
-                lines.append(f"| {sf_name} | {k} | {s['lsd']:.3f} | {s['lsd_low']:.3f} | {s['lsd_high']:.3f} | "
-                             f"{s['lsd80_low']:.3f} | {s['lsd80_high']:.3f} |")
+    sc = SCORINGS[payload["task"]]
+    lines = [f"`{payload['command']}`", "",
+             "| soundfont | estimate | " + " | ".join(h for h, _ in sc.columns) + " |",
+             "|---|---|" + "---|" * len(sc.columns)]
+    for sf_name, res in payload["soundfonts"].items():
+        for k, s in sc.estimates(res):
+            lines.append(f"| {sf_name} | {k} | " + " | ".join(f(s) for _, f in sc.columns) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.timbre_eval", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--task", choices=("separate", "superres"), default="separate")
-    ap.add_argument("--model", action="append", required=True, help="NAME=PATH of a separate-task ONNX model (repeatable)")
+    ap.add_argument("--task", choices=tuple(SCORINGS), default="separate")
+    ap.add_argument("--model", action="append", required=True, help="NAME=PATH of an ONNX model of the task (repeatable)")
     ap.add_argument("--soundfonts", default=SOUNDFONTS)
     ap.add_argument("--clips", type=int, default=24)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--recon", help="default: mask (separate), hybrid (superres)")
+    ap.add_argument("--recon", help="default: mask (separate), hybrid (superres), gla (synth)")
     ap.add_argument("--profile", default="quality", help="latency profile (default quality: what render uses)")
     ap.add_argument("--chunk", action="append", default=[], metavar="NAME=NEW,LOOKAHEAD",
                     help="run model NAME with this chunking instead of the profile's (repeatable), e.g. live=1,0")
@@ -161,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     from models.render import corpus_works
 
     models = _models(a.model)
-    recon = a.recon or {"separate": "mask", "superres": "hybrid"}[a.task]
+    sc = SCORINGS[a.task]
+    recon = a.recon or sc.recon
     chunks = _chunks(a.chunk, models)
     procs = {k: processor(a.task, recon, p, a.profile, chunks.get(k)) for k, p in models.items()}
     works = corpus_works("test")
@@ -177,44 +268,17 @@ def main(argv: list[str] | None = None) -> int:
                 t = time.perf_counter()
                 ests[k] = np.asarray(proc(x.astype(np.float32), R.SAMPLE_RATE, reset=True), np.float64)
                 rtf[k] += time.perf_counter() - t
-            row = {"index": i, "work": info["work"]}
-            if a.task == "separate":
-                row.update(role=info.get("role"), doubling=info.get("doubling"),
-                           violin_to_piano_db=info.get("violin_to_piano_db"), mixture=round(si_sdr(ref, x), 3))
-                row.update({k: round(v, 3) for k, v in standard_oracles(x, ref).items()})
-                row.update({k: round(si_sdr(ref, e), 3) for k, e in ests.items()})
-                line = f"{row['role']:6s} mix={row['mixture']:6.2f} " + " ".join(f"{k}={row[k]:6.2f}" for k in models)
-            else:
-                row.update(low_rate=info.get("low_rate"), input=_lsd_row(ref, x))
-                row.update({k: _lsd_row(ref, e) for k, e in ests.items()})
-                line = f"input high={row['input']['lsd_high']:.3f} " + " ".join(
-                    f"{k} high={row[k]['lsd_high']:.3f} low={row[k]['lsd_low']:.3f}" for k in models)
-            rows.append(row)
+            row, line = sc.row(x, ref, info, ests)
+            rows.append({"index": i, "work": info["work"]} | row)
             print(f"{sf_name:22s} clip {i:2d} {line}", flush=True)
-        if a.task == "separate":
-            result[sf_name] = {"per_model": {k: _summary(rows, k) for k in models},
-                               "mixture": _summary(rows, "mixture"), "per_clip": rows,
-                               "oracles": {k: _summary(rows, k) for k in ORACLES}}
-        else:
-            result[sf_name] = {"per_model": {k: _lsd_summary(rows, k) for k in models},
-                               "input": _lsd_summary(rows, "input"), "per_clip": rows}
+        result[sf_name] = sc.summary(rows, list(models)) | {"per_clip": rows}
     n_audio = a.clips * a.seconds * len(result)
     print()
-    if a.task == "separate":
-        print(f"separate ({recon}, {a.profile} profile), {a.clips} test-split clips of {a.seconds:g} s per soundfont, SI-SDR dB")
-        print(f"{'soundfont':22s} {'model':14s} {'mean':>6s} {'SI-SDRi':>8s} {'top':>6s} {'inner':>6s} {'bottom':>6s}")
-        for sf_name, res in result.items():
-            for k, s in [("mixture", res["mixture"])] + list(res["oracles"].items()) + list(res["per_model"].items()):
-                f = lambda v: f"{v:6.2f}" if v is not None else "     -"  # noqa: E731
-                print(f"{sf_name:22s} {k:14s} {s['si_sdr']:6.2f} {s['si_sdri'] if k != 'mixture' else 0:8.2f} "
-                      f"{f(s['si_sdr_top'])} {f(s['si_sdr_inner'])} {f(s['si_sdr_bottom'])}")
-    else:
-        print(f"superres ({recon}, {a.profile} profile), {a.clips} test-split clips of {a.seconds:g} s per soundfont, LSD")
-        print(f"{'soundfont':22s} {'model':14s} {'0-8k':>6s} {'0-2k':>6s} {'2-8k':>6s} {'LSD80 0-2k':>10s} {'LSD80 2-8k':>10s}")
-        for sf_name, res in result.items():
-            for k, s in [("input", res["input"])] + list(res["per_model"].items()):
-                print(f"{sf_name:22s} {k:14s} {s['lsd']:6.3f} {s['lsd_low']:6.3f} {s['lsd_high']:6.3f} "
-                      f"{s['lsd80_low']:10.3f} {s['lsd80_high']:10.3f}")
+    print(f"{a.task} ({recon}, {a.profile} profile), {a.clips} test-split clips of {a.seconds:g} s per soundfont, {sc.title}")
+    print(f"{'soundfont':22s} {'estimate':14s} " + " ".join(f"{h:>{max(len(h), 6)}s}" for h, _ in sc.columns))
+    for sf_name, res in result.items():
+        for k, s in sc.estimates(res):
+            print(f"{sf_name:22s} {k:14s} " + " ".join(f"{f(s):>{max(len(h), 6)}s}" for h, f in sc.columns))
     payload = {"command": "python -m bench.timbre_eval " + " ".join(argv if argv is not None else sys.argv[1:]),
                "task": a.task, "models": models, "recon": recon, "profile": a.profile,
                "chunks": {k: list(v) for k, v in chunks.items()}, "clips": a.clips, "seconds": a.seconds, "seed": a.seed,

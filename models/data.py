@@ -373,6 +373,7 @@ def example_synth(d: Draw, rng: np.random.Generator, cfg: SpectralConfig):
 
 
 RESTORE_AUDIO = {"separate": separate_audio, "superres": superres_audio, "synth": synth_audio}
+AUDIO_PAIRS["synth"] = synth_audio  # evaluation clips (bench.timbre_eval): a violin of one soundfont
 
 
 def pitch_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], dict]:
