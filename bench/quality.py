@@ -230,13 +230,14 @@ def eval_separate(clips: list, profile: str, bar, models: tuple[tuple[str, str],
     from .separate_eval import oracle_irm
 
     cnn_path = MODELS_DIR / "separate-cnn.onnx"
-    cnn, cnn_missing = processors("separate", profile, cnn_path) if cnn_path.is_file() else ({}, {"*": "no file"})
+    cnn = (("cnn", str(cnn_path)),) if cnn_path.is_file() else ()
     r = _eval_audio("separate", clips, profile, bar,
                     lambda c: {"mixture": c.input, "oracle_irm": oracle_irm(c.input, c.reference)},
                     lambda c, e: {"si_sdr": si_sdr(c.reference, e), "lsd": lsd(c.reference, e),
                                   "lsd80": lsd(c.reference, e, range_db=LSD_RANGE_DB)},
-                    {f"cnn-{k}": p for k, p in cnn.items()}, models)
-    r["missing"].update({f"cnn-{k}": v for k, v in cnn_missing.items()})
+                    models=cnn + tuple(models))
+    if not cnn:
+        r["missing"]["cnn-*"] = "no file"
     return r
 
 
