@@ -50,7 +50,8 @@ import numpy as np
 
 from streamproc.metrics import si_sdr
 
-from .quality import HIGH_BAND, LOW_BAND, LSD_RANGE_DB
+from .peers import pyin_track
+from .quality import HIGH_BAND, LOW_BAND, LSD_RANGE_DB, SYNTH_PYIN, log_mel_l1_db, melody_scores
 
 from .common import OUT, write_json
 from .oracle_masks import standard_oracles
@@ -140,8 +141,11 @@ class Scoring:
     def row(self, x: np.ndarray, ref: np.ndarray, info: dict, ests: dict[str, np.ndarray]) -> tuple[dict, str]:
         raise NotImplementedError
 
+    METRICS: tuple[str, ...] = ()  # per-clip figures of each estimate, averaged per soundfont
+
     def summary(self, rows: list[dict], models: list[str]) -> dict:
-        raise NotImplementedError
+        return {"per_model": {k: _means(rows, k, self.METRICS) for k in models},
+                self.baseline: _means(rows, self.baseline, self.METRICS)}
 
     def estimates(self, res: dict) -> list[tuple[str, dict]]:
         """(name, summary) rows of one soundfont's result, baselines first."""
@@ -180,9 +184,6 @@ class SuperresScoring(Scoring):
         return row, f"input high={row['input']['lsd_high']:.3f} " + " ".join(
             f"{k} high={row[k]['lsd_high']:.3f} low={row[k]['lsd_low']:.3f}" for k in ests)
 
-    def summary(self, rows, models):
-        return {"per_model": {k: _means(rows, k, self.METRICS) for k in models}, "input": _means(rows, "input", self.METRICS)}
-
 
 class SynthScoring(Scoring):
     """The violin of each soundfont is the reference: how near the output comes to a violin the
@@ -194,9 +195,6 @@ class SynthScoring(Scoring):
                ("melody RPA vs the violin's pYIN", lambda s: _fmt(s["melody_rpa"], ".3f")))
 
     def row(self, x, ref, info, ests):
-        from .peers import pyin_track
-        from .quality import SYNTH_PYIN
-
         track = pyin_track(ref, *SYNTH_PYIN)
         row = {"harmonics": info.get("harmonics"), "input": self._figures(ref, x, track)}
         row.update({k: self._figures(ref, e, track) for k, e in ests.items()})
@@ -206,14 +204,8 @@ class SynthScoring(Scoring):
     def _figures(ref: np.ndarray, est: np.ndarray, track: tuple[np.ndarray, np.ndarray]) -> dict:
         from streamproc.metrics import lsd
 
-        from .peers import pyin_track
-        from .quality import SYNTH_PYIN, log_mel_l1_db, melody_scores
-
         return {"logmel_l1_db": round(log_mel_l1_db(ref, est), 4), "lsd80": round(lsd(ref, est, range_db=LSD_RANGE_DB), 4),
                 "melody_rpa": round(melody_scores(*track, *pyin_track(est, *SYNTH_PYIN))["rpa"], 4)}
-
-    def summary(self, rows, models):
-        return {"per_model": {k: _means(rows, k, self.METRICS) for k in models}, "input": _means(rows, "input", self.METRICS)}
 
 
 SCORINGS: dict[str, Scoring] = {"separate": SeparateScoring(), "superres": SuperresScoring(), "synth": SynthScoring()}
