@@ -190,25 +190,35 @@ def _process(p) -> Callable[[np.ndarray], np.ndarray]:
 
 # ------------------------------------------------------------------ tasks
 
-def candidates(task: str, profile: str, models: tuple[tuple[str, str], ...]) -> tuple[dict, dict]:
+def candidates(task: str, profile: str, models: tuple[tuple[str, str], ...],
+               restores: tuple[tuple[str, str], ...] = ()) -> tuple[dict, dict]:
     """Other models of ``task`` ((name, path), e.g. a candidate beside the shipped one), every
-    recon of each: ({NAME-recon: Processor}, {NAME-recon: why missing})."""
+    recon of each, and other restoration nets (``restores``) behind the shipped task model:
+    ({NAME-recon: Processor}, {NAME-recon: why missing})."""
+    from streamproc import Processor
+    from streamproc.errors import UserError
+
     procs, missing = {}, {}
     for name, path in models:
         ok, why = processors(task, profile, path)
         procs.update({f"{name}-{k}": v for k, v in ok.items()})
         missing.update({f"{name}-{k}": v for k, v in why.items()})
+    for name, path in restores:
+        try:
+            procs[f"{name}-restore"] = Processor(task=task, recon="restore", profile=profile, restore_model=path)
+        except (UserError, OSError, ValueError) as e:
+            missing[f"{name}-restore"] = str(e)
     return procs, missing
 
 
 def _eval_audio(task: str, clips: list, profile: str, bar, baselines, score, extra: dict | None = None,
-                models: tuple[tuple[str, str], ...] = ()) -> dict:
+                models: tuple[tuple[str, str], ...] = (), restores: tuple[tuple[str, str], ...] = ()) -> dict:
     """Every recon of ``task`` (plus ``extra`` processors and the other ``models``) and
     ``baselines(clip) -> {name: audio}`` on each clip, scored by ``score(clip, estimate) ->
     {metric: value}``."""
     procs, missing = processors(task, profile)
     procs.update(extra or {})
-    more, more_missing = candidates(task, profile, models)
+    more, more_missing = candidates(task, profile, models, restores)
     procs.update(more)
     missing.update(more_missing)
     s = Scores()
@@ -223,7 +233,8 @@ def _eval_audio(task: str, clips: list, profile: str, bar, baselines, score, ext
     return {"scores": s, "missing": missing}
 
 
-def eval_separate(clips: list, profile: str, bar, models: tuple[tuple[str, str], ...] = ()) -> dict:
+def eval_separate(clips: list, profile: str, bar, models: tuple[tuple[str, str], ...] = (),
+                  restores: tuple[tuple[str, str], ...] = ()) -> dict:
     from streamproc.metrics import lsd, si_sdr
     from streamproc.onnx_model import MODELS_DIR
 
@@ -235,13 +246,14 @@ def eval_separate(clips: list, profile: str, bar, models: tuple[tuple[str, str],
                     lambda c: {"mixture": c.input, "oracle_irm": oracle_irm(c.input, c.reference)},
                     lambda c, e: {"si_sdr": si_sdr(c.reference, e), "lsd": lsd(c.reference, e),
                                   "lsd80": lsd(c.reference, e, range_db=LSD_RANGE_DB)},
-                    models=cnn + tuple(models))
+                    models=cnn + tuple(models), restores=restores)
     if not cnn:
         r["missing"]["cnn-*"] = "no file"
     return r
 
 
-def eval_superres(clips: list, profile: str, bar, models: tuple[tuple[str, str], ...] = ()) -> dict:
+def eval_superres(clips: list, profile: str, bar, models: tuple[tuple[str, str], ...] = (),
+                  restores: tuple[tuple[str, str], ...] = ()) -> dict:
     from streamproc.metrics import lsd
 
     return _eval_audio("superres", clips, profile, bar,
@@ -252,10 +264,11 @@ def eval_superres(clips: list, profile: str, bar, models: tuple[tuple[str, str],
                                      "lsd80": lsd(c.reference, e, range_db=LSD_RANGE_DB),
                                      "lsd80_low": lsd(c.reference, e, LOW_BAND, LSD_RANGE_DB),
                                      "lsd80_high": lsd(c.reference, e, HIGH_BAND, LSD_RANGE_DB)},
-                       models=models)
+                       models=models, restores=restores)
 
 
-def eval_synth(clips: list, profile: str, bar, models: tuple[tuple[str, str], ...] = ()) -> dict:
+def eval_synth(clips: list, profile: str, bar, models: tuple[tuple[str, str], ...] = (),
+               restores: tuple[tuple[str, str], ...] = ()) -> dict:
     """The violin rendering itself is scored too: its melody accuracy is pYIN's own ceiling."""
     from streamproc.metrics import lsd
 
@@ -270,7 +283,8 @@ def eval_synth(clips: list, profile: str, bar, models: tuple[tuple[str, str], ..
                 "melody_rpa_score": score_["rpa"]}
 
     return _eval_audio("synth", clips, profile, bar,
-                       lambda c: {"blueprint": c.input, "violin_reference": c.reference}, score, models=models)
+                       lambda c: {"blueprint": c.input, "violin_reference": c.reference}, score,
+                       models=models, restores=restores)
 
 
 class _Decoded:
@@ -533,7 +547,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also score this pitch model (repeatable), e.g. a candidate beside the shipped one")
     ap.add_argument("--model", action="append", default=[], metavar="TASK:NAME=PATH",
                     help="also score this model of an audio task (separate, superres, synth; repeatable) with "
-                         "every recon, as NAME-RECON, e.g. a candidate beside the shipped one")
+                         "every recon, as NAME-RECON, e.g. a candidate beside the shipped one; restore:NAME=PATH "
+                         "scores a restoration net behind each audio task's shipped model, as NAME-restore")
     ap.add_argument("--pitch-chunk", metavar="NEW,LOOKAHEAD",
                     help="run our pitch models with this split of their window (e.g. 1,0: no lookahead) "
                          "instead of their own; under the offline profile")
@@ -563,10 +578,11 @@ def main(argv: list[str] | None = None) -> int:
     for spec in a.model:
         task_, _, rest = spec.partition(":")
         name, _, path = rest.partition("=")
-        if task_ not in EVALUATORS or task_ == "pitch" or not name or not Path(path).is_file():
-            ap.error(f"--model {spec}: expected TASK:NAME=PATH with TASK one of separate, superres, synth "
+        if task_ not in (*EVALUATORS, "restore") or task_ == "pitch" or not name or not Path(path).is_file():
+            ap.error(f"--model {spec}: expected TASK:NAME=PATH with TASK one of separate, superres, synth, restore "
                      "and an existing file (pitch models: --pitch-model)")
         task_models.setdefault(task_, []).append((name, path))
+    restore_models = tuple(task_models.pop("restore", ()))
     chunk = None
     if a.pitch_chunk:
         try:
@@ -618,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
             with tqdm(total=len(clips), desc=f"{key} [{profile}]", unit="clip", leave=False) as bar:
                 kw = ({"crepe_full_clips": a.crepe_full_clips, "peers": peers, "decoders": decoders,
                        "models": tuple(pitch_models), "chunk": chunk}
-                      if task == "pitch" else {"models": tuple(task_models.get(task, ()))})
+                      if task == "pitch" else {"models": tuple(task_models.get(task, ())), "restores": restore_models})
                 r = EVALUATORS[task](clips, profile, bar, **kw)
             results[key] = {"summary": r["scores"].summary(), "missing": r["missing"], "per_clip": r["scores"].per_clip,
                             "clips_from": where}

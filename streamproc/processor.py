@@ -24,7 +24,7 @@ from .adapter import CHANNELS_FIRST, InputAdapter, check_channels, check_sample_
 from .engine import Engine
 from .errors import AudioShapeError, UserError
 from .frame_model import FrameModel
-from .tasks import build_engine, resolve, task_model
+from .tasks import RESTORE_MODEL, build_engine, resolve, task_model
 
 DEFAULT_BLOCK = 8192  # pedalboard's default buffer_size
 
@@ -52,11 +52,15 @@ class Processor:
 
     def __init__(self, task: str = "resynth", recon: str | None = None,
                  model: str | Path | FrameModel | None = None, profile: str = "default",
-                 guide_weight: float | None = None) -> None:
+                 guide_weight: float | None = None,
+                 restore_model: str | Path | FrameModel | None = None) -> None:
+        """``model``: the task model (a loaded one or an ONNX file; None: the shipped one).
+        ``restore_model``: likewise the restoration net that ``recon="restore"`` runs."""
         self.spec = resolve(task, recon, profile, guide_weight)
         self.task, self.recon = self.spec.task, self.spec.recon
         self._model = model
         self._frame_model()  # fail now, not at the first buffer, on a bad model path
+        self._restore_model = self._load_restore_model(restore_model)
         self._engines: list[Engine] = []
         self._rate: int | None = None
         self._max_block = DEFAULT_BLOCK
@@ -70,12 +74,22 @@ class Processor:
                                  threads=low.model_threads if low is not None else None)
         return self._model
 
+    def _load_restore_model(self, restore_model: str | Path | FrameModel | None) -> FrameModel | None:
+        if restore_model is None:
+            return None  # the reconstruction loads the shipped one
+        if self.recon != RESTORE_MODEL:
+            raise UserError(f"restore_model applies to recon {RESTORE_MODEL!r} only, not {self.recon!r}")
+        low = self.spec.profile.low_delay
+        return task_model(RESTORE_MODEL, restore_model, self.spec.cfg, profile=self.spec.profile,
+                          threads=low.model_threads if low is not None else None)
+
     def _ensure(self, rate: int, channels: int) -> None:
         """Engines for this rate and channel count; kept (state and all) when they already are."""
         check_channels(channels)
         if self._rate != rate or len(self._engines) != channels:
             model = self._frame_model()
-            self._engines = [build_engine(self.spec, model, rate) for _ in range(channels)]
+            self._engines = [build_engine(self.spec, model, rate, restore_model=self._restore_model)
+                             for _ in range(channels)]
             self._rate = rate
 
     @property
@@ -94,7 +108,8 @@ class Processor:
 
     def latency_for(self, sample_rate: float) -> int:
         """Latency in samples at a host rate (without allocating a processor for it)."""
-        return build_engine(self.spec, self._frame_model(), check_sample_rate(sample_rate)).latency_samples
+        return build_engine(self.spec, self._frame_model(), check_sample_rate(sample_rate),
+                            restore_model=self._restore_model).latency_samples
 
     @property
     def latency_samples(self) -> int:

@@ -211,3 +211,18 @@ def test_the_processor_docstring_example_runs():
 
     result = doctest.testmod(streamproc.processor, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 6 and result.failed == 0
+
+
+def test_restore_model_is_the_net_recon_restore_runs(tone):
+    """A restoration net handed to the Processor replaces the shipped one (a candidate is
+    scored without touching the package), and only ``recon="restore"`` takes one."""
+    from streamproc.onnx_model import MODELS_DIR
+
+    x = tone(16000, 1.0, seed=3).astype(np.float32)
+    shipped = streamproc.Processor("resynth", "restore")(x, 16000)
+    same = streamproc.Processor("resynth", "restore", restore_model=MODELS_DIR / "restore.onnx")(x, 16000)
+    other = streamproc.Processor("resynth", "restore", restore_model=MODELS_DIR / "restore-live.onnx")(x, 16000)
+    np.testing.assert_array_equal(shipped, same)
+    assert np.max(np.abs(other - shipped)) > 1e-3
+    with pytest.raises(streamproc.errors.UserError, match="restore_model applies to recon 'restore' only"):
+        streamproc.Processor("resynth", "gla", restore_model=MODELS_DIR / "restore.onnx")
