@@ -81,3 +81,19 @@ def test_standard_oracles_pass_a_lone_violin_and_cut_what_is_not_it():
     p = 0.3 * np.sin(2 * np.pi * 3000 * t)  # far from the violin: both masks remove it
     mixed = standard_oracles(v + p, v)
     assert mixed["oracle_irm"] > 30 and mixed["oracle_mel"] > 20
+
+
+def test_restore_candidate_runs_behind_the_shipped_task_model():
+    """bench.quality --model restore:NAME=PATH: a restoration net scored as NAME-restore."""
+    from bench.quality import candidates
+    from streamproc.onnx_model import MODELS_DIR
+
+    other = MODELS_DIR / "restore-live.onnx"
+    if shipped_model("superres") is None or not other.is_file():
+        pytest.skip("no shipped superres or restore-live model")
+    procs, missing = candidates("superres", "quality", (), (("live", str(other)),))
+    assert not missing and list(procs) == ["live-restore"]
+    p = procs["live-restore"]
+    assert p.recon == "restore" and p._restore_model.path.name == "restore-live.onnx"
+    bad, why = candidates("superres", "quality", (), (("nope", "/no/such.onnx"),))
+    assert not bad and "nope-restore" in why
