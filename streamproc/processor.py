@@ -70,7 +70,7 @@ class Processor:
     # -- construction ------------------------------------------------------------------
     def _frame_model(self) -> FrameModel | None:
         low = self.spec.profile.low_delay
-        self._model = task_model(self.task, self._model, self.spec.cfg, profile=self.spec.profile,
+        self._model = task_model(self.task, self._model, self.spec.cfg, profile=self.spec.profile, recon=self.recon,
                                  threads=low.model_threads if low is not None else None)
         return self._model
 

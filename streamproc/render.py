@@ -102,7 +102,7 @@ class FileRenderer:
         if int(block) < 1:
             raise UserError(f"block must be at least 1 sample, got {block}")
         self.block = int(block)
-        self.model = task_model(spec.task, model, spec.cfg, providers, threads, spec.profile)
+        self.model = task_model(spec.task, model, spec.cfg, providers, threads, spec.profile, spec.recon)
         if restore_model is None and spec.recon == RESTORE_MODEL:  # one session for every engine
             restore_model = load_restore_model(spec.cfg, providers, threads, spec.profile)
         self.restore_model = restore_model

@@ -59,8 +59,8 @@ class Profile:
                                 # than the window's own 8 + 16, at 256 ms less latency
     task_chunks: tuple[tuple[str, int, int], ...] = ()   # (task, new, lookahead): a task's own re-chunking
     recon_chunks: tuple[tuple[str, int, int], ...] = ()  # (recon, new, lookahead): a reconstruction's, after task_chunks
-    models: tuple[tuple[str, str], ...] = ()  # (task, file stem in models_data): a model trained for
-                                              # this profile, used where it ships
+    models: tuple[tuple[str, str], ...] = ()  # (task or "task/recon", file stem in models_data): a
+                                              # model for this profile (under that recon), used where it ships
     low_delay: LowDelay | None = None  # set: the low-delay framing (no resamplers, 4 ms hops) replaces
                                        # the standard one, and the fields above except live_margin_ms
                                        # do not apply
@@ -117,7 +117,11 @@ PROFILES: dict[str, Profile] = {
     # 8 ms beyond one block. Runs the mask (separate, resynth) and sine (pitch) reconstructions,
     # and gla, hybrid and restore with PGHI phases (restore: its own zero-lookahead net).
     "live": Profile(0, 0, "HQ", None, None, 8.0, low_delay=LowDelay(4.0, 2, 1, grain_delays=(("gla", 6), ("restore", 6), ("hybrid", 3))),
-                    models=(("separate", "separate-live"), ("pitch", "pitch-live"), ("restore", "restore-live"))),
+                    # separate-live's image is its own asymmetric window's, which mask applies as
+                    # it is; gla and restore resynthesise Hann-window magnitudes, so they run the
+                    # Hann-trained separate (12 test clips, LSD80: models_data/separate-live.md)
+                    models=(("separate", "separate-live"), ("separate/gla", "separate"), ("separate/restore", "separate"),
+                            ("pitch", "pitch-live"), ("restore", "restore-live"))),
 }
 OFFLINE_PROFILE = "quality"
 
@@ -159,26 +163,31 @@ def resolve(task: str, recon: str | None, profile: str = "default", guide_weight
     return TaskSpec(task, recon, cfg, PROFILES[profile], profile, float(guide_weight))
 
 
-def shipped_model(task: str, profile: Profile | None = None) -> Path | None:
+def shipped_model(task: str, profile: Profile | None = None, recon: str | None = None) -> Path | None:
     """The trained model that ships for a task (``models_data/<task>.onnx``), if any; a
-    profile's own model for the task (``Profile.models``) where one ships."""
+    profile's own model for the task (``Profile.models``) where one ships, the one it names
+    for the task under ``recon`` ("separate/gla") before the one for the task as a whole."""
     if task not in (*registry.model_tasks(), RESTORE_MODEL):
         return None
-    stems = [stem for name, stem in (profile.models if profile else ()) if name == task] + [task]
+    own = dict(profile.models) if profile else {}
+    keys = ([f"{task}/{recon}"] if recon else []) + [task]
+    stems = [own[k] for k in keys if k in own] + [task]
     paths = [MODELS_DIR / f"{stem}.onnx" for stem in stems]
     return next((p for p in paths if p.is_file()), None)
 
 
 def task_model(task: str, model: FrameModel | str | Path | None = None,
                cfg: SpectralConfig = DEFAULT, providers: Sequence[str] | None = None,
-               threads: int | None = None, profile: Profile | None = None) -> FrameModel | None:
+               threads: int | None = None, profile: Profile | None = None,
+               recon: str | None = None) -> FrameModel | None:
     """The model a task runs: ``model`` itself if it is one, else the ONNX file it names, else
-    the shipped one (``profile``'s own where it ships); None where the task ships none. Files
+    the shipped one (``profile``'s own where it ships, for ``recon`` where the profile names one
+    for it); None where the task ships none. Files
     are checked against ``cfg`` and run on onnxruntime's ``providers`` (default: CPU) with
     ``threads`` intra-op threads."""
     if model is not None and not isinstance(model, (str, Path)):
         return model
-    path = model or shipped_model(task, profile)
+    path = model or shipped_model(task, profile, recon)
     if path is None:
         return None
     from .onnx_model import load_model  # optional runtime piece, imported on demand

@@ -250,3 +250,19 @@ def test_live_runs_its_own_restoration_net_with_one_thread_per_model():
     assert shipped_model("restore", PROFILES["live"]).name == "restore-live.onnx"
     assert shipped_model("restore", PROFILES["default"]).name == "restore.onnx"
     assert PROFILES["live"].low_delay.model_threads == 1
+
+
+def test_live_separate_runs_the_model_whose_image_each_reconstruction_reads():
+    """``mask`` applies separate-live's asymmetric-window image as it is; ``gla`` and ``restore``
+    resynthesise Hann-window magnitudes, so under them live runs the Hann-trained ``separate``."""
+    import streamproc
+    from streamproc.spec import shipped_model
+
+    live = PROFILES["live"]
+    assert shipped_model("separate", live, "mask").name == "separate-live.onnx"
+    assert shipped_model("separate", live).name == "separate-live.onnx"
+    for recon in ("gla", "restore"):
+        assert shipped_model("separate", live, recon).name == "separate.onnx"
+        assert streamproc.Processor("separate", recon, profile="live")._model.path.name == "separate.onnx"
+    assert streamproc.Processor("separate", "mask", profile="live")._model.path.name == "separate-live.onnx"
+    assert shipped_model("separate", PROFILES["default"], "gla").name == "separate.onnx"

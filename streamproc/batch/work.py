@@ -75,9 +75,9 @@ def pipeline_files(spec) -> list[tuple[str, Path | None]]:
 
     files = []
     if spec.task in MODEL_TASKS:
-        files.append((spec.task, shipped_model(spec.task, spec.profile)))
+        files.append((spec.task, shipped_model(spec.task, spec.profile, spec.recon)))
     if spec.recon == "restore":
-        files.append(("restore", shipped_model("restore")))
+        files.append(("restore", shipped_model("restore", spec.profile)))
     if spec.recon.startswith("wavenet"):
         files.append(("vocoder", shipped_vocoder()))
     return files
