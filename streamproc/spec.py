@@ -109,7 +109,9 @@ PROFILES: dict[str, Profile] = {
                            recon_chunks=(("gla", 1, 0), ("hybrid", 1, 0), ("restore", 1, 0))),
     # offline rendering (render's default: latency is compensated there and costs nothing):
     # the models' own chunking (8 new + 16 lookahead), Griffin-Lim lookahead 3, soxr HQ
-    "quality": Profile(3, 6, "HQ", None, None, 40.0),
+    # separate: the wider U-Net (separate-wide), which the real-time profiles cannot afford
+    # (RTF 0.15 in default) but offline rendering can: models_data/separate-wide.md
+    "quality": Profile(3, 6, "HQ", None, None, 40.0, models=(("separate", "separate-wide"),)),
     # heard latency of a pedal (streamproc.lowdelay): at the host rate, 4 ms hops, an
     # asymmetric window pair, the model on its trained 16 ms spacing with no lookahead, run
     # every 2 hops on a worker thread whose prediction applies one hop later; engine 8 ms at

@@ -34,3 +34,14 @@ def test_each_model_is_trained_documented_and_loads(path):
     assert "test split" in text.lower() and str(training["steps"]) in text
     m = load_model(path, task=md["task"])
     assert m.n_inputs == int(md["n_inputs"])
+
+
+def test_offline_rendering_separates_with_the_wide_model_the_real_time_profiles_cannot_afford():
+    from streamproc.spec import PROFILES
+
+    assert shipped_model("separate", PROFILES["quality"], "mask").name == "separate-wide.onnx"
+    for profile in ("default", "low-latency"):
+        assert shipped_model("separate", PROFILES[profile], "mask").name == "separate.onnx"
+    wide = json.loads(read_metadata(MODELS_DIR / "separate-wide.onnx")["network"])
+    small = json.loads(read_metadata(MODELS_DIR / "separate.onnx")["network"])
+    assert wide["ngf"] > small["ngf"]
