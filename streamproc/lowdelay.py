@@ -42,7 +42,7 @@ from .frames import Frames
 from .registry import lowdelay_recon, register_lowdelay_recon
 from .registry import task as registry_task
 from .spec import HYBRID_CUTOFF_HZ, TaskSpec, load_restore_model
-from .stages import Descale, RatioMask, StftFramer, floor_magnitude
+from .stages import Descale, RatioMask, StftFramer, check_strength, restored_magnitude
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -212,11 +212,12 @@ class LiveRestore:
     latency_frames = 0
 
     def __init__(self, model: FrameModel, cfg: SpectralConfig, stride: int, run_every: int = 1,
-                 delay: int = 0) -> None:
+                 delay: int = 0, strength: float = 1.0) -> None:
         if model.n_inputs != model.n_outputs or model.n_inputs > cfg.n_bins:
             raise ValueError(f"a restoration model maps its bins to as many, at most {cfg.n_bins} here; "
                              f"this one {model.n_inputs} -> {model.n_outputs}")
         self.cfg, self.bins = cfg, int(model.n_inputs)
+        self.strength = check_strength(strength)  # wet/dry, as stages.Restore
         self._chunker = StridedChunker(model, stride, run_every, delay, hold_input=False)
 
     def reset(self) -> None:
@@ -231,7 +232,7 @@ class LiveRestore:
         mag = np.array(frames.get("magnitude"), dtype=np.float64)
         band = dsp.features_from_mel(mag[:, : self.bins], self.cfg).astype(np.float32)
         pred = self._chunker.process(frames.with_(features=band)).get("features")
-        mag[:, : self.bins] = np.maximum(dsp.mel_from_features(pred, self.cfg), floor_magnitude(self.cfg))
+        mag[:, : self.bins] = restored_magnitude(pred, mag[:, : self.bins], self.strength, self.cfg)
         return frames.with_(magnitude=mag)
 
 
@@ -406,7 +407,8 @@ def build_restore(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel,
     if restorer is None:
         restorer = load_restore_model(spec.cfg, threads=settings.model_threads, profile=spec.profile)
     _, stride = host_config(spec.cfg, cfg.sample_rate, settings.hop_ms)
-    restore = LiveRestore(restorer, cfg, stride, settings.run_every, settings.model_delay)
+    restore = LiveRestore(restorer, cfg, stride, settings.run_every, settings.model_delay,
+                          strength=spec.profile.restore_strength)
     return [Descale(cfg), restore], _grains(spec, cfg)
 
 

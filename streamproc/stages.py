@@ -189,19 +189,39 @@ class Restore(Chunker):
     writes = ("magnitude",)
 
     def __init__(self, model: FrameModel, cfg: SpectralConfig, new: int | None = None,
-                 lookahead: int | None = None) -> None:
+                 lookahead: int | None = None, strength: float = 1.0) -> None:
+        """``strength`` < 1 keeps part of the descaled magnitudes: the output is the geometric
+        blend net ** strength * input ** (1 - strength), a dB-domain wet/dry (a net run with
+        less lookahead than it was trained with is less sure of itself)."""
         if model.n_inputs != cfg.n_bins or model.n_outputs != cfg.n_bins:
             raise ValueError(f"a restoration model maps {cfg.n_bins} linear bins to {cfg.n_bins}, "
                              f"this one {model.n_inputs} -> {model.n_outputs}")
         self.cfg = cfg
+        self.strength = check_strength(strength)
         super().__init__(model, new=new, lookahead=lookahead)
 
     def _model_input(self, frames: Frames) -> np.ndarray:
         return dsp.features_from_mel(frames.get("magnitude"), self.cfg)
 
     def _with_prediction(self, frames: Frames, pred: np.ndarray) -> Frames:
-        mag = np.maximum(dsp.mel_from_features(pred, self.cfg), floor_magnitude(self.cfg))
+        mag = restored_magnitude(pred, frames.get("magnitude"), self.strength, self.cfg)
         return frames.with_(magnitude=mag)
+
+
+def check_strength(strength: float) -> float:
+    if not 0.0 < strength <= 1.0:
+        raise ValueError(f"restoration strength must be in (0, 1], got {strength}")
+    return float(strength)
+
+
+def restored_magnitude(pred: np.ndarray, dry: np.ndarray, strength: float, cfg: SpectralConfig) -> np.ndarray:
+    """The restoration net's output image ``pred`` as magnitudes (at least the image's floor),
+    blended with the magnitudes it was given, ``dry``, as net ** strength * dry ** (1 - strength)."""
+    floor = floor_magnitude(cfg)
+    mag = np.maximum(dsp.mel_from_features(pred, cfg), floor)
+    if strength >= 1.0:
+        return mag
+    return np.exp(strength * np.log(mag) + (1.0 - strength) * np.log(np.maximum(dry, floor)))
 
 
 def floor_magnitude(cfg: SpectralConfig) -> float:

@@ -64,3 +64,35 @@ def test_chunker_emits_each_frame_once_in_order():
     np.testing.assert_array_equal(got.stft[:, 0].real, np.arange(6))
     np.testing.assert_allclose(got.features, feats[:6], rtol=1e-6)  # crossfade of equal predictions
     assert resolve("resynth", None).recon == "gla"
+
+
+class Louder(IdentityModel):
+    """Raises every bin by the same step on the features' normalised dB scale."""
+
+    def run(self, window):
+        return (window + 0.1).astype(np.float32)
+
+
+def _restored(strength, mags):
+    from streamproc.frames import Frames
+    from streamproc.stages import Restore
+
+    stage = Restore(Louder(DEFAULT.n_bins), DEFAULT, strength=strength)
+    frames = Frames(stft=mags.astype(np.complex128)).with_(magnitude=mags)
+    return stage.process(frames).get("magnitude")
+
+
+def test_restore_strength_is_a_geometric_wet_dry_blend():
+    mags = np.random.default_rng(0).uniform(1e-2, 1.0, (5, DEFAULT.n_bins))
+    wet, half = _restored(1.0, mags), _restored(0.5, mags)
+    assert np.all(wet > 1.05 * mags)  # the net really changes the magnitudes
+    np.testing.assert_allclose(np.log(half), 0.5 * (np.log(wet) + np.log(mags)), atol=1e-4)
+
+
+def test_restore_strength_outside_the_unit_interval_is_refused():
+    import pytest
+    from streamproc.stages import Restore
+
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="strength"):
+            Restore(Louder(DEFAULT.n_bins), DEFAULT, strength=bad)
