@@ -54,6 +54,7 @@ Targets are reported beside the figures (PASS/MISS), never asserted. Prints comp
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -552,6 +553,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pitch-chunk", metavar="NEW,LOOKAHEAD",
                     help="run our pitch models with this split of their window (e.g. 1,0: no lookahead) "
                          "instead of their own; under the offline profile")
+    ap.add_argument("--restore-strength", type=float, metavar="S",
+                    help="run the restoration net at this strength in every profile scored, instead of each "
+                         "profile's own (Profile.restore_strength; how the profiles' values were chosen)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 clips of 5 s, no crepe-full")
     ap.add_argument("--update", action="store_true",
                     help="re-run only --tasks and merge them into the report already at --out (same clips "
@@ -605,6 +609,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--pitch-soundfonts names no soundfont")
     if a.quick:
         a.clips, a.seconds, a.crepe_full_clips = min(a.clips, 2), min(a.seconds, 5.0), 0
+    if a.restore_strength is not None:
+        if not 0.0 < a.restore_strength <= 1.0:
+            ap.error(f"--restore-strength must be in (0, 1], got {a.restore_strength}")
+        for name in profiles:  # this process's profiles only: the Processors built below read them
+            PROFILES[name] = dataclasses.replace(PROFILES[name], restore_strength=a.restore_strength)
 
     seen = set(_model_info().get("pitch.onnx", {}).get("training", {}).get("soundfonts") or ())
     sections = []  # (report key, task, clips, where the clips come from)

@@ -288,3 +288,24 @@ def test_pitch_scores_fine_error_in_cents():
     assert s["rpa"] == 1.0 and s["c20"] == 1.0 and s["cents_med"] == pytest.approx(10.0, abs=0.5)
     s = Q.pitch_scores(t, ref, t, ref * 2 ** (30 / 1200))   # 30 cents: within 50, not 20
     assert s["rpa"] == 1.0 and s["c20"] == 0.0 and s["cents_mean"] == pytest.approx(30.0, abs=0.5)
+
+
+def test_restore_strength_override_reaches_the_profiles_scored_and_is_checked(monkeypatch, tmp_path):
+    from streamproc import spec as S
+
+    seen = {}
+
+    def fake_eval(clips, profile, bar, **kw):
+        seen[profile] = S.PROFILES[profile].restore_strength
+        return {"scores": Q.Scores(), "missing": {}}
+
+    monkeypatch.setitem(Q.EVALUATORS, "separate", fake_eval)
+    monkeypatch.setattr(T, "clips", lambda *a, **k: [])
+    for name, prof in S.PROFILES.items():  # the override must not leak into other tests
+        monkeypatch.setitem(S.PROFILES, name, prof)
+    monkeypatch.setattr(Q, "write_json", lambda *a, **k: None)
+    Q.main(["--tasks", "separate", "--profile", "default,quality", "--clips", "1", "--restore-strength", "0.55",
+            "--out", str(tmp_path / "q.json")])
+    assert seen == {"default": 0.55, "quality": 0.55}
+    with pytest.raises(SystemExit):
+        Q.main(["--tasks", "separate", "--restore-strength", "1.5", "--out", str(tmp_path / "q.json")])
