@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("input", help="audio file (wav, flac, ogg, mp3, aiff; any rate 4-192 kHz)")
     r.add_argument("output", help="audio file to write (wav, flac, ogg, mp3, aiff)")
     r.add_argument("--task", required=True, help=f"one of: {', '.join(RECONS)}")
-    r.add_argument("--recon", default=None, help="reconstruction (default: the task's best)")
+    r.add_argument("--recon", default=None, help="reconstruction (default: the task's best in the profile; streamproc models lists them)")
     r.add_argument("--model", default=None, help="an exported ONNX model to run instead of the shipped one")
     _guide_weight_arg(r)
     r.add_argument("--block", type=_positive_int("--block"), default=4096,
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     sy = sub.add_parser("synth", help="play a MIDI melody with the synth model (violin timbre)")
     sy.add_argument("midi", help="MIDI file (.mid, .midi); non-drum notes, highest note wins where they overlap")
     sy.add_argument("output", help="audio file to write (wav, flac, ogg, mp3, aiff), 16 kHz")
-    sy.add_argument("--recon", default=None, help=f"reconstruction (one of: {', '.join(RECONS['synth'])})")
+    sy.add_argument("--recon", default=None, help=f"reconstruction (one of: {', '.join(RECONS['synth'])}; default: the quality profile's)")
     sy.add_argument("--harmonics", type=_positive_int("--harmonics", "harmonics (1 = the fundamental alone)"), default=BLUEPRINT_HARMONICS,
                     help=f"harmonics in the sine blueprint (default {BLUEPRINT_HARMONICS}; the model was trained on 1-6)")
     sy.add_argument("--rolloff", type=float, default=BLUEPRINT_ROLLOFF,
@@ -336,7 +336,9 @@ def cmd_models(args: argparse.Namespace) -> None:
         shipped = shipped_model(task)
         need = (f"  [model {shipped.name}]" if shipped else
                 "  [needs --model: no trained model ships yet]" if task in model_tasks() else "")
-        print(f"task {task}: recon {', '.join(recons)} (default {recons[0]}){need}")
+        own = {name: r for name, p in PROFILES.items() if (r := p.default_recon(task))}
+        by_recon = [f"{r} in profile {', '.join(n for n in own if own[n] == r)}" for r in dict.fromkeys(own.values())]
+        print(f"task {task}: recon {', '.join(recons)} (default {'; '.join([recons[0], *by_recon])}){need}")
     for info in list_models():
         print(" ".join(f"{k}={v}" for k, v in info.items()))
     from .tasks import shipped_vocoder

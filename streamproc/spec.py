@@ -63,6 +63,8 @@ class Profile:
     recon_chunks: tuple[tuple[str, int, int], ...] = ()  # (recon, new, lookahead): a reconstruction's, after task_chunks
     models: tuple[tuple[str, str], ...] = ()  # (task or "task/recon", file stem in models_data): a
                                               # model for this profile (under that recon), used where it ships
+    recons: tuple[tuple[str, str], ...] = ()  # (task, recon): this profile's default reconstruction
+                                              # for a task, where it is not the task's first
     low_delay: LowDelay | None = None  # set: the low-delay framing (no resamplers, 4 ms hops) replaces
                                        # the standard one, and the fields above except live_margin_ms
                                        # do not apply
@@ -76,6 +78,10 @@ class Profile:
             if name == recon:
                 return new, lookahead
         return self.chunk_new, self.chunk_lookahead
+
+    def default_recon(self, task: str) -> str | None:
+        """The reconstruction this profile runs for ``task`` when none is asked for; None: the task's first."""
+        return dict(self.recons).get(task)
 
 
 PROFILES: dict[str, Profile] = {
@@ -102,7 +108,7 @@ PROFILES: dict[str, Profile] = {
     # separate and superres (LSD80 0.899 vs 0.852, 1.210 vs 1.145); at 0.4 it wins on all three
     # (0.808, 1.141; synth 1.283 vs 1.344). Chosen there; the README's figures are seed 0.
     "default": Profile(1, 8, "QQ", 2, 2, 40.0, restore_new=2, restore_lookahead=0, restore_strength=0.4,
-                       task_chunks=(("pitch", 6, 1),)),
+                       task_chunks=(("pitch", 6, 1),), recons=(("synth", "restore"),)),
     # 80 ms at 16 kHz for every pipeline but restore's: the one frame of lookahead goes where it
     # buys most. mask and wavenet give it to the model (1 new + 1 lookahead); the Griffin-Lim
     # pipelines give it to Griffin-Lim and run the model without lookahead (first 6 test clips:
@@ -122,7 +128,13 @@ PROFILES: dict[str, Profile] = {
     # (RTF 0.15 in default) but offline rendering can: models_data/separate-wide.md
     # restoration strength 0.7 (seed-1 clips, LSD80 against full strength: separate 0.776 vs
     # 0.823, superres 1.085 vs 1.112, synth 1.171 vs 1.194; synth's log-mel L1 8.14 vs 8.09)
-    "quality": Profile(3, 6, "HQ", None, None, 40.0, restore_strength=0.7, models=(("separate", "separate-wide"),)),
+    # synth defaults to restore here and in default (20 seed-0 test clips, restore vs gla:
+    # quality log-mel L1 7.92 vs 8.95 dB, LSD80 1.146 vs 1.291, melody RPA 0.888 vs 0.874;
+    # default 9.26 vs 9.65, 1.285 vs 1.352, 0.895 vs 0.883, RTF 0.125 vs 0.080). In default
+    # it adds no latency; low-latency and live keep gla (48 ms more there; live: gla's
+    # log-mel L1 is better)
+    "quality": Profile(3, 6, "HQ", None, None, 40.0, restore_strength=0.7, models=(("separate", "separate-wide"),),
+                       recons=(("synth", "restore"),)),
     # heard latency of a pedal (streamproc.lowdelay): at the host rate, 4 ms hops, an
     # asymmetric window pair, the model on its trained 16 ms spacing with no lookahead, run
     # every 2 hops on a worker thread whose prediction applies one hop later; engine 8 ms at
@@ -161,7 +173,7 @@ def resolve(task: str, recon: str | None, profile: str = "default", guide_weight
     if task not in registry.task_names():
         raise UserError(f"unknown task {task!r} (choose from {', '.join(registry.task_names())})")
     recons = registry.task(task).recons
-    recon = recon or recons[0]
+    recon = recon or PROFILES[profile].default_recon(task) or recons[0]
     if recon not in recons:
         raise UserError(f"--recon {recon} is not available for task {task} (choose from {', '.join(recons)})")
     try:

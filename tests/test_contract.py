@@ -55,6 +55,26 @@ def test_the_grid_covers_every_task_recon_and_profile():
     assert {p for _, _, p in GRID} == set(PROFILES)
 
 
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_a_profiles_default_reconstruction_is_one_the_task_offers_and_runs_there(profile):
+    """Every task resolves without --recon in every profile, to the profile's own choice where
+    it names one (a typo there would otherwise surface only when a user runs that task)."""
+    own = dict(PROFILES[profile].recons)
+    assert set(own) <= set(task_names())
+    for name in task_names():
+        spec = resolve(name, None, profile)
+        assert spec.recon == own.get(name, task(name).recons[0])
+        assert GRID.count((name, spec.recon, profile)) == 1
+
+
+def test_synth_defaults_to_restore_where_it_measured_better_and_an_explicit_recon_wins():
+    assert resolve("synth", None, "default").recon == "restore"
+    assert resolve("synth", None, "quality").recon == "restore"
+    assert resolve("synth", None, "low-latency").recon == "gla"
+    assert resolve("synth", "gla", "quality").recon == "gla"
+    assert resolve("separate", None, "quality").recon == "mask"
+
+
 @pytest.mark.parametrize("i", range(len(GRID)), ids=["/".join(g) for g in GRID])
 def test_streaming_equals_offline_at_random_block_sizes(i):
     name, recon, profile = GRID[i]

@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     b.add_argument("--out", required=True, metavar="DIR",
                    help="output folder: mirrors the input tree, holds batch-manifest.jsonl")
     b.add_argument("--task", required=True, help=f"one of: {', '.join(RECONS)}")
-    b.add_argument("--recon", default=None, help="reconstruction (default: the task's best)")
+    b.add_argument("--recon", default=None, help="reconstruction (default: the task's best in the profile; streamproc models lists them)")
     b.add_argument("--profile", default=OFFLINE_PROFILE, help=f"{' | '.join(PROFILES)} (default {OFFLINE_PROFILE})")
     b.add_argument("--format", default=None, choices=FORMATS, metavar="FMT",
                    help="wav | flac (audio tasks; default wav) or csv | mid | json (pitch; default csv)")
