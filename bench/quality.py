@@ -161,14 +161,17 @@ class Scores:
         return out
 
 
-def processors(task: str, profile: str, model: str | Path | None = None) -> tuple[dict, dict]:
-    """({recon: Processor}, {recon: why missing}) for every recon of a task."""
+def processors(task: str, profile: str, model: str | Path | None = None,
+               recons: tuple[str, ...] | None = None) -> tuple[dict, dict]:
+    """({recon: Processor}, {recon: why missing}) for every recon of a task (those in ``recons`` only, if given)."""
     from streamproc import Processor
     from streamproc.errors import UserError
     from streamproc.tasks import RECONS
 
     ok, missing = {}, {}
     for recon in RECONS[task]:
+        if recons is not None and recon not in recons:
+            continue
         try:
             p = Processor(task=task, recon=recon, model=model, profile=profile)
             p.latency_for(SR)  # builds every stage: a missing restoration model shows up here
@@ -192,7 +195,7 @@ def _process(p) -> Callable[[np.ndarray], np.ndarray]:
 # ------------------------------------------------------------------ tasks
 
 def candidates(task: str, profile: str, models: tuple[tuple[str, str], ...],
-               restores: tuple[tuple[str, str], ...] = ()) -> tuple[dict, dict]:
+               restores: tuple[tuple[str, str], ...] = (), recons: tuple[str, ...] | None = None) -> tuple[dict, dict]:
     """Other models of ``task`` ((name, path), e.g. a candidate beside the shipped one), every
     recon of each, and other restoration nets (``restores``) behind the shipped task model:
     ({NAME-recon: Processor}, {NAME-recon: why missing})."""
@@ -201,7 +204,7 @@ def candidates(task: str, profile: str, models: tuple[tuple[str, str], ...],
 
     procs, missing = {}, {}
     for name, path in models:
-        ok, why = processors(task, profile, path)
+        ok, why = processors(task, profile, path, recons)
         procs.update({f"{name}-{k}": v for k, v in ok.items()})
         missing.update({f"{name}-{k}": v for k, v in why.items()})
     for name, path in restores:
@@ -213,13 +216,14 @@ def candidates(task: str, profile: str, models: tuple[tuple[str, str], ...],
 
 
 def _eval_audio(task: str, clips: list, profile: str, bar, baselines, score, extra: dict | None = None,
-                models: tuple[tuple[str, str], ...] = (), restores: tuple[tuple[str, str], ...] = ()) -> dict:
+                models: tuple[tuple[str, str], ...] = (), restores: tuple[tuple[str, str], ...] = (),
+                recons: tuple[str, ...] | None = None) -> dict:
     """Every recon of ``task`` (plus ``extra`` processors and the other ``models``) and
     ``baselines(clip) -> {name: audio}`` on each clip, scored by ``score(clip, estimate) ->
     {metric: value}``."""
-    procs, missing = processors(task, profile)
+    procs, missing = processors(task, profile, recons=recons)
     procs.update(extra or {})
-    more, more_missing = candidates(task, profile, models, restores)
+    more, more_missing = candidates(task, profile, models, restores, recons)
     procs.update(more)
     missing.update(more_missing)
     s = Scores()
@@ -235,7 +239,7 @@ def _eval_audio(task: str, clips: list, profile: str, bar, baselines, score, ext
 
 
 def eval_separate(clips: list, profile: str, bar, models: tuple[tuple[str, str], ...] = (),
-                  restores: tuple[tuple[str, str], ...] = ()) -> dict:
+                  restores: tuple[tuple[str, str], ...] = (), recons: tuple[str, ...] | None = None) -> dict:
     from streamproc.metrics import lsd, si_sdr
     from streamproc.onnx_model import MODELS_DIR
 
@@ -247,14 +251,14 @@ def eval_separate(clips: list, profile: str, bar, models: tuple[tuple[str, str],
                     lambda c: {"mixture": c.input, "oracle_irm": oracle_irm(c.input, c.reference)},
                     lambda c, e: {"si_sdr": si_sdr(c.reference, e), "lsd": lsd(c.reference, e),
                                   "lsd80": lsd(c.reference, e, range_db=LSD_RANGE_DB)},
-                    models=cnn + tuple(models), restores=restores)
+                    models=cnn + tuple(models), restores=restores, recons=recons)
     if not cnn:
         r["missing"]["cnn-*"] = "no file"
     return r
 
 
 def eval_superres(clips: list, profile: str, bar, models: tuple[tuple[str, str], ...] = (),
-                  restores: tuple[tuple[str, str], ...] = ()) -> dict:
+                  restores: tuple[tuple[str, str], ...] = (), recons: tuple[str, ...] | None = None) -> dict:
     from streamproc.metrics import lsd
 
     return _eval_audio("superres", clips, profile, bar,
@@ -265,11 +269,11 @@ def eval_superres(clips: list, profile: str, bar, models: tuple[tuple[str, str],
                                      "lsd80": lsd(c.reference, e, range_db=LSD_RANGE_DB),
                                      "lsd80_low": lsd(c.reference, e, LOW_BAND, LSD_RANGE_DB),
                                      "lsd80_high": lsd(c.reference, e, HIGH_BAND, LSD_RANGE_DB)},
-                       models=models, restores=restores)
+                       models=models, restores=restores, recons=recons)
 
 
 def eval_synth(clips: list, profile: str, bar, models: tuple[tuple[str, str], ...] = (),
-               restores: tuple[tuple[str, str], ...] = ()) -> dict:
+               restores: tuple[tuple[str, str], ...] = (), recons: tuple[str, ...] | None = None) -> dict:
     """The violin rendering itself is scored too: its melody accuracy is pYIN's own ceiling."""
     from streamproc.metrics import lsd
 
@@ -285,7 +289,7 @@ def eval_synth(clips: list, profile: str, bar, models: tuple[tuple[str, str], ..
 
     return _eval_audio("synth", clips, profile, bar,
                        lambda c: {"blueprint": c.input, "violin_reference": c.reference}, score,
-                       models=models, restores=restores)
+                       models=models, restores=restores, recons=recons)
 
 
 class _Decoded:
@@ -525,7 +529,7 @@ def _save(path: Path, payload: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
-    from streamproc.tasks import OFFLINE_PROFILE, PROFILES
+    from streamproc.tasks import OFFLINE_PROFILE, PROFILES, RECONS
 
     ap = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", default=",".join(EVALUATORS), help="comma-separated, from " + ",".join(EVALUATORS))
@@ -556,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--restore-strength", type=float, metavar="S",
                     help="run the restoration net at this strength in every profile scored, instead of each "
                          "profile's own (Profile.restore_strength; how the profiles' values were chosen)")
+    ap.add_argument("--recons", help="comma-separated reconstructions to score for the audio tasks (default: every "
+                    "one each task offers), e.g. mask to score a separation candidate quickly")
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 clips of 5 s, no crepe-full")
     ap.add_argument("--update", action="store_true",
                     help="re-run only --tasks and merge them into the report already at --out (same clips "
@@ -572,6 +578,10 @@ def main(argv: list[str] | None = None) -> int:
     if bad or a.clips < 1 or a.seconds <= 0:
         ap.error(f"unknown task/profile {', '.join(bad)}" if bad else "--clips and --seconds must be positive")
     peers = tuple(p for p in (a.peers or "").split(",") if p) or None
+    recons = tuple(r for r in (a.recons or "").split(",") if r) or None
+    offered = {r for t in tasks if t in AUDIO_TASKS for r in RECONS[t]}
+    if recons is not None and set(recons) - offered:
+        ap.error(f"--recons {a.recons}: the audio tasks of --tasks offer only {', '.join(sorted(offered))}")
     pitch_models = []
     for spec in a.pitch_model:
         name, _, path = spec.partition("=")
@@ -643,7 +653,8 @@ def main(argv: list[str] | None = None) -> int:
             with tqdm(total=len(clips), desc=f"{key} [{profile}]", unit="clip", leave=False) as bar:
                 kw = ({"crepe_full_clips": a.crepe_full_clips, "peers": peers, "decoders": decoders,
                        "models": tuple(pitch_models), "chunk": chunk}
-                      if task == "pitch" else {"models": tuple(task_models.get(task, ())), "restores": restore_models})
+                      if task == "pitch" else {"models": tuple(task_models.get(task, ())), "restores": restore_models,
+                                               "recons": recons})
                 r = EVALUATORS[task](clips, profile, bar, **kw)
             results[key] = {"summary": r["scores"].summary(), "missing": r["missing"], "per_clip": r["scores"].per_clip,
                             "clips_from": where}

@@ -309,3 +309,23 @@ def test_restore_strength_override_reaches_the_profiles_scored_and_is_checked(mo
     assert seen == {"default": 0.55, "quality": 0.55}
     with pytest.raises(SystemExit):
         Q.main(["--tasks", "separate", "--restore-strength", "1.5", "--out", str(tmp_path / "q.json")])
+
+
+def test_recons_narrows_the_reconstructions_scored_and_is_checked(monkeypatch, tmp_path):
+    built = []
+
+    class Recorder:
+        def __init__(self, task, recon, model=None, profile=None, **kw):
+            built.append((task, recon, model))
+
+        def latency_for(self, rate):
+            return 0
+
+    monkeypatch.setattr("streamproc.Processor", Recorder)
+    ok, missing = Q.processors("separate", "default", recons=("mask",))
+    assert list(ok) == ["mask"] and not missing and built == [("separate", "mask", None)]
+    built.clear()
+    procs, _ = Q.candidates("separate", "default", (("cand", "x.onnx"),), recons=("mask", "gla"))
+    assert sorted(procs) == ["cand-gla", "cand-mask"]
+    with pytest.raises(SystemExit):
+        Q.main(["--tasks", "separate", "--recons", "hybrid", "--out", str(tmp_path / "q.json")])
