@@ -405,7 +405,8 @@ def build_restore(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel,
     assert settings is not None
     restorer = restore_model
     if restorer is None:
-        restorer = load_restore_model(spec.cfg, threads=settings.model_threads, profile=spec.profile)
+        restorer = load_restore_model(spec.cfg, threads=settings.model_threads, profile=spec.profile,
+                                      task=spec.task)
     _, stride = host_config(spec.cfg, cfg.sample_rate, settings.hop_ms)
     restore = LiveRestore(restorer, cfg, stride, settings.run_every, settings.model_delay,
                           strength=spec.profile.restore_strength)

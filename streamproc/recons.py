@@ -38,7 +38,7 @@ def build_restore(spec: TaskSpec, restore_model: FrameModel | None = None) -> Pa
     """GAN-S: descale, the restoration cGAN on linear bins (``restore_model`` overrides the
     shipped one), then Griffin-Lim."""
     cfg, prof = spec.cfg, spec.profile
-    restorer = restore_model if restore_model is not None else load_restore_model(cfg, profile=prof)
+    restorer = restore_model if restore_model is not None else load_restore_model(cfg, profile=prof, task=spec.task)
     return ([Descale(cfg), Restore(restorer, cfg, new=prof.restore_new, lookahead=prof.restore_lookahead,
                                    strength=prof.restore_strength),
              _griffin_lim(spec)], OverlapAdd(cfg))

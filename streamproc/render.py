@@ -104,7 +104,7 @@ class FileRenderer:
         self.block = int(block)
         self.model = task_model(spec.task, model, spec.cfg, providers, threads, spec.profile, spec.recon)
         if restore_model is None and spec.recon == RESTORE_MODEL:  # one session for every engine
-            restore_model = load_restore_model(spec.cfg, providers, threads, spec.profile)
+            restore_model = load_restore_model(spec.cfg, providers, threads, spec.profile, spec.task)
         self.restore_model = restore_model
         self._engines: dict[tuple[int, int], list[Engine]] = {}
 

@@ -195,7 +195,8 @@ def resolve(task: str, recon: str | None, profile: str = "default", guide_weight
 def shipped_model(task: str, profile: Profile | None = None, recon: str | None = None) -> Path | None:
     """The trained model that ships for a task (``models_data/<task>.onnx``), if any; a
     profile's own model for the task (``Profile.models``) where one ships, the one it names
-    for the task under ``recon`` ("separate/gla") before the one for the task as a whole."""
+    for the task under ``recon`` ("separate/gla"; for the restoration net, the task it runs
+    behind: "restore/superres") before the one for the task as a whole."""
     if task not in (*registry.model_tasks(), RESTORE_MODEL):
         return None
     own = dict(profile.models) if profile else {}
@@ -225,9 +226,13 @@ def task_model(task: str, model: FrameModel | str | Path | None = None,
 
 
 def load_restore_model(cfg: SpectralConfig, providers: Sequence[str] | None = None,
-                       threads: int | None = None, profile: Profile | None = None) -> FrameModel:
-    """The shipped restoration model for ``--recon restore`` (``profile``'s own where one ships)."""
-    model = task_model(RESTORE_MODEL, None, cfg, providers, threads, profile)
+                       threads: int | None = None, profile: Profile | None = None,
+                       task: str | None = None) -> FrameModel:
+    """The shipped restoration model for ``--recon restore`` behind ``task``: the one ``profile``
+    names for that task (``Profile.models`` key "restore/<task>") where it ships, else the
+    profile's own, else ``restore.onnx``: a net trained on one task model's outputs can beat
+    the shared one there."""
+    model = task_model(RESTORE_MODEL, None, cfg, providers, threads, profile, task)
     if model is None:
         raise UserError("no restoration model ships with this version; use --recon gla")
     return model

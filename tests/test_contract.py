@@ -75,6 +75,26 @@ def test_synth_defaults_to_restore_where_it_measured_better_and_an_explicit_reco
     assert resolve("separate", None, "quality").recon == "mask"
 
 
+def test_a_profile_can_name_a_restoration_net_for_one_task_and_the_others_keep_the_shared_one(
+        tmp_path, monkeypatch):
+    import dataclasses
+
+    import streamproc.spec as spec
+
+    for stem in ("restore", "restore-live", "restore-superres"):
+        (tmp_path / f"{stem}.onnx").write_bytes(b"")
+    monkeypatch.setattr(spec, "MODELS_DIR", tmp_path)
+    prof = dataclasses.replace(PROFILES["quality"], models=(("restore/superres", "restore-superres"),))
+    assert spec.shipped_model("restore", prof, "superres").name == "restore-superres.onnx"
+    assert spec.shipped_model("restore", prof, "synth").name == "restore.onnx"
+    assert spec.shipped_model("restore", prof).name == "restore.onnx"
+    live = dataclasses.replace(prof, models=(("restore/superres", "restore-superres"), ("restore", "restore-live")))
+    assert spec.shipped_model("restore", live, "separate").name == "restore-live.onnx"
+    (tmp_path / "restore-superres.onnx").unlink()  # named but not shipped: the profile's own, then the shared
+    assert spec.shipped_model("restore", live, "superres").name == "restore-live.onnx"
+    assert spec.shipped_model("restore", prof, "superres").name == "restore.onnx"
+
+
 @pytest.mark.parametrize("i", range(len(GRID)), ids=["/".join(g) for g in GRID])
 def test_streaming_equals_offline_at_random_block_sizes(i):
     name, recon, profile = GRID[i]
