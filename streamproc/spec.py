@@ -107,8 +107,11 @@ PROFILES: dict[str, Profile] = {
     # 0.4 (stages.Restore): on 12 seed-1 test clips per task its full output lost to gla on
     # separate and superres (LSD80 0.899 vs 0.852, 1.210 vs 1.145); at 0.4 it wins on all three
     # (0.808, 1.141; synth 1.283 vs 1.344). Chosen there; the README's figures are seed 0.
+    # synth runs gla here since its fourth-round model (20 seed-0 test clips, gla vs restore:
+    # log-mel L1 8.89 vs 8.93 dB, LSD80 1.133 vs 1.125, melody RPA 0.916 vs 0.918, RTF 0.052 vs
+    # 0.099): level on quality at half the cost. With the previous model restore won (9.26 vs 9.65).
     "default": Profile(1, 8, "QQ", 2, 2, 40.0, restore_new=2, restore_lookahead=0, restore_strength=0.4,
-                       task_chunks=(("pitch", 6, 1),), recons=(("synth", "restore"),)),
+                       task_chunks=(("pitch", 6, 1),)),
     # 80 ms at 16 kHz for every pipeline but restore's: the one frame of lookahead goes where it
     # buys most. mask and wavenet give it to the model (1 new + 1 lookahead); the Griffin-Lim
     # pipelines give it to Griffin-Lim and run the model without lookahead (first 6 test clips:
@@ -128,11 +131,10 @@ PROFILES: dict[str, Profile] = {
     # (RTF 0.15 in default) but offline rendering can: models_data/separate-wide.md
     # restoration strength 0.7 (seed-1 clips, LSD80 against full strength: separate 0.776 vs
     # 0.823, superres 1.085 vs 1.112, synth 1.171 vs 1.194; synth's log-mel L1 8.14 vs 8.09)
-    # synth defaults to restore here and in default (20 seed-0 test clips, restore vs gla:
-    # quality log-mel L1 7.92 vs 8.95 dB, LSD80 1.146 vs 1.291, melody RPA 0.888 vs 0.874;
-    # default 9.26 vs 9.65, 1.285 vs 1.352, 0.895 vs 0.883, RTF 0.125 vs 0.080). In default
-    # it adds no latency; low-latency and live keep gla (48 ms more there; live: gla's
-    # log-mel L1 is better)
+    # synth defaults to restore here (20 seed-0 test clips, restore vs gla, the fourth-round
+    # model: log-mel L1 7.75 vs 8.74 dB, LSD80 1.049 vs 1.157, melody RPA 0.910 vs 0.916; the
+    # previous model: 7.92 vs 8.95, 1.146 vs 1.291, 0.888 vs 0.874). The real-time profiles keep
+    # gla (default: level, see there; low-latency: 48 ms more; live: gla's log-mel L1 is better)
     "quality": Profile(3, 6, "HQ", None, None, 40.0, restore_strength=0.7, models=(("separate", "separate-wide"),),
                        recons=(("synth", "restore"),)),
     # heard latency of a pedal (streamproc.lowdelay): at the host rate, 4 ms hops, an

@@ -68,7 +68,7 @@ def test_a_profiles_default_reconstruction_is_one_the_task_offers_and_runs_there
 
 
 def test_synth_defaults_to_restore_where_it_measured_better_and_an_explicit_recon_wins():
-    assert resolve("synth", None, "default").recon == "restore"
+    assert resolve("synth", None, "default").recon == "gla"
     assert resolve("synth", None, "quality").recon == "restore"
     assert resolve("synth", None, "low-latency").recon == "gla"
     assert resolve("synth", "gla", "quality").recon == "gla"
