@@ -232,8 +232,8 @@ def load_restore_model(cfg: SpectralConfig, providers: Sequence[str] | None = No
                        task: str | None = None) -> FrameModel:
     """The shipped restoration model for ``--recon restore`` behind ``task``: the one ``profile``
     names for that task (``Profile.models`` key "restore/<task>") where it ships, else the
-    profile's own, else ``restore.onnx``: a net trained on one task model's outputs can beat
-    the shared one there."""
+    profile's own, else ``restore.onnx``: room for a net trained on one task model's outputs
+    (none ships: the one tried for superres measured worse than the shared net)."""
     model = task_model(RESTORE_MODEL, None, cfg, providers, threads, profile, task)
     if model is None:
         raise UserError("no restoration model ships with this version; use --recon gla")
