@@ -119,6 +119,19 @@ def column_weights(width: int, last: int, rest: float) -> torch.Tensor:
     return w
 
 
+def amplitude_l1(fake: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """L1 between the linear amplitudes two feature images stand for, each example's divided by
+    its target's mean amplitude: loud bins count for more, as they do in SI-SDR, and quiet and
+    loud examples alike."""
+    from streamproc.config import DEFAULT
+
+    decades = (DEFAULT.db_ceil - DEFAULT.db_floor) / 40.0   # image units [-1, 1] -> dB / 20
+    amp_f = torch.pow(10.0, decades * (fake - 1.0))
+    amp_y = torch.pow(10.0, decades * (y - 1.0))
+    scale = amp_y.mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-8)
+    return ((amp_f - amp_y).abs() / scale).mean()
+
+
 def load_checkpoint(path: Path) -> dict:
     """weights_only: only tensors and plain containers are accepted from disk."""
     try:
@@ -266,7 +279,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
         return {"steps": step, "task": cfg.task, "loss": cfg.loss, "batch": args.batch, "world_size": world,
                 "device": device.type, "lr": args.lr, "lambda_l1": lam, "pos_weight": args.pos_weight, "seed": args.seed,
                 "focus_last": focus, "focus_rest": args.focus_rest if focus else None, "init": init,
-                "target_shift": args.target_shift,
+                "target_shift": args.target_shift, "amp_weight": args.amp_weight,
                 "data_minutes": m["minutes"], "data_examples": m["n_examples"], "data_seed": m["seed"],
                 "works": m["works"], "n_works": len(m["works"]), "soundfonts": m["soundfonts"],
                 "wall_seconds": round(wall, 2), "generator_params": n_params(g_mod),
@@ -323,6 +336,10 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
             w = col_w.expand_as(y) if w is None else w * col_w
         loss_l1 = (fake - y).abs().mean() if w is None else (w * (fake - y).abs()).sum() / w.sum()
         loss_g = loss_adv + lam * loss_l1
+        if args.amp_weight:
+            loss_amp = amplitude_l1(fake, y)
+            loss_g = loss_g + lam * args.amp_weight * loss_amp
+            stats["loss_amp"] = loss_amp.item()
         optG.zero_grad(set_to_none=True)
         loss_g.backward()
         optG.step()
@@ -374,6 +391,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=16, help="windows per step and process")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--lambda-l1", type=float, default=100.0)
+    ap.add_argument("--amp-weight", type=float, default=0.0,
+                    help="add an L1 term on linear amplitudes (each example's divided by its target's "
+                         "mean), this much of the image L1's weight: it weighs bins by loudness as "
+                         "SI-SDR does, where the image L1 weighs every dB alike (default 0: off)")
     ap.add_argument("--pos-weight", type=float, default=None,
                     help="weight of target pixels > 0 in the L1 term (default: 32 for pitch, 1 otherwise)")
     ap.add_argument("--seed", type=int, default=0)
@@ -390,6 +411,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         a.pos_weight = 32.0 if a.task == "pitch" else 1.0
     if a.steps < 1 or a.batch < 1 or a.ckpt_every < 1 or a.log_every < 1:
         ap.error("--steps, --batch, --ckpt-every and --log-every must be positive")
+    if a.amp_weight < 0:
+        ap.error("--amp-weight must not be negative")
     if a.focus_last is not None and a.focus_last < 1:
         ap.error("--focus-last must be positive")
     if not 0.0 <= a.focus_rest <= 1.0:

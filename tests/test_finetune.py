@@ -131,3 +131,39 @@ def test_init_bad_input(case, tmp_path):
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and "error: " in r.stderr.strip().splitlines()[-1], r.stderr
     assert not (out / "ckpt_last.pt").exists()
+
+
+def test_amplitude_l1_weighs_loud_bins_and_is_scale_free():
+    """--amp-weight's term: the same dB error costs more on a loud bin than on a quiet one, and
+    an example turned down as a whole (target and estimate alike) costs the same."""
+    from models.train import amplitude_l1
+
+    y = torch.full((1, 1, 4, 4), -0.5)
+    y[..., 0, 0] = 0.5                      # one loud bin in a quiet image
+    step = 0.05                             # 3 dB in image units (120 dB over [-1, 1])
+    loud, quiet = y.clone(), y.clone()
+    loud[..., 0, 0] += step
+    quiet[..., 3, 3] += step
+    assert amplitude_l1(loud, y) > 10 * amplitude_l1(quiet, y) > 0
+    assert amplitude_l1(y, y) == 0
+    down = -0.25                            # 15 dB quieter throughout
+    assert torch.isclose(amplitude_l1(loud + down, y + down), amplitude_l1(loud, y), rtol=1e-4)
+
+
+def test_amp_weight_is_recorded_and_trains(tmp_path):
+    from models.train import main
+
+    init = tiny_run("separate")
+    assert main(_args(tiny_data("separate"), tmp_path, 2, "--init", str(init), "--amp-weight", "1")) == 0
+    s = json.loads(_ckpt(tmp_path / "ckpt_last.pt")["summary"])
+    assert s["amp_weight"] == 1.0
+    rows = [json.loads(r) for r in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert "loss_amp" in rows[-1] and rows[-1]["loss_amp"] > 0
+
+
+def test_amp_weight_must_not_be_negative(tmp_path, capsys):
+    from models.train import main
+
+    with pytest.raises(SystemExit):
+        main(_args(tiny_data("separate"), tmp_path, 2, "--amp-weight", "-1"))
+    assert "--amp-weight must not be negative" in capsys.readouterr().err
