@@ -119,17 +119,21 @@ def column_weights(width: int, last: int, rest: float) -> torch.Tensor:
     return w
 
 
-def amplitude_l1(fake: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def amplitude_l1(fake: torch.Tensor, y: torch.Tensor, col_w: torch.Tensor | None = None) -> torch.Tensor:
     """L1 between the linear amplitudes two feature images stand for, each example's divided by
     its target's mean amplitude: loud bins count for more, as they do in SI-SDR, and quiet and
-    loud examples alike."""
+    loud examples alike. ``col_w`` (width,) weighs the window's columns (``--focus-last``)."""
     from streamproc.config import DEFAULT
 
     decades = (DEFAULT.db_ceil - DEFAULT.db_floor) / 40.0   # image units [-1, 1] -> dB / 20
     amp_f = torch.pow(10.0, decades * (fake - 1.0))
     amp_y = torch.pow(10.0, decades * (y - 1.0))
     scale = amp_y.mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-8)
-    return ((amp_f - amp_y).abs() / scale).mean()
+    err = (amp_f - amp_y).abs() / scale
+    if col_w is None:
+        return err.mean()
+    w = col_w.expand_as(err)
+    return (w * err).sum() / w.sum()
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -337,7 +341,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
         loss_l1 = (fake - y).abs().mean() if w is None else (w * (fake - y).abs()).sum() / w.sum()
         loss_g = loss_adv + lam * loss_l1
         if args.amp_weight:
-            loss_amp = amplitude_l1(fake, y)
+            loss_amp = amplitude_l1(fake, y, col_w)
             loss_g = loss_g + lam * args.amp_weight * loss_amp
             stats["loss_amp"] = loss_amp.item()
         optG.zero_grad(set_to_none=True)

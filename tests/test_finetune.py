@@ -167,3 +167,15 @@ def test_amp_weight_must_not_be_negative(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(_args(tiny_data("separate"), tmp_path, 2, "--amp-weight", "-1"))
     assert "--amp-weight must not be negative" in capsys.readouterr().err
+
+
+def test_amplitude_l1_follows_the_column_weights():
+    """With --focus-last the amplitude term, like the image L1, counts only the weighted columns."""
+    from models.train import amplitude_l1, column_weights
+
+    y = torch.zeros((1, 1, 4, 8))
+    early = y.clone()
+    early[..., :4] += 0.1                    # an error in the first half only
+    assert amplitude_l1(early, y) > 0
+    assert amplitude_l1(early, y, column_weights(8, 4, 0.0)) == 0
+    assert amplitude_l1(early, y, column_weights(8, 4, 0.5)) > 0
