@@ -153,10 +153,10 @@ def export(checkpoint: str | Path, out: str | Path, net_json: str | None = None,
             raise ExportError(f"{data} holds {xb.shape[2]}-row inputs; the model takes {cfg.rows_in}")
         windows += [w[0] for w in xb]
     try:
-        from models.networks import _mask_scale
+        from models.networks import image_units_per_decade
 
         is_mask = getattr(cfg, "output", "image") == "mask"
-        depth = MASK_PARITY_DEPTH_DB / 20.0 * _mask_scale() if is_mask else None
+        depth = MASK_PARITY_DEPTH_DB / 20.0 * image_units_per_decade() if is_mask else None
         diff = parity(model, tmp, windows, depth)  # checked before it takes the output's name
         tol = PARITY_TOL_MASK if is_mask else PARITY_TOL
         if diff > tol:

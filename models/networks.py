@@ -91,7 +91,7 @@ OUTPUTS = ("image", "mask", "residual")
 MASK_FLOOR = 1e-5   # the mask's lower bound: -100 dB
 
 
-def _mask_scale() -> float:
+def image_units_per_decade() -> float:
     """Image units per decade of amplitude: the features span db_floor..db_ceil over [-1, 1]."""
     from streamproc.config import DEFAULT
 
@@ -139,7 +139,7 @@ class UNetGenerator(nn.Module):
         ch = [min(cfg.ngf * 2 ** i, cfg.ngf * cfg.max_mult) for i in range(cfg.depth)]
         self.residual = residual or cfg.output == "residual"
         self.mask = cfg.output == "mask"
-        self.mask_scale = _mask_scale()
+        self.mask_scale = image_units_per_decade()
         self.downs = nn.ModuleList()
         cin = 1
         for i, c in enumerate(ch):

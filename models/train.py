@@ -38,7 +38,8 @@ from torch import nn
 from streamproc.features import DEFAULT_KIND
 
 from .data import PairedFrames, output_kind, pitch_layout, task_rows, TASKS
-from .networks import OUTPUTS, PRESETS, NetConfig, build_discriminator, build_generator, init_weights, n_params
+from .networks import (OUTPUTS, PRESETS, NetConfig, build_discriminator, build_generator, image_units_per_decade,
+                       init_weights, n_params)
 
 CKPT_FORMAT = "streamproc-ckpt-1"
 
@@ -123,10 +124,8 @@ def amplitude_l1(fake: torch.Tensor, y: torch.Tensor, col_w: torch.Tensor | None
     """L1 between the linear amplitudes two feature images stand for, each example's divided by
     its target's mean amplitude: loud bins count for more, as they do in SI-SDR, and quiet and
     loud examples alike. ``col_w`` (width,) weighs the window's columns (``--focus-last``)."""
-    from streamproc.config import DEFAULT
-
-    decades = (DEFAULT.db_ceil - DEFAULT.db_floor) / 40.0   # image units [-1, 1] -> dB / 20
-    amp_f = torch.pow(10.0, decades * (fake - 1.0))
+    decades = 1.0 / image_units_per_decade()
+    amp_f = torch.pow(10.0, decades * (fake - 1.0))   # 1 at the image's ceiling
     amp_y = torch.pow(10.0, decades * (y - 1.0))
     scale = amp_y.mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-8)
     err = (amp_f - amp_y).abs() / scale
