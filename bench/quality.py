@@ -2,13 +2,19 @@
 
     python -m bench.quality [--tasks separate,superres,synth,pitch] [--clips 20] [--seconds 10]
                             [--profile default[,low-latency]] [--seed 0]
+                            [--soundfonts FluidR3_GM[,MuseScore_General_Lite]] [--separate-voices top[,inner]]
                             [--pitch-soundfonts FluidR3_GM,MuseScore_General_Lite]
                             [--peers pyin,crepe-tiny,...|none] [--pitch-decoders argmax,parabolic,...]
                             [--pitch-model NAME=PATH ...] [--pitch-chunk NEW,LOOKAHEAD]
                             [--out bench/out/quality.json] [--quick]
 
 Clips: ``bench.testsets`` (test-split works only, FluidR3_GM unless said otherwise, rendered like
-each task's training pairs; cached under bench/out/testsets/). Each model reconstruction in
+each task's training pairs; cached under bench/out/testsets/). ``--soundfonts`` renders the
+separate, superres and synth sets again, draw for draw, with other soundfonts (one set each,
+reported as ``TASK/SOUNDFONT``, seen or unseen by the task's model as its metadata says), so the
+unseen-timbre figure stands beside the seen one on the same mixing; ``--separate-voices inner``
+adds separate sets with the violin on an inner voice (``models.arrange``; piano notes above and
+below it, no doubling; ``separate[/SOUNDFONT]/inner``). Each model reconstruction in
 ``streamproc.tasks.RECONS[task]`` runs as ``Processor(task, recon, profile=P)`` with
 ``reset=True`` (time-aligned, same length); a recon whose model is missing is reported as
 missing. Figures (``streamproc.metrics``; LSD on 16 kHz STFT magnitudes, n_fft 1024, hop 256):
@@ -70,12 +76,14 @@ from streamproc.tasks import model_tasks
 from . import testsets
 from .common import OUT, machine, write_json
 from .peers import pyin_track
+from .separate_eval import VOICES
 
 AUDIO_TASKS = model_tasks("mel")  # the tasks whose model writes a mel image (reconstructed to audio)
 LOW_BAND, HIGH_BAND = (0.0, 2000.0), (2000.0, 8000.0)
 LSD_RANGE_DB = 80.0  # LSD80: both spectra floored 80 dB below the reference's loudest bin (streamproc.metrics)
 SYNTH_PYIN = (130.0, 2100.0)
 PITCH_SOUNDFONTS = "FluidR3_GM,MuseScore_General_Lite"  # seen in training, reserved for evaluation
+UNSEEN_SOUNDFONT = "MuseScore_General_Lite"  # reserved for evaluation: no model trains on it
 SR = testsets.SAMPLE_RATE
 
 
@@ -424,6 +432,14 @@ def targets(summary: dict) -> list[dict]:
         check("separate SI-SDR (mask) >= 10 dB", lambda a: a >= 10.0, _get(summary, "separate", "mask", "si_sdr"))
         for m in ("lsd", "lsd80"):
             check(f"separate {m.upper()} (restore) <= 0.45", lambda a: a <= 0.45, _get(summary, "separate", "restore", m))
+    for key in [k for k in summary if k.split("/")[0] == "separate" and k != "separate"]:
+        # the other sets (--soundfonts, --separate-voices): same mixing as the original, other timbre or voice
+        if key.endswith("/inner"):
+            check(f"{key} SI-SDR (mask) >= 11 dB", lambda a: a >= 11.0, _get(summary, key, "mask", "si_sdr"))
+        else:
+            check(f"{key} SI-SDR (mask) >= 13 dB", lambda a: a >= 13.0, _get(summary, key, "mask", "si_sdr"))
+            check(f"{key}: drop from separate (FluidR3_GM) <= 1 dB", lambda a, b: a - b <= 1.0,
+                  _get(summary, "separate", "mask", "si_sdr"), _get(summary, key, "mask", "si_sdr"))
     if "superres" in summary:
         for m in ("lsd", "lsd80"):
             for r in RECONS["superres"]:
@@ -541,6 +557,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT / "quality.json")
     ap.add_argument("--crepe-full-clips", type=int, help="score torchcrepe full on the first N pitch clips "
                     "only (it runs at several times real time on CPU; default all)")
+    ap.add_argument("--soundfonts", default=testsets.SOUNDFONT,
+                    help=f"comma-separated soundfonts of the separate, superres and synth clip sets, one set each "
+                         f"(default {testsets.SOUNDFONT}, the original sets; add {UNSEEN_SOUNDFONT} for an unseen timbre: "
+                         "reported as TASK/SOUNDFONT)")
+    ap.add_argument("--separate-voices", default="top",
+                    help="comma-separated voices of the violin in the separate sets: top (the work's melody, the "
+                         "original set), inner (an inner voice; reported as separate[/SOUNDFONT]/inner)")
     ap.add_argument("--pitch-soundfonts", default=PITCH_SOUNDFONTS,
                     help=f"comma-separated soundfonts of the pitch clip sets, one set each (default {PITCH_SOUNDFONTS}; "
                          "add TimGM6mb or sf_GMbank when a model held it out)")
@@ -617,6 +640,15 @@ def main(argv: list[str] | None = None) -> int:
         soundfonts.append(R.soundfont_name(path))
     if "pitch" in tasks and not soundfonts:
         ap.error("--pitch-soundfonts names no soundfont")
+    audio_soundfonts = [f for f in a.soundfonts.split(",") if f]
+    voices = [v for v in a.separate_voices.split(",") if v]
+    if not audio_soundfonts or not voices:
+        ap.error("--soundfonts and --separate-voices must each name at least one")
+    for sf_name in audio_soundfonts:
+        if not R.soundfont_path(sf_name).is_file():
+            ap.error(f"soundfont not found: {R.soundfont_path(sf_name)}")
+    if set(voices) - set(VOICES):
+        ap.error(f"--separate-voices {a.separate_voices}: choose from {', '.join(VOICES)}")
     if a.quick:
         a.clips, a.seconds, a.crepe_full_clips = min(a.clips, 2), min(a.seconds, 5.0), 0
     if a.restore_strength is not None:
@@ -625,17 +657,24 @@ def main(argv: list[str] | None = None) -> int:
         for name in profiles:  # this process's profiles only: the Processors built below read them
             PROFILES[name] = dataclasses.replace(PROFILES[name], restore_strength=a.restore_strength)
 
-    seen = set(_model_info().get("pitch.onnx", {}).get("training", {}).get("soundfonts") or ())
+    info = _model_info()
+    seen = set(info.get("pitch.onnx", {}).get("training", {}).get("soundfonts") or ())
     sections = []  # (report key, task, clips, where the clips come from)
     for t in tasks:
-        if t != "pitch":
-            sections.append((t, t, testsets.clips(t, a.clips, a.seed, a.seconds), testsets.SOUNDFONT))
+        trained_on = set(info.get(f"{t}.onnx", {}).get("training", {}).get("soundfonts") or ())
+        for sf_name in audio_soundfonts if t != "pitch" else ():
+            for voice in voices if t == "separate" else ("top",):
+                key = "/".join([t] + ([sf_name] if sf_name != testsets.SOUNDFONT else []) + ([voice] if voice != "top" else []))
+                where = (f"{sf_name}, {'seen' if sf_name in trained_on else 'unseen'} by {t}.onnx"
+                         + ("; the violin on an inner voice" if voice == "inner" else ""))
+                sections.append((key, t, testsets.clips(t, a.clips, a.seed, a.seconds, soundfont=sf_name, voice=voice), where))
         for sf_name in soundfonts if t == "pitch" else ():
             where = f"{sf_name}, {'seen' if sf_name in seen else 'unseen'} by the pitch model; audio-aligned labels"
             sections.append((f"pitch/{sf_name}", t, testsets.pitch_clips(sf_name, a.clips, a.seed, a.seconds), where))
     payload = {"command": "python -m bench.quality " + " ".join(argv if argv is not None else sys.argv[1:]),
                "clips": a.clips, "seconds": a.seconds, "crepe_full_clips": a.crepe_full_clips, "seed": a.seed, "soundfont": testsets.SOUNDFONT,
-               "pitch_soundfonts": soundfonts, "testset_version": testsets.VERSION, "models": _model_info(), "profiles": {}}
+               "soundfonts": audio_soundfonts, "separate_voices": voices,
+               "pitch_soundfonts": soundfonts, "testset_version": testsets.VERSION, "models": info, "profiles": {}}
     old = json.loads(a.out.read_text()) if a.update and a.out.is_file() else None
     if old is not None:
         if (old["clips"], old["seconds"], old["seed"]) != (a.clips, a.seconds, a.seed):

@@ -6,8 +6,9 @@
 Clips: violin (GM program 40) + piano-family duets of test-split corpus works (the test
 split), rendered with FluidR3_GM by the training-data renderer (``models.render``) with the
 same augmentation as ``models.data`` (tempo, transposition, velocity, accompaniment level
--9..+3 dB, room on 60 % of clips, peak gain), but 10 s long and with the violin always the
-lead. Clip *i* depends only on (seed, i).
+-9..+3 dB, room on 60 % of clips, peak gain), but 10 s long and with the violin the lead
+(``render_clip`` can also put it on an inner voice and use another soundfont, for
+``bench.quality``'s other sets). Clip *i* depends only on (seed, i).
 
 Estimates of the violin stem, each scored against the true (same room, same gain) stem:
 - ``mask`` / ``gla``: ``streamproc.Processor(task="separate", recon=R, model=PATH)`` with
@@ -46,13 +47,37 @@ LEAD_PROGRAM = 40  # violin
 
 # ------------------------------------------------------------------ clips
 
-def render_clip(works: list[str], seed: int, index: int, seconds: float) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(mix, violin stem, info) of test-split clip ``index``; mirrors models.data's separate pairs."""
+VOICES = ("top", "inner")  # the violin's voice in a clip: the work's melody, or an inner voice
+
+
+def _draw_duet(work, voice: str, spq: float, shift: int, rng: np.random.Generator):
+    """(violin, piano) notes in seconds of ``work`` with the violin on ``voice``, or None when the
+    work has no such voice. ``top``: the melody over the accompaniment (in the violin's range);
+    ``inner``: ``models.arrange``'s inner voice (a middle part, or a tune with chord tones voiced
+    above and below it), without a doubling, so it differs from ``top`` only in the voicing."""
+    from models.arrange import arrange
+
+    if voice == "top":  # moved into the violin's range after the excerpt is cut (render_clip)
+        return work.melody * [spq, spq, 1] + [0, 0, shift], work.accomp * [spq, spq, 1] + [0, 0, shift]
+    duet = arrange(work, "inner", LEAD_PROGRAM, rng, shift)
+    if duet.role != "inner" or duet.doubling is not None or not len(duet.piano):
+        return None
+    return duet.violin * [spq, spq, 1], duet.piano * [spq, spq, 1]
+
+
+def render_clip(works: list[str], seed: int, index: int, seconds: float, soundfont: str = "FluidR3_GM",
+                voice: str = "top") -> tuple[np.ndarray, np.ndarray, dict]:
+    """(mix, violin stem, info) of test-split clip ``index``; mirrors models.data's separate pairs
+    of the first rounds: the violin on ``voice`` (``VOICES``), rendered with ``soundfont``. The
+    default (FluidR3_GM, top) is the original set, draw for draw."""
     from models import render as R
+    from models.arrange import voice_position
     from models.data import _apply, _excerpt, _fit_range, _level, _reverb, _with_velocity
     from models.split import is_test
 
-    rng = np.random.default_rng([seed, index, 7])
+    if voice not in VOICES:
+        raise ValueError(f"unknown voice {voice!r} (choose from {', '.join(VOICES)})")
+    rng = np.random.default_rng([seed, index, 7] if voice == "top" else [seed, index, 7, VOICES.index(voice)])
     for _ in range(200):
         rel = works[int(rng.integers(len(works)))]
         assert is_test(rel), rel
@@ -62,8 +87,10 @@ def render_clip(works: list[str], seed: int, index: int, seconds: float) -> tupl
         qpm = work.qpm * float(rng.uniform(0.8, 1.25))
         spq = 60.0 / qpm
         shift = int(rng.integers(-5, 7))
-        mel = work.melody * [spq, spq, 1] + [0, 0, shift]
-        acc = work.accomp * [spq, spq, 1] + [0, 0, shift]
+        parts = _draw_duet(work, voice, spq, shift, rng)
+        if parts is None:
+            continue
+        mel, acc = parts
         total = max(mel[:, 1].max(), acc[:, 1].max())
         if total < seconds:
             continue
@@ -77,10 +104,11 @@ def render_clip(works: list[str], seed: int, index: int, seconds: float) -> tupl
     else:
         raise RuntimeError("no usable test-split work in 200 draws")
     n = int(round(seconds * R.SAMPLE_RATE))
-    synth = R.renderer(R.soundfont_path("FluidR3_GM"))
+    synth = R.renderer(R.soundfont_path(soundfont))
     vbase = int(rng.integers(55, 120))
     prog_a = int(rng.choice(R.PIANO_FAMILY))
-    mel = _fit_range(mel, *R.PROGRAM_RANGE[LEAD_PROGRAM])
+    if voice == "top":
+        mel = _fit_range(mel, *R.PROGRAM_RANGE[LEAD_PROGRAM])
     fx = _reverb(rng)
     lead = _apply(fx, synth.render(_with_velocity(mel, vbase, rng), LEAD_PROGRAM, n))
     back = synth.render(_with_velocity(acc, vbase - int(rng.integers(0, 25)), rng), prog_a, n)
@@ -88,9 +116,10 @@ def render_clip(works: list[str], seed: int, index: int, seconds: float) -> tupl
     back = _apply(fx, back) * 10.0 ** (acc_db / 20.0)
     g = _level(lead + back, rng)
     lead, back = (lead * g).astype(np.float64), (back * g).astype(np.float64)
-    info = {"index": index, "work": rel, "soundfont": "FluidR3_GM", "programs": [LEAD_PROGRAM, prog_a],
+    info = {"index": index, "work": rel, "soundfont": R.soundfont_name(R.soundfont_path(soundfont)),
+            "programs": [LEAD_PROGRAM, prog_a], "voice": voice,
             "qpm": round(qpm, 2), "transpose": shift, "t0": round(t0, 3), "reverb": fx is not None,
-            "accomp_db": round(acc_db, 2)}
+            "accomp_db": round(acc_db, 2), **voice_position(mel, acc)}
     return lead + back, lead, info
 
 

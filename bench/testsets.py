@@ -28,7 +28,11 @@ the models on the distribution they were trained for, minus the works:
   from the rendered audio (voiced while the note is audible in its own stem, following the
   pitch bends: ``models.labels``), 0 where unvoiced.
 
-Clip *i* of a task depends only on (seed, i, seconds) (and the soundfont, for pitch clips).
+The separate, superres and synth sets can be rendered with another soundfont (``clip(...,
+soundfont=NAME)``: the same draws, another timbre), and the separate set with the violin on an
+inner voice (``voice="inner"``: ``bench.separate_eval.render_clip``); the original sets keep
+their cache folders. Clip *i* of a task depends only on (seed, i, seconds) (and the soundfont,
+and the voice).
 Clips are cached under ``bench/out/testsets/`` as float WAV (input, reference) plus a JSON
 sidecar (work, notes and/or reference f0, ...). A cached synth clip without its f0 (written
 before synth clips carried one) is not reused: it is rendered again (same audio) and rewritten.
@@ -163,29 +167,31 @@ def draw_excerpt(works: tuple[str, ...] | list[str], rng: np.random.Generator, s
     raise RuntimeError("no usable test-split work in 200 draws")
 
 
-def fluid():
+def fluid(soundfont: str = SOUNDFONT):
     from models import render as R
 
-    return R.renderer(R.soundfont_path(SOUNDFONT))
+    return R.renderer(R.soundfont_path(soundfont))
 
 
 # ------------------------------------------------------------------ renderers
 
-def render_separate(works, seed: int, index: int, seconds: float) -> Clip:
+def render_separate(works, seed: int, index: int, seconds: float, soundfont: str = SOUNDFONT,
+                    voice: str = "top") -> Clip:
     from .separate_eval import render_clip
 
-    mix, violin, info = render_clip(list(works), seed, index, seconds)
+    mix, violin, info = render_clip(list(works), seed, index, seconds, soundfont, voice)
     return Clip("separate", index, mix, violin, None, info)
 
 
-def render_superres(works, seed: int, index: int, seconds: float) -> Clip:
+def render_superres(works, seed: int, index: int, seconds: float, soundfont: str = SOUNDFONT) -> Clip:
     from models import render as R
     from models.data import _apply, _fit_range, _level, _reverb, _with_velocity
 
     rng = np.random.default_rng([seed, index, 11])
     rel, mel, acc, info = draw_excerpt(works, rng, seconds, need_accomp=True)
     n = int(round(seconds * SAMPLE_RATE))
-    synth = fluid()
+    synth = fluid(soundfont)
+    info["soundfont"] = soundfont
     vbase = int(rng.integers(55, 120))
     solo = rng.random() < 0.3
     prog_m = int(rng.choice(R.VIOLIN_FAMILY if rng.random() < 0.7 else R.PIANO_FAMILY))
@@ -201,8 +207,8 @@ def render_superres(works, seed: int, index: int, seconds: float) -> Clip:
     return Clip("superres", index, lofi(ref), ref, None, info)
 
 
-def synth_pair(mel: np.ndarray, seconds: float,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def synth_pair(mel: np.ndarray, seconds: float, rng: np.random.Generator,
+               soundfont: str = SOUNDFONT) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(blueprint, violin rendering, timed notes with velocity, audio-aligned f0 of the violin
     rendering every F0_HOP s) of a melody, one peak level. The violin is one render of all
     the notes; its labels come from the same notes rendered as stems (``audio_f0``)."""
@@ -215,23 +221,23 @@ def synth_pair(mel: np.ndarray, seconds: float,
     vbase = int(rng.integers(55, 120))
     notes = _with_velocity(_fit_range(mel, *R.PROGRAM_RANGE[VIOLIN]), vbase, rng)
     blue = harmonic_blueprint(notes, n, SYNTH_HARMONICS, SYNTH_ROLLOFF, rng)
-    violin = fluid().render(notes, VIOLIN, n)
+    violin = fluid(soundfont).render(notes, VIOLIN, n)
     lvl = 10.0 ** (rng.uniform(-24.0, -1.0) / 20.0)
     blue = blue * (lvl / max(float(np.abs(blue).max()), 1e-6))
     gain = lvl / max(float(np.abs(violin).max()), 1e-6)
     violin = violin * gain
     stem_of = L.assign_stems(notes) if len(notes) else np.zeros(0, int)
-    stems = [fluid().render(notes[stem_of == k], VIOLIN, n).astype(np.float64) * gain
+    stems = [fluid(soundfont).render(notes[stem_of == k], VIOLIN, n).astype(np.float64) * gain
              for k in range(int(stem_of.max()) + 1)] if len(notes) else [np.zeros(n)]
     f0 = audio_f0(notes, stems, stem_of, seconds)
     return blue.astype(np.float64), violin.astype(np.float64), notes, f0
 
 
-def render_synth(works, seed: int, index: int, seconds: float) -> Clip:
+def render_synth(works, seed: int, index: int, seconds: float, soundfont: str = SOUNDFONT) -> Clip:
     rng = np.random.default_rng([seed, index, 13])
     rel, mel, _, info = draw_excerpt(works, rng, seconds, need_accomp=False)
-    blue, violin, notes, f0 = synth_pair(mel, seconds, rng)
-    info.update(programs=[VIOLIN], harmonics=SYNTH_HARMONICS, rolloff=SYNTH_ROLLOFF)
+    blue, violin, notes, f0 = synth_pair(mel, seconds, rng, soundfont)
+    info.update(soundfont=soundfont, programs=[VIOLIN], harmonics=SYNTH_HARMONICS, rolloff=SYNTH_ROLLOFF)
     return Clip("synth", index, blue, violin, notes[:, :3], info, f0)
 
 
@@ -266,13 +272,16 @@ def render_pitch(works, seed: int, index: int, seconds: float) -> Clip:
 
 RENDERERS = {"separate": render_separate, "superres": render_superres, "synth": render_synth,
              "pitch": render_pitch}
+VARIANT_TASKS = ("separate", "superres", "synth")  # sets that can be rendered with another soundfont
 AUDIO_F0_TASKS = ("synth",)  # clips that carry Clip.f0: a cached one without it is not reused
 
 
 # ------------------------------------------------------------------ cache
 
-def _folder(task: str, seed: int, seconds: float) -> Path:
-    return CACHE / f"v{VERSION}-{task}-seed{seed}-{seconds:g}s"
+def _folder(task: str, seed: int, seconds: float, soundfont: str = SOUNDFONT, voice: str = "top") -> Path:
+    """The cache of one clip set; the original sets (FluidR3_GM, the violin on top) keep their names."""
+    variant = ("" if soundfont == SOUNDFONT else f"-{soundfont}") + ("" if voice == "top" else f"-{voice}")
+    return CACHE / f"v{VERSION}-{task}{variant}-seed{seed}-{seconds:g}s"
 
 
 def _save(folder: Path, clip: Clip) -> None:
@@ -304,27 +313,40 @@ def _load(folder: Path, task: str, index: int) -> Clip | None:
     return Clip(task, index, x, ref, notes, meta["info"], f0)
 
 
-def clip(task: str, index: int, seed: int = 0, seconds: float = 10.0, works=None, cache: bool = True) -> Clip:
-    """Clip ``index`` of a task's test set (rendered once, then read from the cache)."""
+def clip(task: str, index: int, seed: int = 0, seconds: float = 10.0, works=None, cache: bool = True,
+         soundfont: str = SOUNDFONT, voice: str = "top") -> Clip:
+    """Clip ``index`` of a task's test set (rendered once, then read from the cache), rendered
+    with ``soundfont`` (a name ``models.render.soundfont_path`` knows; separate, superres and
+    synth) and, for separate, with the violin on ``voice`` (``top`` or ``inner``)."""
     if task not in RENDERERS:
         raise ValueError(f"unknown task {task!r} (choose from {', '.join(TASKS)})")
-    folder = _folder(task, seed, seconds)
+    variant: dict = {}
+    if soundfont != SOUNDFONT:
+        if task not in VARIANT_TASKS:
+            raise ValueError(f"the {task} set has no other soundfont (its audio-aligned clips do: pitch_clip)")
+        variant["soundfont"] = soundfont
+    if voice != "top":
+        if task != "separate":
+            raise ValueError(f"only the separate set places the violin on another voice, not {task}")
+        variant["voice"] = voice
+    folder = _folder(task, seed, seconds, soundfont, voice)
     if cache and works is None:
         hit = _load(folder, task, index)
         if hit is not None:
             return hit
-    c = RENDERERS[task](works if works is not None else test_works(), seed, index, seconds)
+    c = RENDERERS[task](works if works is not None else test_works(), seed, index, seconds, **variant)
     if cache and works is None:
         _save(folder, c)
     return c
 
 
-def clips(task: str, count: int, seed: int = 0, seconds: float = 10.0, progress: bool = True) -> list[Clip]:
-    """The first ``count`` clips of a task's test set."""
+def clips(task: str, count: int, seed: int = 0, seconds: float = 10.0, progress: bool = True,
+          soundfont: str = SOUNDFONT, voice: str = "top") -> list[Clip]:
+    """The first ``count`` clips of a task's test set (of one soundfont and voice: ``clip``)."""
     from tqdm import tqdm
 
-    return [clip(task, i, seed, seconds) for i in tqdm(range(count), desc=f"test set {task}", unit="clip",
-                                                       disable=not progress, leave=False)]
+    return [clip(task, i, seed, seconds, soundfont=soundfont, voice=voice)
+            for i in tqdm(range(count), desc=f"test set {task}", unit="clip", disable=not progress, leave=False)]
 
 
 # ------------------------------------------------------------------ audio-aligned pitch clips

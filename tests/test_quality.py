@@ -329,3 +329,57 @@ def test_recons_narrows_the_reconstructions_scored_and_is_checked(monkeypatch, t
     assert sorted(procs) == ["cand-gla", "cand-mask"]
     with pytest.raises(SystemExit):
         Q.main(["--tasks", "separate", "--recons", "hybrid", "--out", str(tmp_path / "q.json")])
+
+
+def test_separate_sets_put_the_violin_on_an_inner_voice_and_render_any_soundfont():
+    _soundfont_or_skip()
+    from models.render import soundfont_path
+
+    top = T.clip("separate", 2, seed=3, seconds=3.0, cache=False)
+    assert top.info["voice"] == "top" and top.info["soundfont"] == "FluidR3_GM" and top.info["piano_above"] < 0.2
+    inner = T.clip("separate", 2, seed=3, seconds=3.0, cache=False, voice="inner")
+    assert inner.info["voice"] == "inner" and inner.info["piano_above"] > 0.5 and inner.info["piano_below"] > 0.5
+    assert inner.input.shape == top.input.shape == (48000,)
+    assert np.abs(inner.input - inner.reference).max() > 0  # a duet: the piano is in the mix
+    if Path(soundfont_path("sf_GMbank")).is_file():
+        other = T.clip("separate", 2, seed=3, seconds=3.0, cache=False, soundfont="sf_GMbank")
+        assert other.info["soundfont"] == "sf_GMbank" and other.info["work"] == top.info["work"]
+        assert not np.allclose(other.reference, top.reference)  # same notes, another violin
+    with pytest.raises(ValueError, match="voice"):
+        T.clip("superres", 0, seconds=2.0, cache=False, voice="inner")
+    with pytest.raises(ValueError, match="soundfont"):
+        T.clip("pitch", 0, seconds=2.0, cache=False, soundfont="sf_GMbank")
+
+
+def test_the_original_clip_sets_keep_their_cache_and_other_sets_get_their_own():
+    assert T._folder("separate", 0, 10.0).name == "v1-separate-seed0-10s"
+    assert T._folder("separate", 0, 10.0, "MuseScore_General_Lite", "inner").name == \
+        "v1-separate-MuseScore_General_Lite-inner-seed0-10s"
+    assert T._folder("synth", 1, 5.0, "TimGM6mb").name == "v1-synth-TimGM6mb-seed1-5s"
+
+
+def test_separate_targets_on_other_soundfonts_and_voices():
+    def fig(v):
+        return {"summary": {"mask": {"si_sdr_mean": v}}}
+
+    rows = {r["target"]: r["pass"] for r in Q.targets(
+        {"separate": fig(14.0), "separate/Other": fig(12.5), "separate/Other/inner": fig(11.5), "separate/inner": fig(10.0)})}
+    assert rows["separate/Other SI-SDR (mask) >= 13 dB"] is False
+    assert rows["separate/Other: drop from separate (FluidR3_GM) <= 1 dB"] is False  # 1.5 dB lower
+    assert rows["separate/Other/inner SI-SDR (mask) >= 11 dB"] is True
+    assert rows["separate/inner SI-SDR (mask) >= 11 dB"] is False
+
+
+def test_soundfonts_and_voices_choose_the_sets_scored_and_are_checked(monkeypatch, tmp_path):
+    drawn = []
+    monkeypatch.setattr(T, "clips", lambda task, n, seed, seconds, **kw: drawn.append((task, kw)) or [])
+    monkeypatch.setitem(Q.EVALUATORS, "separate", lambda clips, profile, bar, **kw: {"scores": Q.Scores(), "missing": {}})
+    monkeypatch.setattr(Q, "write_json", lambda *a, **k: None)
+    Q.main(["--tasks", "separate", "--clips", "1", "--soundfonts", "FluidR3_GM,sf_GMbank",
+            "--separate-voices", "top,inner", "--out", str(tmp_path / "q.json")])
+    assert [(t, kw["soundfont"], kw["voice"]) for t, kw in drawn] == [
+        ("separate", "FluidR3_GM", "top"), ("separate", "FluidR3_GM", "inner"),
+        ("separate", "sf_GMbank", "top"), ("separate", "sf_GMbank", "inner")]
+    for bad in (["--separate-voices", "middle"], ["--soundfonts", "NoSuchFont"]):
+        with pytest.raises(SystemExit):
+            Q.main(["--tasks", "separate", *bad, "--out", str(tmp_path / "q.json")])
