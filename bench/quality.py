@@ -640,13 +640,15 @@ def main(argv: list[str] | None = None) -> int:
         soundfonts.append(R.soundfont_name(path))
     if "pitch" in tasks and not soundfonts:
         ap.error("--pitch-soundfonts names no soundfont")
-    audio_soundfonts = [f for f in a.soundfonts.split(",") if f]
+    audio_soundfonts = []  # canonical names (an alias would otherwise miss the cache and the seen/unseen check)
+    for sf_name in (f for f in a.soundfonts.split(",") if f):
+        path = R.soundfont_path(sf_name)
+        if not path.is_file():
+            ap.error(f"soundfont not found: {path}")
+        audio_soundfonts.append(R.soundfont_name(path))
     voices = [v for v in a.separate_voices.split(",") if v]
     if not audio_soundfonts or not voices:
         ap.error("--soundfonts and --separate-voices must each name at least one")
-    for sf_name in audio_soundfonts:
-        if not R.soundfont_path(sf_name).is_file():
-            ap.error(f"soundfont not found: {R.soundfont_path(sf_name)}")
     if set(voices) - set(VOICES):
         ap.error(f"--separate-voices {a.separate_voices}: choose from {', '.join(VOICES)}")
     if a.quick:

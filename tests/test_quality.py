@@ -375,7 +375,7 @@ def test_soundfonts_and_voices_choose_the_sets_scored_and_are_checked(monkeypatc
     monkeypatch.setattr(T, "clips", lambda task, n, seed, seconds, **kw: drawn.append((task, kw)) or [])
     monkeypatch.setitem(Q.EVALUATORS, "separate", lambda clips, profile, bar, **kw: {"scores": Q.Scores(), "missing": {}})
     monkeypatch.setattr(Q, "write_json", lambda *a, **k: None)
-    Q.main(["--tasks", "separate", "--clips", "1", "--soundfonts", "FluidR3_GM,sf_GMbank",
+    Q.main(["--tasks", "separate", "--clips", "1", "--soundfonts", "FluidR3_GM,csound",  # an alias: canonical name
             "--separate-voices", "top,inner", "--out", str(tmp_path / "q.json")])
     assert [(t, kw["soundfont"], kw["voice"]) for t, kw in drawn] == [
         ("separate", "FluidR3_GM", "top"), ("separate", "FluidR3_GM", "inner"),
