@@ -134,7 +134,7 @@ def lofi(x: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ drawing an excerpt
 
 def draw_excerpt(works: tuple[str, ...] | list[str], rng: np.random.Generator, seconds: float,
-          need_accomp: bool) -> tuple[str, np.ndarray, np.ndarray, dict]:
+          need_accomp: bool, soundfont: str = SOUNDFONT) -> tuple[str, np.ndarray, np.ndarray, dict]:
     """A test-split excerpt with tempo/transposition augmentation as in models.data, where the
     melody sounds for at least half of the clip: (work, melody, accompaniment, info)."""
     from models import render as R
@@ -162,7 +162,7 @@ def draw_excerpt(works: tuple[str, ...] | list[str], rng: np.random.Generator, s
         acc = _excerpt(acc, t0, seconds) if len(acc) else acc
         if len(mel) == 0 or np.sum(mel[:, 1] - mel[:, 0]) < 0.5 * seconds or (need_accomp and len(acc) == 0):
             continue
-        return rel, mel, acc, {"work": rel, "soundfont": SOUNDFONT, "qpm": round(qpm, 2),
+        return rel, mel, acc, {"work": rel, "soundfont": soundfont, "qpm": round(qpm, 2),
                                "transpose": shift, "t0": round(t0, 3)}
     raise RuntimeError("no usable test-split work in 200 draws")
 
@@ -188,10 +188,9 @@ def render_superres(works, seed: int, index: int, seconds: float, soundfont: str
     from models.data import _apply, _fit_range, _level, _reverb, _with_velocity
 
     rng = np.random.default_rng([seed, index, 11])
-    rel, mel, acc, info = draw_excerpt(works, rng, seconds, need_accomp=True)
+    rel, mel, acc, info = draw_excerpt(works, rng, seconds, need_accomp=True, soundfont=soundfont)
     n = int(round(seconds * SAMPLE_RATE))
     synth = fluid(soundfont)
-    info["soundfont"] = soundfont
     vbase = int(rng.integers(55, 120))
     solo = rng.random() < 0.3
     prog_m = int(rng.choice(R.VIOLIN_FAMILY if rng.random() < 0.7 else R.PIANO_FAMILY))
@@ -235,9 +234,9 @@ def synth_pair(mel: np.ndarray, seconds: float, rng: np.random.Generator,
 
 def render_synth(works, seed: int, index: int, seconds: float, soundfont: str = SOUNDFONT) -> Clip:
     rng = np.random.default_rng([seed, index, 13])
-    rel, mel, _, info = draw_excerpt(works, rng, seconds, need_accomp=False)
+    rel, mel, _, info = draw_excerpt(works, rng, seconds, need_accomp=False, soundfont=soundfont)
     blue, violin, notes, f0 = synth_pair(mel, seconds, rng, soundfont)
-    info.update(soundfont=soundfont, programs=[VIOLIN], harmonics=SYNTH_HARMONICS, rolloff=SYNTH_ROLLOFF)
+    info.update(programs=[VIOLIN], harmonics=SYNTH_HARMONICS, rolloff=SYNTH_ROLLOFF)
     return Clip("synth", index, blue, violin, notes[:, :3], info, f0)
 
 
