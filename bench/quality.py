@@ -5,7 +5,7 @@
                             [--soundfonts FluidR3_GM[,MuseScore_General_Lite]] [--separate-voices top[,inner]]
                             [--pitch-soundfonts FluidR3_GM,MuseScore_General_Lite]
                             [--peers pyin,crepe-tiny,...|none] [--pitch-decoders argmax,parabolic,...]
-                            [--pitch-model NAME=PATH ...] [--pitch-chunk NEW,LOOKAHEAD]
+                            [--pitch-model NAME=PATH ...] [--pitch-chunk NEW,LOOKAHEAD] [--pitch-oversample 1,4]
                             [--out bench/out/quality.json] [--quick]
 
 Clips: ``bench.testsets`` (test-split works only, FluidR3_GM unless said otherwise, rendered like
@@ -50,7 +50,9 @@ missing. Figures (``streamproc.metrics``; LSD on 16 kHz STFT magnitudes, n_fft 1
   frames within 50 cents (the frames RPA counts). ``--pitch-decoders`` adds our model decoded
   by other sub-row decoders (``streamproc.pitchmap.DECODERS``) as ``streamproc[NAME]``;
   ``--pitch-model NAME=PATH`` another pitch model (a candidate) as NAME; ``--pitch-chunk 1,0``
-  runs all of ours with that split of their window (1 new frame per run, no lookahead).
+  runs all of ours with that split of their window (1 new frame per run, no lookahead);
+  ``--pitch-oversample 1,4`` adds ours run at that many passes per hop as ``streamproc[xK]``
+  (``streamproc.pitch.frame_tracks``; the default is the profile's own: 2 offline).
 - GAN-S ablation: LSD of ``restore`` against ``gla`` for each audio task.
 
 ``track_pitch`` has no latency profile, so the pitch task runs under the default profile only.
@@ -327,7 +329,7 @@ class _Rechunked:
 @lru_cache(maxsize=None)
 def _trackers(profile: str | None = None, peers: tuple[str, ...] | None = None,
               decoders: tuple[str, ...] = (), models: tuple[tuple[str, str], ...] = (),
-              chunk: tuple[int, int] | None = None) -> tuple[dict, dict]:
+              chunk: tuple[int, int] | None = None, oversamples: tuple[int, ...] = ()) -> tuple[dict, dict]:
     """{name: f(audio) -> (times, f0)} for our tracker (plus its decoder variants), our other
     pitch models ``models`` ((name, path), e.g. a candidate), all re-chunked to ``chunk`` =
     (new, lookahead) if given, and the peers (none for ``peers == ("none",)``), {name: why
@@ -353,13 +355,15 @@ def _trackers(profile: str | None = None, peers: tuple[str, ...] | None = None,
 
         model = loaded(path)
 
-        def ours(x: np.ndarray, m=model) -> tuple[np.ndarray, np.ndarray]:
-            tr = track_pitch(x, SR, model=m, profile=profile)
+        def ours(x: np.ndarray, m=model, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+            tr = track_pitch(x, SR, model=m, profile=profile, oversample=k)
             return tr.times, np.where(tr.f0 > 0, tr.f0, -tr.f0_guess)
 
         trackers["streamproc"] = ours
         for d in decoders:
             trackers[f"streamproc[{d}]"] = lambda x, m=_Decoded(model, d): ours(x, m)
+        for k in oversamples:
+            trackers[f"streamproc[x{k}]"] = lambda x, k=k: ours(x, model, k)
         for name, p in models:
             trackers[name] = lambda x, m=loaded(p): ours(x, m)
     except (ImportError, OSError, ValueError, UserError) as e:
@@ -374,11 +378,12 @@ def _trackers(profile: str | None = None, peers: tuple[str, ...] | None = None,
 
 def eval_pitch(clips: list, profile: str, bar, crepe_full_clips: int | None = None,
                peers: tuple[str, ...] | None = None, decoders: tuple[str, ...] = (),
-               models: tuple[tuple[str, str], ...] = (), chunk: tuple[int, int] | None = None) -> dict:
+               models: tuple[tuple[str, str], ...] = (), chunk: tuple[int, int] | None = None,
+               oversamples: tuple[int, ...] = ()) -> dict:
     """Every tracker on audio-aligned clips (``Clip.f0`` the reference). ``crepe_full_clips``:
     score crepe-full on the first N clips only (several times slower than real time on 2 busy
     cores); the table's n column says on how many."""
-    trackers, missing = _trackers(profile, peers, tuple(decoders), tuple(models), chunk)
+    trackers, missing = _trackers(profile, peers, tuple(decoders), tuple(models), chunk, tuple(oversamples))
     trackers, missing = dict(trackers), dict(missing)
     if crepe_full_clips == 0 and trackers.pop("crepe-full", None):
         missing["crepe-full"] = "skipped (--crepe-full-clips 0)"
@@ -571,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
                     "pyin,crepe-tiny,crepe-full,pesto,fcpe,basic-pitch; see bench/peers.txt to install them; none: ours only)")
     ap.add_argument("--pitch-decoders", default="", help="also score our pitch model decoded by these "
                     "sub-row decoders (comma-separated, from streamproc.pitchmap.DECODERS)")
+    ap.add_argument("--pitch-oversample", default="", metavar="K,...",
+                    help="also score our pitch model at K passes per hop (1, 2, 4, 8), as streamproc[xK]")
     ap.add_argument("--pitch-model", action="append", default=[], metavar="NAME=PATH",
                     help="also score this pitch model (repeatable), e.g. a candidate beside the shipped one")
     ap.add_argument("--model", action="append", default=[], metavar="TASK:NAME=PATH",
@@ -629,6 +636,12 @@ def main(argv: list[str] | None = None) -> int:
         if len(chunk) != 2 or chunk[0] < 1 or chunk[1] < 0:
             ap.error(f"--pitch-chunk {a.pitch_chunk}: expected NEW,LOOKAHEAD (NEW >= 1, LOOKAHEAD >= 0)")
     decoders = tuple(d for d in a.pitch_decoders.split(",") if d)
+    try:
+        oversamples = tuple(int(k) for k in a.pitch_oversample.split(",") if k)
+    except ValueError:
+        oversamples = (0,)
+    if any(k not in (1, 2, 4, 8) for k in oversamples):
+        ap.error(f"--pitch-oversample {a.pitch_oversample}: expected values among 1, 2, 4, 8")
     for name, known, what in [(p, PEERS, "peer") for p in peers or () if peers != ("none",)] + [(d, DECODERS, "pitch decoder") for d in decoders]:
         if name not in known:
             ap.error(f"unknown {what} {name!r} (choose from {', '.join(known)})")
@@ -693,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
         for key, task, clips, where in sections:
             with tqdm(total=len(clips), desc=f"{key} [{profile}]", unit="clip", leave=False) as bar:
                 kw = ({"crepe_full_clips": a.crepe_full_clips, "peers": peers, "decoders": decoders,
-                       "models": tuple(pitch_models), "chunk": chunk}
+                       "models": tuple(pitch_models), "chunk": chunk, "oversamples": oversamples}
                       if task == "pitch" else {"models": tuple(task_models.get(task, ())), "restores": restore_models,
                                                "recons": recons})
                 r = EVALUATORS[task](clips, profile, bar, **kw)

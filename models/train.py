@@ -120,6 +120,22 @@ def column_weights(width: int, last: int, rest: float) -> torch.Tensor:
     return w
 
 
+def change_weights(y: torch.Tensor, weight: float, reach: int) -> torch.Tensor:
+    """(batch, 1, 1, width) loss weights for pitch maps: ``weight`` on the columns within
+    ``reach`` frames of a change in the target (voicing, or a move of 2 rows = a semitone or
+    more), 1 elsewhere. Why: nearly all of the tracker's errors lie at note changes, where a
+    window straddles two notes, and those columns are a few percent of the loss."""
+    voiced = y.amax(dim=2) > 0                                   # (B, 1, W)
+    row = y.argmax(dim=2)
+    moved = (row[..., 1:] - row[..., :-1]).abs() >= 2
+    change = (voiced[..., 1:] != voiced[..., :-1]) | (moved & voiced[..., 1:] & voiced[..., :-1])
+    edge = torch.zeros_like(voiced)
+    edge[..., 1:] |= change
+    edge[..., :-1] |= change
+    near = torch.nn.functional.max_pool1d(edge.float(), 2 * reach + 1, stride=1, padding=reach)
+    return (1.0 + (weight - 1.0) * near).unsqueeze(2)
+
+
 def amplitude_l1(fake: torch.Tensor, y: torch.Tensor, col_w: torch.Tensor | None = None) -> torch.Tensor:
     """L1 between the linear amplitudes two feature images stand for, each example's divided by
     its target's mean amplitude: loud bins count for more, as they do in SI-SDR, and quiet and
@@ -283,6 +299,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
                 "device": device.type, "lr": args.lr, "lambda_l1": lam, "pos_weight": args.pos_weight, "seed": args.seed,
                 "focus_last": focus, "focus_rest": args.focus_rest if focus else None, "init": init,
                 "target_shift": args.target_shift, "amp_weight": args.amp_weight,
+                "change_weight": args.change_weight, "change_reach": args.change_reach if args.change_weight != 1.0 else None,
                 "data_minutes": m["minutes"], "data_examples": m["n_examples"], "data_seed": m["seed"],
                 "works": m["works"], "n_works": len(m["works"]), "soundfonts": m["soundfonts"],
                 "wall_seconds": round(wall, 2), "generator_params": n_params(g_mod),
@@ -337,6 +354,9 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
         w = torch.where(y > 0, args.pos_weight, 1.0) if args.pos_weight != 1.0 else None
         if col_w is not None:
             w = col_w.expand_as(y) if w is None else w * col_w
+        if args.change_weight != 1.0:
+            cw = change_weights(y, args.change_weight, args.change_reach).expand_as(y)
+            w = cw if w is None else w * cw
         loss_l1 = (fake - y).abs().mean() if w is None else (w * (fake - y).abs()).sum() / w.sum()
         loss_g = loss_adv + lam * loss_l1
         if args.amp_weight:
@@ -391,6 +411,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="weight the loss towards the last K window columns (for zero-lookahead use)")
     ap.add_argument("--focus-rest", type=float, default=0.0,
                     help="with --focus-last: the weight of the other columns (default 0: last K only)")
+    ap.add_argument("--change-weight", type=float, default=1.0,
+                    help="pitch: weight of the L1 on columns near a change in the target map (a note or "
+                         "voicing change; default 1: off)")
+    ap.add_argument("--change-reach", type=int, default=2, metavar="FRAMES",
+                    help="with --change-weight: how many frames either side of a change it covers (default 2)")
     ap.add_argument("--batch", type=int, default=16, help="windows per step and process")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--lambda-l1", type=float, default=100.0)
@@ -416,6 +441,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--steps, --batch, --ckpt-every and --log-every must be positive")
     if a.amp_weight < 0:
         ap.error("--amp-weight must not be negative")
+    if a.change_weight < 1.0 or a.change_reach < 0:
+        ap.error("--change-weight must be at least 1 and --change-reach not negative")
+    if a.change_weight != 1.0 and a.task != "pitch":
+        ap.error("--change-weight applies to pitch maps only")
     if a.focus_last is not None and a.focus_last < 1:
         ap.error("--focus-last must be positive")
     if not 0.0 <= a.focus_rest <= 1.0:

@@ -179,3 +179,32 @@ def test_amplitude_l1_follows_the_column_weights():
     assert amplitude_l1(early, y) > 0
     assert amplitude_l1(early, y, column_weights(8, 4, 0.0)) == 0
     assert amplitude_l1(early, y, column_weights(8, 4, 0.5)) > 0
+
+
+def test_change_weights_cover_the_frames_around_a_note_or_voicing_change():
+    """--change-weight: the columns near a change of note (2 rows or more) or of voicing weigh
+    more; a bend of one row (a quarter tone) and steady notes do not."""
+    from models.train import change_weights
+
+    y = torch.full((1, 1, 16, 20), -1.0)
+    y[..., 4, 0:6] = 1.0        # a note
+    y[..., 5, 6:10] = 1.0       # bent up one row: the same note
+    y[..., 9, 10:15] = 1.0      # a new note (4 rows up) at column 10; unvoiced from 15
+    w = change_weights(y, 3.0, 1).flatten()
+    assert w.shape == (20,)
+    assert torch.all(w[[8, 9, 10, 11, 13, 14, 15, 16]] == 3.0)   # around the note and voicing changes
+    assert torch.all(w[[0, 1, 2, 3, 4, 5, 6, 7, 18, 19]] == 1.0)  # steady note, the bend, steady silence
+    assert torch.all(change_weights(y, 3.0, 0).flatten()[[9, 10, 14, 15]] == 3.0)
+    assert torch.all(change_weights(y, 3.0, 0).flatten()[[8, 11, 13, 16]] == 1.0)
+
+
+def test_change_weight_is_recorded_and_only_for_pitch(tmp_path, capsys):
+    from models.train import main
+
+    assert main(train_args("pitch", tiny_data("pitch"), tmp_path, 2, "--loss", "l1", "--change-weight", "3",
+                           "--change-reach", "2")) == 0
+    s = json.loads(_ckpt(tmp_path / "ckpt_last.pt")["summary"])
+    assert (s["change_weight"], s["change_reach"]) == (3.0, 2)
+    with pytest.raises(SystemExit):
+        main(train_args("separate", tiny_data("separate"), tmp_path / "s", 2, "--change-weight", "3"))
+    assert "--change-weight applies to pitch maps only" in capsys.readouterr().err
