@@ -589,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
                          "instead of their own; under the offline profile")
     ap.add_argument("--restore-strength", type=float, metavar="S",
                     help="run the restoration net at this strength in every profile scored, instead of each "
-                         "profile's own (Profile.restore_strength; how the profiles' values were chosen)")
+                         "profile's own (Profile.restore_strength and its per-task restore_strengths; how the values were chosen)")
     ap.add_argument("--recons", help="comma-separated reconstructions to score for the audio tasks (default: every "
                     "one each task offers), e.g. mask to score a separation candidate quickly")
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 clips of 5 s, no crepe-full")
@@ -670,7 +670,8 @@ def main(argv: list[str] | None = None) -> int:
         if not 0.0 < a.restore_strength <= 1.0:
             ap.error(f"--restore-strength must be in (0, 1], got {a.restore_strength}")
         for name in profiles:  # this process's profiles only: the Processors built below read them
-            PROFILES[name] = dataclasses.replace(PROFILES[name], restore_strength=a.restore_strength)
+            PROFILES[name] = dataclasses.replace(PROFILES[name], restore_strength=a.restore_strength,
+                                                 restore_strengths=())
 
     info = _model_info()
     seen = set(info.get("pitch.onnx", {}).get("training", {}).get("soundfonts") or ())

@@ -409,7 +409,7 @@ def build_restore(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel,
                                       task=spec.task)
     _, stride = host_config(spec.cfg, cfg.sample_rate, settings.hop_ms)
     restore = LiveRestore(restorer, cfg, stride, settings.run_every, settings.model_delay,
-                          strength=spec.profile.restore_strength)
+                          strength=spec.profile.restoration_strength(spec.task))
     return [Descale(cfg), restore], _grains(spec, cfg)
 
 

@@ -40,7 +40,7 @@ def build_restore(spec: TaskSpec, restore_model: FrameModel | None = None) -> Pa
     cfg, prof = spec.cfg, spec.profile
     restorer = restore_model if restore_model is not None else load_restore_model(cfg, profile=prof, task=spec.task)
     return ([Descale(cfg), Restore(restorer, cfg, new=prof.restore_new, lookahead=prof.restore_lookahead,
-                                   strength=prof.restore_strength),
+                                   strength=prof.restoration_strength(spec.task)),
              _griffin_lim(spec)], OverlapAdd(cfg))
 
 

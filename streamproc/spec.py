@@ -59,6 +59,7 @@ class Profile:
                                 # than the window's own 8 + 16, at 256 ms less latency
     restore_strength: float = 1.0  # the restoration net's wet/dry (stages.Restore): below 1 where it
                                    # runs with less lookahead than it was trained with
+    restore_strengths: tuple[tuple[str, float], ...] = ()  # (task, strength): a task's own, where it differs
     task_chunks: tuple[tuple[str, int, int], ...] = ()   # (task, new, lookahead): a task's own re-chunking
     recon_chunks: tuple[tuple[str, int, int], ...] = ()  # (recon, new, lookahead): a reconstruction's, after task_chunks
     models: tuple[tuple[str, str], ...] = ()  # (task or "task/recon", file stem in models_data): a
@@ -68,6 +69,10 @@ class Profile:
     low_delay: LowDelay | None = None  # set: the low-delay framing (no resamplers, 4 ms hops) replaces
                                        # the standard one, and the fields above except live_margin_ms
                                        # do not apply
+
+    def restoration_strength(self, task: str) -> float:
+        """The restoration net's wet/dry behind ``task``'s model: its own, else the profile's."""
+        return dict(self.restore_strengths).get(task, self.restore_strength)
 
     def chunking(self, task: str, recon: str | None = None) -> tuple[int | None, int | None]:
         """(frames per model run, lookahead) for a task's model; (None, None) = its own."""
@@ -110,8 +115,13 @@ PROFILES: dict[str, Profile] = {
     # synth runs gla here since its fourth-round model (20 seed-0 test clips, gla vs restore:
     # log-mel L1 8.89 vs 8.93 dB, LSD80 1.133 vs 1.125, melody RPA 0.916 vs 0.918, RTF 0.052 vs
     # 0.099): level on quality at half the cost. With the previous model restore won (9.26 vs 9.65).
+    # superres has its own strength, 0.2, in default, low-latency and quality: behind its third-round
+    # model the net at the profile's strength lost to gla (seed-1 clips, 12, LSD80 in default /
+    # low-latency / quality: gla 1.0005 / 1.0293 / 0.9767; strength 0.4: 1.0043 / 1.0315; 0.3:
+    # 0.9996 / 1.0281 / 0.9727; 0.2: 0.9970 / 1.0268 / 0.9729; 0.5 in quality 0.9763): the net
+    # adds little to that model's smooth upper band, and only a little of it helps
     "default": Profile(1, 8, "QQ", 2, 2, 40.0, restore_new=2, restore_lookahead=0, restore_strength=0.4,
-                       task_chunks=(("pitch", 6, 1),)),
+                       restore_strengths=(("superres", 0.2),), task_chunks=(("pitch", 6, 1),)),
     # 80 ms at 16 kHz for every pipeline but restore's: the one frame of lookahead goes where it
     # buys most. mask and wavenet give it to the model (1 new + 1 lookahead); the Griffin-Lim
     # pipelines give it to Griffin-Lim and run the model without lookahead (first 6 test clips:
@@ -123,7 +133,7 @@ PROFILES: dict[str, Profile] = {
     # Restoration strength 0.4 as in default (seed-1 clips: separate 0.829 vs gla 0.877, synth
     # 1.280 vs 1.338; superres 1.188 vs 1.182, still behind gla at any strength).
     "low-latency": Profile(1, 8, "QQ", 1, 1, 15.0, restore_new=4, restore_lookahead=0, restore_strength=0.4,
-                           task_chunks=(("pitch", 3, 0),),
+                           restore_strengths=(("superres", 0.2),), task_chunks=(("pitch", 3, 0),),
                            recon_chunks=(("gla", 1, 0), ("hybrid", 1, 0), ("restore", 1, 0))),
     # offline rendering (render's default: latency is compensated there and costs nothing):
     # the models' own chunking (8 new + 16 lookahead), Griffin-Lim lookahead 3, soxr HQ
@@ -135,7 +145,8 @@ PROFILES: dict[str, Profile] = {
     # model: log-mel L1 7.75 vs 8.74 dB, LSD80 1.049 vs 1.157, melody RPA 0.910 vs 0.916; the
     # previous model: 7.92 vs 8.95, 1.146 vs 1.291, 0.888 vs 0.874). The real-time profiles keep
     # gla (default: level, see there; low-latency: 48 ms more; live: gla's log-mel L1 is better)
-    "quality": Profile(3, 6, "HQ", None, None, 40.0, restore_strength=0.7, models=(("separate", "separate-wide"),),
+    "quality": Profile(3, 6, "HQ", None, None, 40.0, restore_strength=0.7, restore_strengths=(("superres", 0.2),),
+                       models=(("separate", "separate-wide"),),
                        recons=(("synth", "restore"),)),
     # heard latency of a pedal (streamproc.lowdelay): at the host rate, 4 ms hops, an
     # asymmetric window pair, the model on its trained 16 ms spacing with no lookahead, run

@@ -96,3 +96,21 @@ def test_restore_strength_outside_the_unit_interval_is_refused():
     for bad in (0.0, -0.5, 1.5):
         with pytest.raises(ValueError, match="strength"):
             Restore(Louder(DEFAULT.n_bins), DEFAULT, strength=bad)
+
+
+def test_a_task_can_have_its_own_restore_strength():
+    """``Profile.restore_strengths``: the restore recon behind that task's model runs at the task's
+    own strength; every other task at the profile's."""
+    import dataclasses
+
+    from streamproc import spec as S
+    from streamproc.recons import build_restore
+    from streamproc.stages import Restore
+    from streamproc.tasks import resolve
+
+    prof = dataclasses.replace(S.PROFILES["default"], restore_strength=0.6, restore_strengths=(("superres", 0.25),))
+    assert prof.restoration_strength("superres") == 0.25 and prof.restoration_strength("synth") == 0.6
+    for task, want in (("superres", 0.25), ("synth", 0.6)):
+        spec = dataclasses.replace(resolve(task, "restore", "default"), profile=prof)
+        stages, _ = build_restore(spec, restore_model=Louder(DEFAULT.n_bins))
+        assert [s.strength for s in stages if isinstance(s, Restore)] == [want]

@@ -296,7 +296,7 @@ def test_restore_strength_override_reaches_the_profiles_scored_and_is_checked(mo
     seen = {}
 
     def fake_eval(clips, profile, bar, **kw):
-        seen[profile] = S.PROFILES[profile].restore_strength
+        seen[profile] = S.PROFILES[profile].restoration_strength("superres")  # a task's own gives way too
         return {"scores": Q.Scores(), "missing": {}}
 
     monkeypatch.setitem(Q.EVALUATORS, "separate", fake_eval)
