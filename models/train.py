@@ -151,6 +151,23 @@ def amplitude_l1(fake: torch.Tensor, y: torch.Tensor, col_w: torch.Tensor | None
     return (w * err).sum() / w.sum()
 
 
+def onnx_init(path: Path, data, batch: int) -> dict:
+    """An --init checkpoint from an exported model (``models.from_onnx``); its folded BatchNorms
+    are calibrated on 8 batches of this run's own training windows."""
+    from models.from_onnx import OnnxInitError, init_checkpoint
+
+    def batches(cfg: NetConfig):
+        for i in range(8):
+            xb, _ = data.batch(np.random.default_rng([1234, i]), batch, cfg.width, 0)
+            yield torch.from_numpy(xb)
+    if not path.is_file():
+        raise TrainError(f"no model file at {path}")
+    try:
+        return init_checkpoint(path, batches)
+    except OnnxInitError as e:
+        raise TrainError(str(e)) from None
+
+
 def load_checkpoint(path: Path) -> dict:
     """weights_only: only tensors and plain containers are accepted from disk."""
     try:
@@ -227,11 +244,13 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
         if not isinstance(overrides, dict):
             raise TrainError("--net must be a JSON object")
         if args.init:
-            init_ck = load_checkpoint(Path(args.init))
+            init_ck = (onnx_init(Path(args.init), data, args.batch) if Path(args.init).suffix == ".onnx"
+                       else load_checkpoint(Path(args.init)))
             cfg = init_config(init_ck, args.task, overrides, args.loss, args.output)
             init_summary = json.loads(init_ck["summary"])
             # the run folder's name, not the path: the summary travels into shipped ONNX metadata
-            init = {"run": Path(args.init).resolve().parent.name, "steps": int(init_ck["step"]),
+            init = {"run": (Path(args.init).name if Path(args.init).suffix == ".onnx"
+                            else Path(args.init).resolve().parent.name), "steps": int(init_ck["step"]),
                     "soundfonts": init_summary.get("soundfonts"), "data_minutes": init_summary.get("data_minutes"),
                     "loss": NetConfig.from_json(init_ck["net"]).loss}
         else:
@@ -260,7 +279,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
     optD = torch.optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
     if ck is None and init is not None:
         G.load_state_dict(init_ck["G"])   # fine-tuning: weights only, fresh optimisers from step 0
-        if init["loss"] == "gan":
+        if init["loss"] == "gan" and init_ck["D"] is not None:   # an ONNX file carries no D
             D.load_state_dict(init_ck["D"])   # an L1 run never trained its D: keep this fresh one
     if ck is not None:
         G.load_state_dict(ck["G"])
@@ -406,7 +425,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "for separate: the loss is then on the masked mixture) or residual (the input "
                          "plus a correction, for superres: the given band passes through; default image)")
     ap.add_argument("--init", help="fine-tune: start from this checkpoint's generator and discriminator "
-                                   "weights (its network config; fresh optimisers, step 0)")
+                                   "weights (its network config; fresh optimisers, step 0), or from an "
+                                   "exported FILE.onnx's generator (a fresh discriminator)")
     ap.add_argument("--focus-last", type=int, default=None, metavar="K",
                     help="weight the loss towards the last K window columns (for zero-lookahead use)")
     ap.add_argument("--focus-rest", type=float, default=0.0,

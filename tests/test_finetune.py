@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("fluidsynth")
 
-from conftest_models import tiny_data, tiny_run, train_args  # noqa: E402
+from conftest_models import tiny_data, tiny_onnx, tiny_run, train_args  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LIVE = '{"context_frames": 63, "new_frames": 1, "lookahead_frames": 0}'
@@ -208,3 +208,42 @@ def test_change_weight_is_recorded_and_only_for_pitch(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(train_args("separate", tiny_data("separate"), tmp_path / "s", 2, "--change-weight", "3"))
     assert "--change-weight applies to pitch maps only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", ["separate", "restore"])
+def test_generator_from_onnx_rebuilds_the_exported_weights(task):
+    """``models.from_onnx``: named weights come back as they were trained; the convolutions the
+    exporter folded a BatchNorm into keep their shape, and the rebuilt network computes what the
+    file does, in eval mode, with or without calibration batches."""
+    from export.onnx import load_generator
+    from models.from_onnx import generator_from_onnx
+
+    ck = tiny_run(task)
+    onnx_path = tiny_onnx(task)
+    G0, cfg0, _ = load_generator(ck)
+    x = torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, (2, 1, cfg0.rows_in, cfg0.width)).astype(np.float32))
+    for calibrate in (None, lambda cfg: [x]):
+        G, cfg, summary = generator_from_onnx(onnx_path, calibrate)
+        assert cfg == cfg0 and summary["steps"] == 3
+        with torch.no_grad():
+            assert torch.allclose(G(x), G0(x), atol=1e-4)
+        last = [k for k in G0.state_dict() if k.endswith(".weight")][-1]   # the output layer: never folded
+        assert torch.equal(G.state_dict()[last], G0.state_dict()[last])
+
+
+def test_init_from_an_onnx_file_fine_tunes_its_generator(tmp_path, capsys):
+    """``--init FILE.onnx``: the run starts from the file's generator (a cGAN with a fresh
+    discriminator), records the file's name; a file that is not a model is one clear error."""
+    from models.train import main
+
+    data = tiny_data("separate")
+    onnx_path = tiny_onnx("separate")
+    assert main(_args(data, tmp_path / "a", 2, "--init", str(onnx_path))) == 0
+    s = json.loads(_ckpt(tmp_path / "a" / "ckpt_last.pt")["summary"])
+    assert s["init"]["run"] == onnx_path.name and s["init"]["steps"] == 3
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    assert main(_args(data, tmp_path / "b", 2, "--init", str(bad))) == 2
+    assert "not a readable ONNX file" in capsys.readouterr().err
+    assert main(_args(data, tmp_path / "c", 2, "--init", str(tmp_path / "missing.onnx"))) == 2
+    assert "no model file" in capsys.readouterr().err
