@@ -55,7 +55,8 @@ missing. Figures (``streamproc.metrics``; LSD on 16 kHz STFT magnitudes, n_fft 1
   (``streamproc.pitch.frame_tracks``; the default is the profile's own: 2 offline).
 - GAN-S ablation: LSD of ``restore`` against ``gla`` for each audio task.
 
-``track_pitch`` has no latency profile, so the pitch task runs under the default profile only.
+The pitch task runs our model under each profile's chunking of it; offline (``quality``) that
+is two passes half a hop apart (``streamproc.pitch.frame_tracks``), a live profile one.
 Targets are reported beside the figures (PASS/MISS), never asserted. Prints compact tables
 (mean and median over clips) and writes JSON (summary, targets, per-clip figures).
 """

@@ -83,8 +83,8 @@ def _calibrate(G: nn.Module, pairs, batches: Iterable[torch.Tensor]) -> None:
             h.remove()
     for i, (_, bn, _) in enumerate(pairs):
         s1, s2, n = sums[i]
-        if n == 0:
-            return
+        if n == 0:   # no batches: the BatchNorm stays an exact bias with unit statistics
+            continue
         mean = s1 / n
         var = torch.clamp(s2 / n - mean * mean, min=0.0)
         with torch.no_grad():

@@ -383,3 +383,25 @@ def test_soundfonts_and_voices_choose_the_sets_scored_and_are_checked(monkeypatc
     for bad in (["--separate-voices", "middle"], ["--soundfonts", "NoSuchFont"]):
         with pytest.raises(SystemExit):
             Q.main(["--tasks", "separate", *bad, "--out", str(tmp_path / "q.json")])
+
+
+def test_pitch_oversample_adds_our_tracker_at_other_pass_counts_and_is_checked(monkeypatch, tmp_path):
+    """``--pitch-oversample 1``: ours again at one pass per hop, as ``streamproc[x1]``, beside the
+    profile's own (two passes offline); a count that does not divide the hop is refused."""
+    seen = {}
+
+    def fake_eval(clips, profile, bar, **kw):
+        seen.update(kw)
+        return {"scores": Q.Scores(), "missing": {}}
+
+    monkeypatch.setitem(Q.EVALUATORS, "pitch", fake_eval)
+    monkeypatch.setattr(T, "pitch_clips", lambda *a, **k: [])
+    monkeypatch.setattr(Q, "write_json", lambda *a, **k: None)
+    Q.main(["--tasks", "pitch", "--clips", "1", "--peers", "none", "--pitch-oversample", "1,4",
+            "--out", str(tmp_path / "q.json")])
+    assert seen["oversamples"] == (1, 4)
+    for bad in ("3", "two"):
+        with pytest.raises(SystemExit):
+            Q.main(["--tasks", "pitch", "--pitch-oversample", bad, "--out", str(tmp_path / "q.json")])
+    trackers, missing = Q._trackers(None, ("none",), (), (), None, (1,))
+    assert {"streamproc", "streamproc[x1]"} <= set(trackers) or "streamproc" in missing
