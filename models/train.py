@@ -244,13 +244,13 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
         if not isinstance(overrides, dict):
             raise TrainError("--net must be a JSON object")
         if args.init:
-            init_ck = (onnx_init(Path(args.init), data, args.batch) if Path(args.init).suffix == ".onnx"
-                       else load_checkpoint(Path(args.init)))
+            from_model = Path(args.init).suffix == ".onnx"   # an exported model, not a run's checkpoint
+            init_ck = onnx_init(Path(args.init), data, args.batch) if from_model else load_checkpoint(Path(args.init))
             cfg = init_config(init_ck, args.task, overrides, args.loss, args.output)
             init_summary = json.loads(init_ck["summary"])
             # the run folder's name, not the path: the summary travels into shipped ONNX metadata
-            init = {"run": (Path(args.init).name if Path(args.init).suffix == ".onnx"
-                            else Path(args.init).resolve().parent.name), "steps": int(init_ck["step"]),
+            init = {"run": Path(args.init).name if from_model else Path(args.init).resolve().parent.name,
+                    "steps": int(init_ck["step"]),
                     "soundfonts": init_summary.get("soundfonts"), "data_minutes": init_summary.get("data_minutes"),
                     "loss": NetConfig.from_json(init_ck["net"]).loss}
         else:
