@@ -134,7 +134,11 @@ PROFILES: dict[str, Profile] = {
     # 1.280 vs 1.338; superres 1.188 vs 1.182, still behind gla at any strength).
     "low-latency": Profile(1, 8, "QQ", 1, 1, 15.0, restore_new=4, restore_lookahead=0, restore_strength=0.4,
                            restore_strengths=(("superres", 0.2),), task_chunks=(("pitch", 3, 0),),
-                           recon_chunks=(("gla", 1, 0), ("hybrid", 1, 0), ("restore", 1, 0))),
+                           recon_chunks=(("gla", 1, 0), ("hybrid", 1, 0), ("restore", 1, 0)),
+                           # synth's gla and restore run its model without lookahead: synth-live,
+                           # trained for that (models_data/synth-live.md); wavenet keeps its lookahead
+                           models=(("synth", "synth-live"), ("synth/wavenet", "synth"),
+                                   ("synth/wavenet-guided", "synth"))),
     # offline rendering (render's default: latency is compensated there and costs nothing):
     # the models' own chunking (8 new + 16 lookahead), Griffin-Lim lookahead 3, soxr HQ
     # separate: the wider U-Net (separate-wide), which the real-time profiles cannot afford
@@ -163,7 +167,7 @@ PROFILES: dict[str, Profile] = {
                     # it is; gla and restore resynthesise Hann-window magnitudes, so they run the
                     # Hann-trained separate (12 test clips, LSD80: models_data/separate-live.md)
                     models=(("separate", "separate-live"), ("separate/gla", "separate"), ("separate/restore", "separate"),
-                            ("pitch", "pitch-live"), ("restore", "restore-live"))),
+                            ("pitch", "pitch-live"), ("restore", "restore-live"), ("synth", "synth-live"))),
 }
 OFFLINE_PROFILE = "quality"
 

@@ -45,3 +45,15 @@ def test_offline_rendering_separates_with_the_wide_model_the_real_time_profiles_
     wide = json.loads(read_metadata(MODELS_DIR / "separate-wide.onnx")["network"])
     small = json.loads(read_metadata(MODELS_DIR / "separate.onnx")["network"])
     assert wide["ngf"] > small["ngf"]
+
+
+def test_synth_runs_its_zero_lookahead_model_where_its_model_gets_no_lookahead():
+    from streamproc.spec import PROFILES
+
+    for profile, recon in (("low-latency", "gla"), ("low-latency", "restore"), ("live", "gla")):
+        assert PROFILES[profile].chunking("synth", recon)[1] in (0, None)
+        assert shipped_model("synth", PROFILES[profile], recon).name == "synth-live.onnx", (profile, recon)
+    for profile, recon in (("low-latency", "wavenet"), ("default", "gla"), ("quality", "restore")):
+        assert shipped_model("synth", PROFILES[profile], recon).name == "synth.onnx", (profile, recon)
+    live = json.loads(read_metadata(MODELS_DIR / "synth-live.onnx")["network"])
+    assert live["lookahead_frames"] == 0 and live["new_frames"] == 1
