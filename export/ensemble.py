@@ -1,0 +1,127 @@
+"""Average several exported models of one task into one ONNX file.
+
+    python -m export.ensemble A.onnx B.onnx [C.onnx ...] OUT.onnx
+
+Every member reads the same input and the file's output is the mean of their outputs, in one
+graph, so the runtime opens it as any other model: nothing in streamproc knows it is an
+ensemble. Members must agree on everything the runtime reads from the metadata (task, framing,
+spectral settings, window, voicing threshold); the first member's metadata is kept and a
+``members`` entry records each member's file name and training summary. The result is checked
+against the members run one by one under onnxruntime before it is written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+# metadata the members may differ in: what each network is and how it was trained
+PER_MEMBER_KEYS = ("network", "training")
+
+
+class EnsembleError(ValueError):
+    """A member set that cannot be averaged; the message names why."""
+
+
+def _load(path: Path):
+    import onnx
+
+    try:
+        return onnx.load(str(path))
+    except Exception as e:  # onnx raises several kinds for unreadable files
+        raise EnsembleError(f"{path}: not an ONNX model ({type(e).__name__})") from None
+
+
+def _meta(proto) -> dict[str, str]:
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def build(paths: list[Path]):
+    """The averaged model (an onnx ModelProto) of ``paths``; EnsembleError if they disagree."""
+    import onnx
+    from onnx import compose, helper
+
+    if len(paths) < 2:
+        raise EnsembleError("an ensemble needs at least two models")
+    protos = [_load(p) for p in paths]
+    metas = [_meta(m) for m in protos]
+    shared = {k: v for k, v in metas[0].items() if k not in PER_MEMBER_KEYS}
+    for path, meta in zip(paths[1:], metas[1:]):
+        other = {k: v for k, v in meta.items() if k not in PER_MEMBER_KEYS}
+        diff = sorted(k for k in set(shared) | set(other) if shared.get(k) != other.get(k))
+        if diff:
+            raise EnsembleError(f"{path.name} differs from {paths[0].name} in {', '.join(diff)}")
+    first = protos[0].graph
+    if len(first.input) != 1 or len(first.output) != 1:
+        raise EnsembleError(f"{paths[0].name}: expected one input and one output")
+    in_name, out_name = first.input[0].name, first.output[0].name
+    nodes, inits, member_outs = [], [], []
+    for i, m in enumerate(protos):
+        if [x.name for x in m.graph.input] != [in_name] or [x.name for x in m.graph.output] != [out_name]:
+            raise EnsembleError(f"{paths[i].name}: its input/output names differ from {paths[0].name}'s")
+        pre = compose.add_prefix(m, f"m{i}/")
+        nodes.append(helper.make_node("Identity", [in_name], [f"m{i}/{in_name}"]))
+        nodes.extend(pre.graph.node)
+        inits.extend(pre.graph.initializer)
+        member_outs.append(f"m{i}/{out_name}")
+    nodes.append(helper.make_node("Mean", member_outs, [out_name]))
+    graph = helper.make_graph(nodes, f"ensemble of {len(paths)}", [first.input[0]], [first.output[0]], inits)
+    model = helper.make_model(graph, opset_imports=protos[0].opset_import, producer_name="export.ensemble")
+    model.ir_version = protos[0].ir_version
+    members = [{"file": p.name, "training": json.loads(meta.get("training", "{}")),
+                "network": json.loads(meta.get("network", "{}"))} for p, meta in zip(paths, metas)]
+    for k, v in {**metas[0], "members": json.dumps(members, sort_keys=True)}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.checker.check_model(model)
+    return model
+
+
+def check(model, paths: list[Path], windows: int = 3, seed: int = 0) -> float:
+    """Max |ensemble - mean of the members| over random inputs, all under onnxruntime."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    members = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in paths]
+    shape = [d.dim_value if d.dim_value > 0 else 1 for d in model.graph.input[0].type.tensor_type.shape.dim]
+    name = model.graph.input[0].name
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for _ in range(windows):
+        x = rng.uniform(-1, 1, shape).astype(np.float32)
+        want = np.mean([m.run(None, {name: x})[0] for m in members], axis=0)
+        worst = max(worst, float(np.abs(sess.run(None, {name: x})[0] - want).max()))
+    return worst
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m export.ensemble", description=__doc__.split("\n\n")[0])
+    ap.add_argument("models", nargs="+", type=Path, help="two or more member .onnx files, then the output path")
+    a = ap.parse_args(argv)
+    *paths, out = a.models
+    try:
+        for p in paths:
+            if not p.is_file():
+                raise EnsembleError(f"{p}: no such file")
+        if out.resolve() in {p.resolve() for p in paths}:
+            raise EnsembleError(f"{out}: would overwrite a member")
+        model = build(paths)
+        err = check(model, paths)
+        if err > 1e-4:
+            raise EnsembleError(f"the ensemble departs from its members' mean by {err:.2e}")
+    except EnsembleError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_bytes(model.SerializeToString())
+    tmp.replace(out)
+    print(f"{out}: ensemble of {len(paths)}, {out.stat().st_size / 1e6:.2f} MB, "
+          f"max |ensemble - mean of members| = {err:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
