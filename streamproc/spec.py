@@ -143,6 +143,9 @@ PROFILES: dict[str, Profile] = {
     # the models' own chunking (8 new + 16 lookahead), Griffin-Lim lookahead 3, soxr HQ
     # separate: the wider U-Net (separate-wide), which the real-time profiles cannot afford
     # (RTF 0.15 in default) but offline rendering can: models_data/separate-wide.md
+    # pitch: pitch.onnx averaged with a second net trained with its loss weighted at note changes
+    # (pitch-ensemble, export.ensemble): twice the model time, RPA +0.003 on 40 seed-1 test clips
+    # (models_data/pitch-ensemble.md)
     # restoration strength 0.7 (seed-1 clips, LSD80 against full strength: separate 0.776 vs
     # 0.823, superres 1.085 vs 1.112, synth 1.171 vs 1.194; synth's log-mel L1 8.14 vs 8.09)
     # synth defaults to restore here (20 seed-0 test clips, restore vs gla, the fourth-round
@@ -150,7 +153,7 @@ PROFILES: dict[str, Profile] = {
     # previous model: 7.92 vs 8.95, 1.146 vs 1.291, 0.888 vs 0.874). The real-time profiles keep
     # gla (default: level, see there; low-latency: 48 ms more; live: gla's log-mel L1 is better)
     "quality": Profile(3, 6, "HQ", None, None, 40.0, restore_strength=0.7, restore_strengths=(("superres", 0.2),),
-                       models=(("separate", "separate-wide"),),
+                       models=(("separate", "separate-wide"), ("pitch", "pitch-ensemble")),
                        recons=(("synth", "restore"),)),
     # heard latency of a pedal (streamproc.lowdelay): at the host rate, 4 ms hops, an
     # asymmetric window pair, the model on its trained 16 ms spacing with no lookahead, run

@@ -57,3 +57,13 @@ def test_synth_runs_its_zero_lookahead_model_where_its_model_gets_no_lookahead()
         assert shipped_model("synth", PROFILES[profile], recon).name == "synth.onnx", (profile, recon)
     live = json.loads(read_metadata(MODELS_DIR / "synth-live.onnx")["network"])
     assert live["lookahead_frames"] == 0 and live["new_frames"] == 1
+
+
+def test_offline_pitch_tracking_runs_the_ensemble_and_the_real_time_profiles_the_single_net():
+    from streamproc.spec import PROFILES
+
+    assert shipped_model("pitch", PROFILES["quality"]).name == "pitch-ensemble.onnx"
+    assert shipped_model("pitch", PROFILES["default"]).name == "pitch.onnx"
+    members = json.loads(read_metadata(MODELS_DIR / "pitch-ensemble.onnx")["members"])
+    assert [m["file"] for m in members][0] == "pitch.onnx" and len(members) == 2
+    assert all(set(m["training"]["soundfonts"]) <= {"FluidR3_GM", "TimGM6mb", "sf_GMbank"} for m in members)
