@@ -57,6 +57,9 @@ def build(paths: list[Path]):
     first = protos[0].graph
     if len(first.input) != 1 or len(first.output) != 1:
         raise EnsembleError(f"{paths[0].name}: expected one input and one output")
+    opsets = {tuple((o.domain, o.version) for o in m.opset_import) for m in protos}
+    if len(opsets) > 1:
+        raise EnsembleError("the members were exported at different opsets: export them again at one")
     in_name, out_name = first.input[0].name, first.output[0].name
     nodes, inits, member_outs = [], [], []
     for i, m in enumerate(protos):
@@ -76,7 +79,10 @@ def build(paths: list[Path]):
     for k, v in {**metas[0], "members": json.dumps(members, sort_keys=True)}.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = k, v
-    onnx.checker.check_model(model)
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        raise EnsembleError(f"the averaged graph is not valid ONNX: {str(e).splitlines()[0]}") from None
     return model
 
 

@@ -79,3 +79,12 @@ def test_cli_errors_are_one_line_and_never_overwrite_a_member(tmp_path):
     r = subprocess.run([sys.executable, "-m", "export.ensemble", str(PITCH), str(copy), str(copy)], cwd=REPO,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "overwrite" in r.stderr and copy.read_bytes() == before
+
+
+def test_members_exported_at_different_opsets_are_refused(tmp_path):
+    m = onnx.load(str(PITCH))
+    m.opset_import[0].version -= 1
+    older = tmp_path / "older.onnx"
+    onnx.save(m, str(older))
+    with pytest.raises(EnsembleError, match="opsets"):
+        build([PITCH, older])
