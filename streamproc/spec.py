@@ -143,9 +143,9 @@ PROFILES: dict[str, Profile] = {
     # the models' own chunking (8 new + 16 lookahead), Griffin-Lim lookahead 3, soxr HQ
     # separate: the wider U-Net (separate-wide), which the real-time profiles cannot afford
     # (RTF 0.15 in default) but offline rendering can: models_data/separate-wide.md
-    # pitch: pitch.onnx averaged with a second net trained with its loss weighted at note changes
-    # (pitch-ensemble, export.ensemble): twice the model time, RPA +0.003 on 40 seed-1 test clips
-    # (models_data/pitch-ensemble.md)
+    # pitch: pitch.onnx averaged with two more nets, one trained with its loss weighted at note
+    # changes, one from another seed (pitch-ensemble, export.ensemble): three times the model
+    # time, RPA +0.004-0.005 on 40 seed-1 test clips (models_data/pitch-ensemble.md)
     # restoration strength 0.7 (seed-1 clips, LSD80 against full strength: separate 0.776 vs
     # 0.823, superres 1.085 vs 1.112, synth 1.171 vs 1.194; synth's log-mel L1 8.14 vs 8.09)
     # synth defaults to restore here (20 seed-0 test clips, restore vs gla, the fourth-round

@@ -65,5 +65,5 @@ def test_offline_pitch_tracking_runs_the_ensemble_and_the_real_time_profiles_the
     assert shipped_model("pitch", PROFILES["quality"]).name == "pitch-ensemble.onnx"
     assert shipped_model("pitch", PROFILES["default"]).name == "pitch.onnx"
     members = json.loads(read_metadata(MODELS_DIR / "pitch-ensemble.onnx")["members"])
-    assert [m["file"] for m in members][0] == "pitch.onnx" and len(members) == 2
+    assert [m["file"] for m in members][0] == "pitch.onnx" and len(members) == 3
     assert all(set(m["training"]["soundfonts"]) <= {"FluidR3_GM", "TimGM6mb", "sf_GMbank"} for m in members)
