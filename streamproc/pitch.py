@@ -10,7 +10,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -19,8 +19,8 @@ from .config import DEFAULT, SpectralConfig
 from .errors import UserError
 from .frame_model import FrameModel, target_shift_frames
 from .lowdelay import host_config
-from .pitch_stages import frame_rms, window_rms_factor
-from .pitchmap import DEFAULT_LAYOUT, decode_pitchmap, hz_to_midi, midi_to_hz  # noqa: F401 (the pitch API)
+from .pitch_stages import frame_rms, model_layout, window_rms_factor
+from .pitchmap import DEFAULT_LAYOUT, decode_pitchmap, hz_to_midi, midi_to_hz, note_change_at  # noqa: F401 (the pitch API)
 from .spec import OFFLINE_PROFILE, PROFILES, resolve, task_model
 from .tasks import build_core
 
@@ -83,19 +83,30 @@ def _oversample(profile: str | None, oversample: int | None) -> int:
     return int(oversample)
 
 
+class FrameTrack(NamedTuple):
+    """Per model frame, in time order: MIDI pitch, voiced, input RMS, and ``change_at``: where
+    between this frame's instant (0) and the next one's (1) a note change falls, should the two
+    frames hold different notes (:func:`streamproc.pitchmap.note_change_at`; 0.5 for the last)."""
+    midi: np.ndarray
+    voiced: np.ndarray
+    rms: np.ndarray
+    change_at: np.ndarray
+
+
 class _Pass:
     """One run of the pitch core over the stream, ``lead`` samples in: its frames' centres lie
-    ``lead`` samples later than an unshifted run's."""
+    ``lead`` samples later than an unshifted run's. Its frames wait in ``pending`` until
+    :class:`_Interleaver` takes them."""
 
     def __init__(self, model: FrameModel, cfg: SpectralConfig, profile: str | None, lead: int):
         self.core = build_core(resolve("pitch", None, profile or OFFLINE_PROFILE, cfg=cfg), model)
         self.core.reset()
         self.cfg = self.core.cfg  # a low-delay profile frames on shorter hops
+        self.layout = model_layout(model)
         self.rms_factor = window_rms_factor(self.core.framer.analysis_window)
         self.skip = lead
-        self.midi: list[np.ndarray] = []
-        self.voiced: list[np.ndarray] = []
-        self.rms: list[np.ndarray] = []
+        self.pending: list[tuple[np.ndarray, ...]] = []  # (midi, voiced, rms, map) per batch of frames
+        self.produced = 0
 
     def push(self, chunk: np.ndarray) -> None:
         if self.skip:
@@ -108,34 +119,78 @@ class _Pass:
             frames = stage.process(frames)
         if len(frames):
             pitch = frames.get("pitch")
-            self.midi.append(pitch[:, 0])
-            self.voiced.append(pitch[:, 1] > 0.5)
-            self.rms.append(frame_rms(frames.stft, self.cfg, self.rms_factor))
+            self.pending.append((pitch[:, 0], pitch[:, 1] > 0.5, frame_rms(frames.stft, self.cfg, self.rms_factor),
+                                 np.asarray(frames.get("features"), np.float64)))
+            self.produced += len(frames)
 
-    def finish(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Flush; the frames up to the last whose centre reaches the end of ``n`` samples."""
+    def available(self) -> int:
+        return sum(len(part[0]) for part in self.pending)
+
+    def take(self, n: int) -> tuple[np.ndarray, ...]:
+        """The next ``n`` pending frames' (midi, voiced, rms, map)."""
+        joined = [np.concatenate(parts) for parts in zip(*self.pending)]
+        self.pending = [tuple(a[n:] for a in joined)] if joined and len(joined[0]) > n else []
+        return tuple(a[:n] for a in joined)
+
+    def finish(self, n: int) -> int:
+        """Flush; how many frames the pass has, up to the last whose centre reaches the end of
+        ``n`` samples."""
         cfg = self.cfg
         self.push(np.zeros((self.core.latency_frames + 2) * cfg.hop + cfg.n_fft))
-        need = (n + cfg.n_fft // 2 - cfg.hop) // cfg.hop + 2
+        return min(self.produced, (n + cfg.n_fft // 2 - cfg.hop) // cfg.hop + 2)
 
-        def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-            return np.concatenate(parts)[:need] if parts else np.zeros(0, dtype)
-        return cat(self.midi, float), cat(self.voiced, bool), cat(self.rms, float)
+
+class _Interleaver:
+    """Frames of K passes, interleaved in time order as they arrive (frame i of pass 0, of pass
+    1, ..., then frame i+1), with the note-change point between each frame and the next. Only
+    the maps of the frames not yet interleaved, and the last one, are held: memory stays
+    bounded however long the stream."""
+
+    def __init__(self, passes: list[_Pass]) -> None:
+        self.passes = passes
+        self.parts: list[list[np.ndarray]] = [[], [], [], []]  # midi, voiced, rms, change_at
+        self.last_map: np.ndarray | None = None
+        self.rounds = 0  # frames taken from each pass
+        self.limit: int | None = None
+
+    def drain(self, limit: int | None = None) -> None:
+        n = min(p.available() for p in self.passes)
+        if limit is not None:
+            self.limit = limit
+            n = min(n, limit - self.rounds)
+        if n <= 0:
+            return
+        taken = [p.take(n) for p in self.passes]
+        midi, voiced, rms, maps = (np.stack([t[i] for t in taken], axis=1).reshape(n * len(taken), *t0.shape[1:])
+                                   for i, t0 in enumerate(taken[0]))
+        if self.last_map is not None:
+            self.parts[3].append(note_change_at(self.last_map[None], maps[:1], self.passes[0].layout))
+        self.parts[3].append(note_change_at(maps[:-1], maps[1:], self.passes[0].layout))
+        for part, values in zip(self.parts, (midi, voiced, rms)):
+            part.append(values)
+        self.last_map = maps[-1]
+        self.rounds += n
+
+    def result(self) -> FrameTrack:
+        midi, voiced, rms = (np.concatenate(p) if p else np.zeros(0, t) for p, t in zip(self.parts, (float, bool, float)))
+        change_at = np.concatenate(self.parts[3] + [np.full(1 if len(midi) else 0, 0.5)])
+        cut = len(midi) if self.limit is None else self.limit * len(self.passes)
+        return FrameTrack(midi[:cut], voiced[:cut], rms[:cut], change_at[:cut])
 
 
 def frame_tracks(x16: np.ndarray | Iterable[np.ndarray], model: FrameModel, cfg: SpectralConfig = DEFAULT,
-                 block: int = 1 << 16, profile: str | None = None, oversample: int = 1
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 block: int = 1 << 16, profile: str | None = None, oversample: int = 1) -> FrameTrack:
     """Model-rate mono (an array, or an iterable of blocks of any length) -> per frame (MIDI
-    pitch, voiced, RMS), frames 0.. until the last centre past the end. Runs the engine's own
-    stages under ``cfg`` block by block (bounded memory); ``profile`` sets the model's chunking
-    as in live use (default: offline, the model's own).
+    pitch, voiced, RMS, note-change point), frames 0.. until the last centre past the end. Runs
+    the engine's own stages under ``cfg`` block by block (bounded memory); ``profile`` sets the
+    model's chunking as in live use (default: offline, the model's own).
 
     ``oversample`` K > 1 runs K passes, the j-th starting j/K of a hop later, and interleaves
     their frames: K frames per hop, each still the model's own 16 ms framing. Why: nearly all
     pitch errors lie at note changes, and where a change falls between two frames is only
     known to half their spacing."""
     passes = [_Pass(model, cfg, profile, (j * cfg.hop) // oversample) for j in range(oversample)]
+    frames = _Interleaver(passes)
     if isinstance(x16, np.ndarray):
         x16 = [x16[i:i + block] for i in range(0, len(x16), block)]
     n = 0
@@ -143,12 +198,9 @@ def frame_tracks(x16: np.ndarray | Iterable[np.ndarray], model: FrameModel, cfg:
         n += len(chunk)
         for p in passes:
             p.push(chunk)
-    tracks = [p.finish(max(n - (j * cfg.hop) // oversample, 0)) for j, p in enumerate(passes)]
-    if oversample == 1:
-        return tracks[0]
-    length = min(len(t[0]) for t in tracks)
-    return tuple(np.stack([t[i][:length] for t in tracks], axis=1).reshape(-1)  # type: ignore[return-value]
-                 for i in range(3))
+        frames.drain()
+    frames.drain(limit=min(p.finish(max(n - (j * cfg.hop) // oversample, 0)) for j, p in enumerate(passes)))
+    return frames.result()
 
 
 NOTE_CHANGE_SEMITONES = 0.5  # two frames further apart hold two notes, not one bending
@@ -165,15 +217,17 @@ def _neighbours(times: np.ndarray, n: int, cfg: SpectralConfig, shift_samples: i
 
 
 def frames_to_grid(midi: np.ndarray, voiced: np.ndarray, rms: np.ndarray, duration_s: float,
-                   cfg: SpectralConfig = DEFAULT, shift_samples: int = 0, oversample: int = 1
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                   cfg: SpectralConfig = DEFAULT, shift_samples: int = 0, oversample: int = 1,
+                   change_at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Frame values -> (times, f0 Hz, level dB, f0 guess Hz) every 10 ms from 0 up to the duration.
 
     Between the instants two frames describe (their centres, ``shift_samples`` later for a model
     trained with a target shift: :func:`model_shift_samples`) f0 is interpolated in log-frequency
     (vibrato, glides), except across a note change (more than ``NOTE_CHANGE_SEMITONES`` between
-    the two frames), where each grid point takes its nearer frame's pitch: an interpolated
-    pitch there is neither note (on the test clips it cost about 0.01 of raw pitch accuracy).
+    the two frames), where each grid point takes the pitch of the frame on its side of the
+    change: an interpolated pitch there is neither note (on the test clips it cost about 0.01 of
+    raw pitch accuracy). The change lies at ``change_at[k]`` of the way from frame k to k+1
+    (:class:`FrameTrack`), or half-way when that is not given.
     A grid point is unvoiced when either neighbouring frame is (unless it falls exactly on a
     frame's instant). The level is the RMS under the frames' windows, between their centres.
     ``oversample``: frames per hop, as :func:`frame_tracks` made them."""
@@ -183,7 +237,8 @@ def frames_to_grid(midi: np.ndarray, voiced: np.ndarray, rms: np.ndarray, durati
     k0, k1, w = _neighbours(times, len(midi), cfg, shift_samples, oversample)
     on = voiced[k0] & (voiced[k1] | (w == 0))
     m = (1 - w) * midi[k0] + w * midi[k1]  # linear in MIDI = linear in log-f0
-    nearer = np.where(w < 0.5, midi[k0], midi[k1])
+    cut = 0.5 if change_at is None else np.asarray(change_at, np.float64)[k0]
+    nearer = np.where(w < cut, midi[k0], midi[k1])
     m = np.where(np.abs(midi[k1] - midi[k0]) > NOTE_CHANGE_SEMITONES, nearer, m)
     guess = midi_to_hz(m)
     f0 = np.where(on, guess, 0.0)
@@ -222,9 +277,9 @@ def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | P
         x16 = soxr.resample(x, int(sample_rate), cfg.sample_rate, quality="HQ")
     else:
         x16 = x
-    midi, voiced, rms = frame_tracks(x16, fm, cfg, profile=profile, oversample=k)
-    times, f0, db, guess = frames_to_grid(midi, voiced, rms, len(x) / sample_rate, _frame_config(cfg, profile),
-                                          model_shift_samples(fm, cfg), k)
+    frames = frame_tracks(x16, fm, cfg, profile=profile, oversample=k)
+    times, f0, db, guess = frames_to_grid(frames.midi, frames.voiced, frames.rms, len(x) / sample_rate,
+                                          _frame_config(cfg, profile), model_shift_samples(fm, cfg), k, frames.change_at)
     return PitchTrack(times, f0, db, int(sample_rate), _model_name(fm), guess)
 
 
@@ -248,9 +303,9 @@ def track_pitch_blocks(blocks: Iterable[np.ndarray], sample_rate: int,
             yield rs.push(b[None])[0]
         yield rs.push(np.zeros((1, 0)), last=True)[0]
 
-    midi, voiced, rms = frame_tracks(at16k(), fm, cfg, profile=profile, oversample=k)
-    times, f0, db, guess = frames_to_grid(midi, voiced, rms, count[0] / sample_rate, _frame_config(cfg, profile),
-                                          model_shift_samples(fm, cfg), k)
+    frames = frame_tracks(at16k(), fm, cfg, profile=profile, oversample=k)
+    times, f0, db, guess = frames_to_grid(frames.midi, frames.voiced, frames.rms, count[0] / sample_rate,
+                                          _frame_config(cfg, profile), model_shift_samples(fm, cfg), k, frames.change_at)
     return PitchTrack(times, f0, db, int(sample_rate), _model_name(fm), guess)
 
 

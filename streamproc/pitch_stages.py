@@ -172,7 +172,8 @@ def model_threshold(model: FrameModel) -> float | None:
         raise UserError(f"pitch model has a malformed voicing_threshold {value!r}") from None
 
 
-def _layout(model: FrameModel) -> PitchLayout:
+def model_layout(model: FrameModel) -> PitchLayout:
+    """A pitch model's row layout, checked against its output size and kind."""
     kind = getattr(model, "output_kind", "mel")
     if kind != "pitchmap":
         raise UserError(f"task pitch needs a model that outputs a pitch map, this one outputs {kind}")
@@ -187,7 +188,7 @@ def build_pitch_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
     model (chunked as the profile says) -> decoded pitch per frame."""
     new, lookahead = spec.profile.chunking(spec.task, spec.recon)
     return [MelFeatures(spec.cfg, model_features(model, spec.cfg)), Chunker(model, new=new, lookahead=lookahead),
-            PitchDecode(spec.cfg, _layout(model), model_threshold(model), getattr(model, "pitch_decoder", None),
+            PitchDecode(spec.cfg, model_layout(model), model_threshold(model), getattr(model, "pitch_decoder", None),
                         target_shift_frames(model))]
 
 
@@ -199,7 +200,7 @@ def build_lowdelay_sine(spec: TaskSpec, cfg: SpectralConfig, model: FrameModel,
     ends), or its target shift later (``pitch-live``: the frame's end, so the sine follows at
     once): the sine is declared exactly that late. The host window is a whole number of hops, so
     at 44.1 kHz it ends 0.07 ms before the shifted instant; the lead is then 0."""
-    layout = _layout(model)
+    layout = model_layout(model)
     shift = target_shift_frames(model)
     decode = PitchDecode(cfg, layout, model_threshold(model), getattr(model, "pitch_decoder", None), shift)
     shifted = int(round(shift * spec.cfg.hop * cfg.sample_rate / spec.cfg.sample_rate))  # host samples

@@ -11,7 +11,7 @@ import soundfile as sf
 import streamproc
 from streamproc.cli import main
 from streamproc.engine import Engine
-from streamproc.pitch import PitchTrack, notes_from_track, track_pitch, write_csv, write_json, write_midi
+from streamproc.pitch import PitchTrack, frames_to_grid, notes_from_track, track_pitch, write_csv, write_json, write_midi
 from streamproc.pitchmap import DEFAULT_LAYOUT, decode_pitchmap, hz_to_midi, midi_to_hz, voicing_threshold
 from streamproc.tasks import build_core, build_engine, resolve, shipped_model
 from standins import LoudestBandModel
@@ -317,8 +317,8 @@ def test_frame_tracks_runs_the_core_under_its_cfg():
     counts = {}
     for hop in (256, 128):
         cfg = SpectralConfig(n_fft=4 * hop, hop=hop)
-        midi, voiced, rms = frame_tracks(x, LoudestBandModel(), cfg)
-        assert len(midi) == len(voiced) == len(rms)
+        midi, voiced, rms, change_at = frame_tracks(x, LoudestBandModel(), cfg)
+        assert len(midi) == len(voiced) == len(rms) == len(change_at)
         counts[hop] = len(midi)
     assert counts[128] >= 2 * counts[256] - 4
 
@@ -354,7 +354,7 @@ def test_oversampled_frames_interleave_passes_a_fraction_of_a_hop_apart():
     blocks = [x[i:i + 777] for i in range(0, len(x), 777)]
     for source in (x, blocks):
         both = frame_tracks(source, LoudestBandModel(), oversample=2)
-        for i in range(3):
+        for i in range(3):  # midi, voiced, rms (change_at depends on the neighbouring frame)
             assert np.array_equal(both[i][0::2], plain[i][:len(both[i][0::2])])
             assert np.array_equal(both[i][1::2], late[i][:len(both[i][1::2])])
         assert len(both[0]) >= 2 * len(plain[0]) - 4
@@ -388,3 +388,76 @@ def test_oversampling_places_a_note_change_to_half_a_hop():
         track_pitch(x, rate, model=LoudestRow(), oversample=3)
     with pytest.raises(streamproc.UserError, match="oversampling"):
         track_pitch(x, rate, model=LoudestRow(), profile="live", oversample=2)
+
+
+def test_note_change_at_is_where_the_new_row_overtakes_the_old():
+    """0 at the first frame, 1 at the second, from how far each frame's brightest row leads."""
+    from streamproc.pitchmap import DEFAULT_LAYOUT as L, note_change_at
+
+    def frame(old: float, new: float) -> np.ndarray:
+        m = np.full(L.n_bins, L.off)
+        m[40], m[60] = old, new
+        return m
+    before = np.stack([frame(1.0, -1.0), frame(1.0, 0.0), frame(1.0, -1.0), frame(1.0, -1.0)])
+    after = np.stack([frame(-1.0, 1.0), frame(-1.0, 1.0), frame(0.0, 1.0), frame(1.0, -1.0)])
+    # heights above off: leads 2 / 2, 1 / 2, 2 / 1; the last pair holds one note: half-way
+    assert np.allclose(note_change_at(before, after, L), [0.5, 1 / 3, 2 / 3, 0.5])
+    with pytest.raises(ValueError, match="one shape"):
+        note_change_at(before, after[:2], L)
+
+
+def test_the_grid_switches_notes_where_change_at_says():
+    from streamproc.config import DEFAULT
+    from streamproc.pitch_stages import described_sample
+
+    midi = np.array([60.0, 60.0, 60.0, 64.0, 64.0, 64.0])
+    voiced, rms = np.ones(6, bool), np.full(6, 0.1)
+    at = described_sample(np.arange(6), DEFAULT, 0) / DEFAULT.sample_rate
+    for where in (0.1, 0.5, 0.9):
+        change_at = np.full(6, 0.5)
+        change_at[2] = where
+        times, _, _, guess = frames_to_grid(midi, voiced, rms, 0.1, DEFAULT, 0, 1, change_at)
+        switch = at[2] + where * (at[3] - at[2])
+        inside = (times > at[2]) & (times < at[3])
+        got = 69 + 12 * np.log2(guess[inside] / 440.0)
+        assert inside.sum() >= 1 and np.allclose(got, np.where(times[inside] < switch, 60.0, 64.0), atol=1e-9)
+
+
+class BothRows(LoudestBandModel):
+    """Stand-in that lights the low tone's row and the high tone's row, each as bright as its
+    band is loud: across a change both glow, as a trained model's map does."""
+
+    def run(self, window):
+        out = np.full((self.n_outputs, window.shape[1]), DEFAULT_LAYOUT.off, np.float32)
+        out[40], out[90] = window[:40].max(axis=0), window[40:].max(axis=0)
+        return out
+
+
+def test_a_note_change_is_placed_where_the_new_note_overtakes_the_old():
+    """Read off both frames' maps, a change lands within 5 ms of the truth wherever it falls
+    between two frames, with one pass or two (half-way between frames: up to 10 ms off)."""
+    rate = 16000
+    t = np.arange(rate) / rate
+    for change in 0.5 + np.arange(8) * 0.002:
+        x = 0.3 * np.where(t < change, np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 1760 * t))
+        for k in (1, 2):
+            tr = track_pitch(x, rate, model=BothRows(), oversample=k)
+            high = tr.f0_guess > midi_to_hz(70.0)
+            switch = tr.times[np.argmax(high[20:]) + 20]
+            assert abs(switch - change) <= 0.005 + 1e-9, (change, k, switch)
+
+
+def test_note_change_points_do_not_depend_on_the_blocks():
+    """The passes are interleaved as their frames arrive, holding only the pending maps: the
+    change points are the same whole or in odd blocks, and are those of the whole maps."""
+    from streamproc.pitch import frame_tracks
+
+    rate = 16000
+    t = np.arange(rate) / rate
+    x = 0.3 * np.sin(2 * np.pi * np.cumsum(np.where((t * 7).astype(int) % 2, 220.0, 1760.0)) / rate)
+    whole = frame_tracks(x, BothRows(), oversample=2)
+    blocks = frame_tracks([x[i:i + 777] for i in range(0, len(x), 777)], BothRows(), oversample=2)
+    for a, b in zip(whole, blocks):
+        assert np.array_equal(a, b)
+    moved = whole.change_at != 0.5
+    assert moved.sum() >= 6 and np.all((whole.change_at >= 0) & (whole.change_at <= 1))
