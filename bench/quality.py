@@ -52,11 +52,11 @@ missing. Figures (``streamproc.metrics``; LSD on 16 kHz STFT magnitudes, n_fft 1
   ``--pitch-model NAME=PATH`` another pitch model (a candidate) as NAME; ``--pitch-chunk 1,0``
   runs all of ours with that split of their window (1 new frame per run, no lookahead);
   ``--pitch-oversample 1,4`` adds ours run at that many passes per hop as ``streamproc[xK]``
-  (``streamproc.pitch.frame_tracks``; the default is the profile's own: 2 offline).
+  (``streamproc.pitch.frame_tracks``; the default is one).
 - GAN-S ablation: LSD of ``restore`` against ``gla`` for each audio task.
 
-The pitch task runs our model under each profile's chunking of it; offline (``quality``) that
-is two passes half a hop apart (``streamproc.pitch.frame_tracks``), a live profile one.
+The pitch task runs our model under each profile's chunking of it, one pass per hop
+(``--pitch-oversample`` for more: ``streamproc.pitch.frame_tracks``).
 Targets are reported beside the figures (PASS/MISS), never asserted. Prints compact tables
 (mean and median over clips) and writes JSON (summary, targets, per-clip figures).
 """

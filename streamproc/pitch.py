@@ -68,12 +68,16 @@ def _model_name(model: FrameModel) -> str:
     return Path(path).name if path is not None else type(model).__name__
 
 
-OFFLINE_OVERSAMPLE = 2  # offline tracking runs the model at 2 time offsets: frames every 8 ms, not 16
+# Offline tracking ran the model at 2 time offsets (frames every 8 ms) until note changes were
+# placed from the maps (``note_change_at``); since then one pass measures as well or better, at
+# half the cost (the pitch card, ninth round).
+OFFLINE_OVERSAMPLE = 1
 
 
 def _oversample(profile: str | None, oversample: int | None) -> int:
-    """Passes per model hop: ``oversample``, or by default 2 offline (the ``quality`` profile) and
-    1 under a live profile, whose chunking and cost the track then reproduces."""
+    """Passes per model hop: ``oversample``, or by default ``OFFLINE_OVERSAMPLE`` offline (the
+    ``quality`` profile) and 1 under a live profile, whose chunking and cost the track then
+    reproduces."""
     if oversample is None:
         return OFFLINE_OVERSAMPLE if (profile or OFFLINE_PROFILE) == OFFLINE_PROFILE else 1
     if oversample not in (1, 2, 4, 8):
@@ -259,8 +263,8 @@ def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | P
 
     ``model``: a pitch FrameModel or ONNX path; default the shipped ``pitch`` model.
     ``profile``: the model's chunking of a live profile (default: offline, ``quality``).
-    ``oversample``: model passes per hop (1, 2, 4, 8; default 2 offline, 1 under a live
-    profile): :func:`frame_tracks`."""
+    ``oversample``: model passes per hop (1, 2, 4, 8; default 1; more only offline):
+    :func:`frame_tracks`."""
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim != 1:
         raise UserError(f"track_pitch takes mono audio (1-D), got shape {x.shape}; mix it down first")
