@@ -68,18 +68,13 @@ def _model_name(model: FrameModel) -> str:
     return Path(path).name if path is not None else type(model).__name__
 
 
-# Offline tracking ran the model at 2 time offsets (frames every 8 ms) until note changes were
-# placed from the maps (``note_change_at``); since then one pass measures as well or better, at
-# half the cost (the pitch card, ninth round).
-OFFLINE_OVERSAMPLE = 1
-
-
 def _oversample(profile: str | None, oversample: int | None) -> int:
-    """Passes per model hop: ``oversample``, or by default ``OFFLINE_OVERSAMPLE`` offline (the
-    ``quality`` profile) and 1 under a live profile, whose chunking and cost the track then
-    reproduces."""
+    """Passes per model hop: ``oversample``, by default 1. Offline tracking ran 2 until note
+    changes were placed from the maps (``note_change_at``); since then one pass measures as well
+    or better, at half the cost (the pitch card, ninth round). Live profiles take only 1, whose
+    chunking and cost the track then reproduces."""
     if oversample is None:
-        return OFFLINE_OVERSAMPLE if (profile or OFFLINE_PROFILE) == OFFLINE_PROFILE else 1
+        return 1
     if oversample not in (1, 2, 4, 8):
         raise UserError(f"oversample must be 1, 2, 4 or 8 (it divides the model's hop), got {oversample}")
     if oversample > 1 and PROFILES[profile or OFFLINE_PROFILE].low_delay is not None:
