@@ -521,9 +521,8 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     sfs = [R.soundfont_path(s) for s in names]
     for p in sfs:
         if not p.is_file():
-            pkg = {"sf_GMbank": " (Debian: apt-get install csound-soundfont)",
-                   "MuseScore_General_Lite": " (Debian: apt-get install musescore-general-soundfont-small)"}
-            raise ValueError(f"soundfont not found: {p}{pkg.get(R.soundfont_name(p), '')}")
+            pkg = R.SOUNDFONT_PACKAGES.get(R.soundfont_name(p))
+            raise ValueError(f"soundfont not found: {p}" + (f" (Debian: apt-get install {pkg})" if pkg else ""))
         if split == "train" and R.soundfont_name(p) not in R.TRAINING_SOUNDFONTS:
             raise ValueError(f"soundfont {R.soundfont_name(p)} is reserved for evaluation; "
                              f"train only on {' / '.join(R.TRAINING_SOUNDFONTS)}")

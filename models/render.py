@@ -34,15 +34,16 @@ def _known_soundfonts() -> dict[str, Path]:
         "TimGM6mb": Path(pretty_midi.__file__).parent / "TimGM6mb.sf2",
         "sf_GMbank": Path("/usr/share/sounds/sf2/sf_GMbank.sf2"),          # Debian csound-soundfont
         "MuseScore_General_Lite": Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"),  # evaluation only
+        "OPL-3_FM_128M": Path("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2"),  # evaluation only: FM, unlike any sampled font
     }
 
 
-ALIASES = {"csound": "sf_GMbank", "fluidr3": "FluidR3_GM", "musescore": "MuseScore_General_Lite"}
+ALIASES = {"csound": "sf_GMbank", "fluidr3": "FluidR3_GM", "musescore": "MuseScore_General_Lite", "opl3": "OPL-3_FM_128M"}
 
 
 def soundfont_path(name_or_path: str) -> Path:
     """Resolve a known soundfont name ('FluidR3_GM', 'TimGM6mb', 'sf_GMbank' alias 'csound',
-    'MuseScore_General_Lite' alias 'musescore'; case-insensitive) or any .sf2/.sf3 path to a file."""
+    'MuseScore_General_Lite' alias 'musescore', 'OPL-3_FM_128M' alias 'opl3'; case-insensitive) or any .sf2/.sf3 path to a file."""
     if name_or_path.lower().endswith((".sf2", ".sf3")):
         return Path(name_or_path)
     known = {k.lower(): v for k, v in _known_soundfonts().items()}
@@ -56,7 +57,10 @@ def soundfont_name(path: Path) -> str:
 
 # the three soundfonts training may use; every other one (MuseScore's included) is for evaluation
 TRAINING_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb", "sf_GMbank")
-EVAL_SOUNDFONTS = ("MuseScore_General_Lite",)
+EVAL_SOUNDFONTS = ("MuseScore_General_Lite", "OPL-3_FM_128M")
+# where each one comes from on Debian (a missing soundfont's error names it)
+SOUNDFONT_PACKAGES = {"FluidR3_GM": "fluid-soundfont-gm", "sf_GMbank": "csound-soundfont",
+                      "MuseScore_General_Lite": "musescore-general-soundfont-small", "OPL-3_FM_128M": "opl3-soundfont"}
 
 
 def training_soundfonts(hold_out: str | list[str] | None = None) -> list[str]:
