@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +28,7 @@ PHRASE = np.array([[0.0, 0.9, 57, 100], [1.0, 1.9, 64, 90], [2.0, 2.9, 69, 90], 
                    [4.0, 4.9, 83, 60]], float)  # start s, end s, MIDI, velocity
 
 
-def distances(paths: dict[str, "object"], program: int) -> np.ndarray:
+def distances(paths: Mapping[str, Path], program: int) -> np.ndarray:
     """Symmetric matrix of log-mel L1 distances (dB) between the soundfonts' renderings of PHRASE."""
     from models import render as R
 
