@@ -252,6 +252,9 @@ def _mixture(d: Draw, rng: np.random.Generator, solo_p: float, lead_program: int
     with probability ``solo_p``, the lead alone; through one recording chain, not yet levelled."""
     prog = lead_program if lead_program is not None else int(rng.choice(R.VIOLIN_FAMILY))
     lead, back, info = _duet(d, rng, prog)
+    if INPUT["stem_eq_db"]:  # each instrument's own colour, before the take's shared chain
+        lead, back = Rec.Eq.random(rng, INPUT["stem_eq_db"])(lead), Rec.Eq.random(rng, INPUT["stem_eq_db"])(back)
+        info["stem_eq_db"] = INPUT["stem_eq_db"]
     if rng.random() < solo_p or _rms(back) < 1e-9:
         back = np.zeros(d.n)
         info.update(programs=info["programs"][:1], solo=True)
@@ -409,9 +412,11 @@ def pitch_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, Callable
     return audio, label, info
 
 
-# set by ``build(input_kind=..., pitch_sigma=...)`` before its workers fork: the model's input
-# image (``streamproc.features``) and a pitch target's softness in rows (0: one-hot)
-INPUT: dict = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0}
+# set by ``build(input_kind=..., pitch_sigma=..., stem_eq_db=...)`` before its workers fork: the
+# model's input image (``streamproc.features``), a pitch target's softness in rows (0: one-hot), and
+# the limit of a random EQ on each stem of a separation pair (0: none)
+INPUT_DEFAULTS: dict = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0, "stem_eq_db": 0.0}
+INPUT: dict = dict(INPUT_DEFAULTS)
 # the input kinds other than mel, and the tasks whose data can take them: logfreq rows are the
 # pitch map's own; mel-asym (the live window) for separate, whose target is taken under it too
 KIND_TASKS = {"logfreq": ("pitch",), "mel-asym": ("separate",)}
@@ -478,14 +483,16 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
           split: str = "train", seconds: float = 15.0, jobs: int = 1, progress: bool = True,
           hold_out: list[str] | None = None, restore_from: dict[str, Path] | None = None,
           input_kind: str = DEFAULT_KIND, pitch_sigma: float = 0.0,
-          restore_chunking: tuple[int, int] | None = None) -> dict:
+          restore_chunking: tuple[int, int] | None = None, stem_eq_db: float = 0.0) -> dict:
     """Render (or extend) a data set; returns its manifest. ``soundfonts`` default: the three
     training soundfonts, less those in ``hold_out`` (kept for an unseen-timbre test).
     ``restore_from`` (task ``restore`` only): {task: ONNX model} whose outputs make the inputs
     (``models.restore_inputs``) instead of descaled true mels. ``input_kind``: the input image
     (``KIND_TASKS``: the tasks each kind other than mel serves). ``pitch_sigma`` (task ``pitch``
     only): the soft target's width in rows. ``restore_chunking`` (with ``restore_from``): the task
-    models' (new, lookahead), e.g. (1, 0) for a net that runs in the ``live`` profile."""
+    models' (new, lookahead), e.g. (1, 0) for a net that runs in the ``live`` profile.
+    ``stem_eq_db`` (task ``separate`` only): each stem of a pair through its own random smooth EQ
+    within this many dB, so that the violin is told from the piano by more than its colour."""
     global RESTORE_SOURCES, RESTORE_CHUNKING, INPUT
     from tqdm import tqdm
 
@@ -505,13 +512,17 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         raise ValueError("--pitch-sigma shapes pitch targets: it needs --task pitch")
     if pitch_sigma < 0 or pitch_sigma > 4:
         raise ValueError("--pitch-sigma must be 0..4 rows")
+    if stem_eq_db and task != "separate":
+        raise ValueError("--stem-eq colours the stems of a separation pair: it needs --task separate")
+    if not 0 <= stem_eq_db <= 12:
+        raise ValueError("--stem-eq must be 0..12 dB")
     try:
         check_input_kind(input_kind, "--input")
     except Exception as e:  # noqa: BLE001  (UserError: the same one line)
         raise ValueError(str(e)) from None
     if input_kind != DEFAULT_KIND and task not in KIND_TASKS.get(input_kind, ()):
         raise ValueError(f"--input {input_kind} needs --task {' or '.join(KIND_TASKS.get(input_kind, ()))}")
-    input_settings = {"input_kind": input_kind, "pitch_sigma": float(pitch_sigma)}
+    input_settings = {"input_kind": input_kind, "pitch_sigma": float(pitch_sigma), "stem_eq_db": float(stem_eq_db)}
     sources = None
     if restore_from:
         from .restore_inputs import describe
@@ -532,9 +543,9 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         m = json.loads(old.read_text())
         same = (m.get("task"), m.get("seed"), m.get("split"), m.get("seconds"), m.get("soundfonts"),
                 m.get("data_version", 1), m.get("restore_from"), m.get("input_kind", DEFAULT_KIND),
-                float(m.get("pitch_sigma", 0.0)))
+                float(m.get("pitch_sigma", 0.0)), float(m.get("stem_eq_db", 0.0)))
         if same != (task, seed, split, seconds, [R.soundfont_name(p) for p in sfs], DATA_VERSION, sources,
-                    input_kind, float(pitch_sigma)):
+                    input_kind, float(pitch_sigma), float(stem_eq_db)):
             raise ValueError(f"{out} holds a different data set ({m.get('task')}, seed {m.get('seed')}, "
                              f"split {m.get('split')}); use another --out")
     works = R.corpus_works(split)
@@ -567,7 +578,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
                 bar.update()
     finally:
         RESTORE_SOURCES, RESTORE_CHUNKING = None, None
-        INPUT = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0}
+        INPUT = dict(INPUT_DEFAULTS)
         bar.close()
     rows_in, rows_out = task_rows(task)
     manifest = {
@@ -584,6 +595,8 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         manifest.update(pitch_layout())
         if pitch_sigma:
             manifest["pitch_sigma"] = float(pitch_sigma)
+    if stem_eq_db:
+        manifest["stem_eq_db"] = float(stem_eq_db)
     if sources:
         manifest["restore_from"] = sources
     old.write_text(json.dumps(manifest, indent=1))
@@ -682,6 +695,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pitch-sigma", type=float, default=0.0,
                     help="pitch only: soft targets, a Gaussian this many rows wide around the exact pitch "
                          "(default 0: the nearest row lit)")
+    ap.add_argument("--stem-eq", type=float, default=0.0, metavar="DB",
+                    help="separate only: each stem of a pair through its own random smooth EQ within +-DB "
+                         "(0..12; default 0: the take's shared EQ only)")
     a = ap.parse_args(argv)
     sfs = (a.soundfont or []) + [s for s in (a.soundfonts or "").split(",") if s]
     try:
@@ -696,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
             chunking = parse_chunking(a.from_models_chunking)
         m = build(a.task, a.minutes, a.out, sfs or None, a.seed, a.split, a.seconds, a.jobs, hold_out=a.hold_out,
                   input_kind=a.input_kind, pitch_sigma=a.pitch_sigma,
-                  restore_from=sources, restore_chunking=chunking)
+                  restore_from=sources, restore_chunking=chunking, stem_eq_db=a.stem_eq)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

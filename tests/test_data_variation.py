@@ -234,3 +234,27 @@ def test_hold_out_leaves_the_other_training_soundfonts():
         R.training_soundfonts("MuseScore_General_Lite")
     with pytest.raises(ValueError, match="every training soundfont"):
         R.training_soundfonts(list(R.TRAINING_SOUNDFONTS))
+
+
+def test_stem_eq_colours_each_stem_and_is_recorded(tmp_path):
+    """--stem-eq: a separation set records the limit in its manifest and in each example; a set
+    without it keeps the draws (and so the audio) it always had; other tasks refuse it."""
+    import json
+
+    from models import data as D
+
+    plain = D.build("separate", 0.25, tmp_path / "plain", ["TimGM6mb"], seed=5, jobs=1, progress=False)
+    eq = D.build("separate", 0.25, tmp_path / "eq", ["TimGM6mb"], seed=5, jobs=1, progress=False, stem_eq_db=9.0)
+    assert "stem_eq_db" not in plain and eq["stem_eq_db"] == 9.0
+    with np.load(tmp_path / "eq" / "ex_000000.npz") as z:
+        assert json.loads(str(z["info"]))["stem_eq_db"] == 9.0
+        eq_target = z["y"]
+    with np.load(tmp_path / "plain" / "ex_000000.npz") as z:
+        assert "stem_eq_db" not in json.loads(str(z["info"]))
+        plain_target = z["y"]
+    assert not np.allclose(eq_target, plain_target)
+    assert D.INPUT == D.INPUT_DEFAULTS  # reset after the render
+    with pytest.raises(ValueError, match="needs --task separate"):
+        D.build("superres", 0.25, tmp_path / "sr", ["TimGM6mb"], jobs=1, progress=False, stem_eq_db=3.0)
+    with pytest.raises(ValueError, match="another --out|different data set"):
+        D.build("separate", 0.25, tmp_path / "eq", ["TimGM6mb"], seed=5, jobs=1, progress=False)
