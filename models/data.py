@@ -696,8 +696,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="pitch only: soft targets, a Gaussian this many rows wide around the exact pitch "
                          "(default 0: the nearest row lit)")
     ap.add_argument("--stem-eq", type=float, default=0.0, metavar="DB",
-                    help="separate only: each stem of a pair through its own random smooth EQ within +-DB "
-                         "(0..12; default 0: the take's shared EQ only)")
+                    help="separate only: each stem of a pair through a second, wider random smooth EQ within +-DB "
+                         "(0..12; default 0: only the +-3 dB timbre EQ every stem has)")
     a = ap.parse_args(argv)
     sfs = (a.soundfont or []) + [s for s in (a.soundfonts or "").split(",") if s]
     try:
