@@ -491,8 +491,8 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     (``KIND_TASKS``: the tasks each kind other than mel serves). ``pitch_sigma`` (task ``pitch``
     only): the soft target's width in rows. ``restore_chunking`` (with ``restore_from``): the task
     models' (new, lookahead), e.g. (1, 0) for a net that runs in the ``live`` profile.
-    ``stem_eq_db`` (task ``separate`` only): each stem of a pair through its own random smooth EQ
-    within this many dB, so that the violin is told from the piano by more than its colour."""
+    ``stem_eq_db`` (task ``separate`` only): each stem of a pair through a second, wider random
+    smooth EQ within this many dB, so that the violin is told from the piano by more than its colour."""
     global RESTORE_SOURCES, RESTORE_CHUNKING, INPUT
     from tqdm import tqdm
 
