@@ -21,6 +21,7 @@ Both: zero underflows and overflows over 32 s at 48 kHz, block 256. And the ``li
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -153,7 +154,7 @@ def _live_session(clip: np.ndarray, report: Path, recon: str, profile: str = "de
     before = {p.name for p in player.get_ports(is_audio=True)}
     live = subprocess.Popen([sys.executable, "-m", "streamproc", "live", "--task", "resynth", "--recon", recon,
                              "--profile", profile, "--samplerate", str(RATE), "--blocksize", str(block),
-                             "--duration", str(len(clip) / RATE + 8), "--report", str(report)],
+                             "--duration", str(2 * len(clip) / RATE + 8), "--report", str(report)],
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **({"JACK_DEFAULT_SERVER": server} if server else {})})
     out_port, in_port = player.outports.register("out"), recorder.inports.register("in")
@@ -203,8 +204,17 @@ def _live_session(clip: np.ndarray, report: Path, recon: str, profile: str = "de
             time.sleep(0.5)
             state["start"] = player.last_frame_time + max(period * 8, RATE // 10)
             state["xruns"] = 0  # count from here: connecting clients may glitch, playing must not
-            time.sleep((len(rec)) / RATE + 1.0)
-        assert live.wait(timeout=30) == 0
+            # until the recorder has filled its buffer, in the server's frames, not the wall clock's:
+            # a synchronous server whose periods overrun runs slower than real time (the 64-sample
+            # one on a loaded 2-core machine: about 0.87 of it, so a fixed sleep cut the clip short)
+            deadline = time.monotonic() + 2 * len(rec) / RATE + 5.0
+            while recorder.last_frame_time - state["start"] < len(rec) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        # --duration (wall clock) is twice the clip for the same reason; once the recording is
+        # whole the session is over: stop it (SIGTERM: it reports, then exits 128 + 15)
+        if live.poll() is None:
+            live.terminate()
+        assert live.wait(timeout=30) in (0, 128 + signal.SIGTERM)
     finally:
         if live.poll() is None:
             live.kill()
@@ -322,8 +332,6 @@ def test_device_errors_print_one_line_and_exit_2(jack_server, args, message):
 
 
 def test_sigterm_stops_live_cleanly_with_143_and_the_report(jack_server, tmp_path):
-    import signal
-
     report = tmp_path / "live.json"
     live = subprocess.Popen(_live_cmd("--samplerate", str(RATE), "--duration", "60", "--report", str(report)),
                             stderr=subprocess.PIPE, text=True)
