@@ -218,17 +218,22 @@ def best_gain_l1(ref: np.ndarray, est: np.ndarray) -> tuple[float, float]:
     distance in timbre, level aside. The training pairs match the blueprint's and the violin's
     peaks, so a violin whose sustain sits nearer its peak than the training violins' reads as a
     level error of several dB over every pixel. Coarse 0.5 dB steps within 3 dB of the median
-    pixel difference (and 0 dB: never further than as it is), then 0.1 dB steps around the best."""
+    pixel difference (and 0 dB: never further than as it is), then 0.1 dB steps around the best.
+    The STFT is linear, so a gain scales the mel amplitudes: each step costs one log, not an STFT
+    (the same figure as ``log_mel_l1_db`` of the scaled audio)."""
     from streamproc import dsp
     from streamproc.config import DEFAULT as cfg
 
     scale = (cfg.db_ceil - cfg.db_floor) / 2.0
-    a, b = dsp.log_mel_features(ref, cfg), dsp.log_mel_features(est, cfg)
-    near = a > a.max() - 60.0 / scale
-    start = float(np.median((a - b)[near]) * scale) if near.any() else 0.0
+    a = dsp.log_mel_features(ref, cfg)
+    mel = dsp.mel_from_magnitude(np.abs(dsp.stft(est, cfg)), cfg)
 
     def l1(g: float) -> float:
-        return log_mel_l1_db(ref, est * 10.0 ** (g / 20.0))
+        return float(np.mean(np.abs(a - dsp.features_from_mel(mel * 10.0 ** (g / 20.0), cfg).T)) * scale)
+
+    near = a > a.max() - 60.0 / scale
+    b = dsp.features_from_mel(mel, cfg).T
+    start = float(np.median((a - b)[near]) * scale) if near.any() else 0.0
 
     best = min([0.0, *(start + np.arange(-3.0, 3.01, 0.5))], key=l1)
     best = min(best + np.arange(-0.4, 0.41, 0.1), key=l1)
