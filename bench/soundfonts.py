@@ -65,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         if path.is_file():
             paths[R.soundfont_name(path)] = path
         else:
-            pkg = R.SOUNDFONT_PACKAGES.get(R.soundfont_name(path))
-            print(f"skipped {name}: {path} not found" + (f" (Debian: apt-get install {pkg})" if pkg else ""))
+            print(f"skipped {name}: {path} not found{R.install_hint(path)}")
     if len(paths) < 2:
         ap.error("need at least two installed soundfonts")
     names = list(paths)

@@ -532,8 +532,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     sfs = [R.soundfont_path(s) for s in names]
     for p in sfs:
         if not p.is_file():
-            pkg = R.SOUNDFONT_PACKAGES.get(R.soundfont_name(p))
-            raise ValueError(f"soundfont not found: {p}" + (f" (Debian: apt-get install {pkg})" if pkg else ""))
+            raise ValueError(f"soundfont not found: {p}{R.install_hint(p)}")
         if split == "train" and R.soundfont_name(p) not in R.TRAINING_SOUNDFONTS:
             raise ValueError(f"soundfont {R.soundfont_name(p)} is reserved for evaluation; "
                              f"train only on {' / '.join(R.TRAINING_SOUNDFONTS)}")

@@ -63,6 +63,12 @@ SOUNDFONT_PACKAGES = {"FluidR3_GM": "fluid-soundfont-gm", "sf_GMbank": "csound-s
                       "MuseScore_General_Lite": "musescore-general-soundfont-small", "OPL-3_FM_128M": "opl3-soundfont"}
 
 
+def install_hint(path: Path) -> str:
+    """' (Debian: apt-get install PACKAGE)' for a known soundfont, else '': for a not-found error."""
+    pkg = SOUNDFONT_PACKAGES.get(soundfont_name(path))
+    return f" (Debian: apt-get install {pkg})" if pkg else ""
+
+
 def training_soundfonts(hold_out: str | list[str] | None = None) -> list[str]:
     """The training soundfonts minus those held out (names as in TRAINING_SOUNDFONTS)."""
     out = [soundfont_name(soundfont_path(h)) for h in ([hold_out] if isinstance(hold_out, str) else hold_out or [])]
