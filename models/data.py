@@ -203,12 +203,12 @@ def _draw(task: str, works: list[str], soundfonts: list[Path], rng: np.random.Ge
 
 def _bowed(d: Draw, notes: np.ndarray, program: int, rng: np.random.Generator, vibrato: float = 0.7,
            offset_cents: float = 0.0):
-    """A performed monophonic line on ``program``: (audio, Performance); violin family gets
-    vibrato and CC11 dynamics, anything else (piano) velocity dynamics only."""
+    """A performed monophonic line on ``program``: (audio, Performance); violin family and the
+    other sustained leads get vibrato and CC11 dynamics, anything else (piano) velocity dynamics only."""
     from .expression import Performance, perform, piano_dynamics
 
     notes = _with_velocity(notes, d.vbase, rng)
-    if program in R.VIOLIN_FAMILY:
+    if program in R.VIOLIN_FAMILY or program in R.OTHER_LEADS:
         perf = perform(notes, d.n, rng, vibrato=vibrato)
     else:
         perf = perform(notes, d.n, rng, vibrato=0.0, dynamics=False)
@@ -251,6 +251,8 @@ def _mixture(d: Draw, rng: np.random.Generator, solo_p: float, lead_program: int
     """(lead, rest, info): a duet (lead on any voice, level -12..+6 dB against the piano) or,
     with probability ``solo_p``, the lead alone; through one recording chain, not yet levelled."""
     prog = lead_program if lead_program is not None else int(rng.choice(R.VIOLIN_FAMILY))
+    if lead_program is None and INPUT["other_leads"] and rng.random() < INPUT["other_leads"]:
+        prog = int(rng.choice(R.OTHER_LEADS))  # another melody instrument (a draw only where asked)
     lead, back, info = _duet(d, rng, prog)
     if INPUT["stem_eq_db"]:  # each instrument's own colour, before the take's shared chain
         lead, back = Rec.Eq.random(rng, INPUT["stem_eq_db"])(lead), Rec.Eq.random(rng, INPUT["stem_eq_db"])(back)
@@ -412,10 +414,11 @@ def pitch_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, Callable
     return audio, label, info
 
 
-# set by ``build(input_kind=..., pitch_sigma=..., stem_eq_db=...)`` before its workers fork: the
-# model's input image (``streamproc.features``), a pitch target's softness in rows (0: one-hot), and
-# the limit of a random EQ on each stem of a separation pair (0: none)
-INPUT_DEFAULTS: dict = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0, "stem_eq_db": 0.0}
+# set by ``build(input_kind=..., pitch_sigma=..., stem_eq_db=..., other_leads=...)`` before its workers
+# fork: the model's input image (``streamproc.features``), a pitch target's softness in rows (0: one-hot),
+# the limit of a random EQ on each stem of a separation pair (0: none), and the share of separation
+# pairs whose melody is played by another instrument than the violin family's (0: none)
+INPUT_DEFAULTS: dict = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0, "stem_eq_db": 0.0, "other_leads": 0.0}
 INPUT: dict = dict(INPUT_DEFAULTS)
 # the input kinds other than mel, and the tasks whose data can take them: logfreq rows are the
 # pitch map's own; mel-asym (the live window) for separate, whose target is taken under it too
@@ -483,7 +486,8 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
           split: str = "train", seconds: float = 15.0, jobs: int = 1, progress: bool = True,
           hold_out: list[str] | None = None, restore_from: dict[str, Path] | None = None,
           input_kind: str = DEFAULT_KIND, pitch_sigma: float = 0.0,
-          restore_chunking: tuple[int, int] | None = None, stem_eq_db: float = 0.0) -> dict:
+          restore_chunking: tuple[int, int] | None = None, stem_eq_db: float = 0.0,
+          other_leads: float = 0.0) -> dict:
     """Render (or extend) a data set; returns its manifest. ``soundfonts`` default: the three
     training soundfonts, less those in ``hold_out`` (kept for an unseen-timbre test).
     ``restore_from`` (task ``restore`` only): {task: ONNX model} whose outputs make the inputs
@@ -492,7 +496,9 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     only): the soft target's width in rows. ``restore_chunking`` (with ``restore_from``): the task
     models' (new, lookahead), e.g. (1, 0) for a net that runs in the ``live`` profile.
     ``stem_eq_db`` (task ``separate`` only): each stem of a pair through a second, wider random
-    smooth EQ within this many dB, so that the violin is told from the piano by more than its colour."""
+    smooth EQ within this many dB, so that the violin is told from the piano by more than its colour.
+    ``other_leads`` (task ``separate`` only): the share of pairs whose melody is another sustained
+    instrument (``models.render.OTHER_LEADS``), for the same reason."""
     global RESTORE_SOURCES, RESTORE_CHUNKING, INPUT
     from tqdm import tqdm
 
@@ -516,13 +522,18 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         raise ValueError("--stem-eq colours the stems of a separation pair: it needs --task separate")
     if not 0 <= stem_eq_db <= 12:
         raise ValueError("--stem-eq must be 0..12 dB")
+    if other_leads and task != "separate":
+        raise ValueError("--other-leads changes the melody of a separation pair: it needs --task separate")
+    if not 0 <= other_leads <= 1:
+        raise ValueError("--other-leads must be a share, 0..1")
     try:
         check_input_kind(input_kind, "--input")
     except Exception as e:  # noqa: BLE001  (UserError: the same one line)
         raise ValueError(str(e)) from None
     if input_kind != DEFAULT_KIND and task not in KIND_TASKS.get(input_kind, ()):
         raise ValueError(f"--input {input_kind} needs --task {' or '.join(KIND_TASKS.get(input_kind, ()))}")
-    input_settings = {"input_kind": input_kind, "pitch_sigma": float(pitch_sigma), "stem_eq_db": float(stem_eq_db)}
+    input_settings = {"input_kind": input_kind, "pitch_sigma": float(pitch_sigma), "stem_eq_db": float(stem_eq_db),
+                      "other_leads": float(other_leads)}
     sources = None
     if restore_from:
         from .restore_inputs import describe
@@ -542,9 +553,9 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         m = json.loads(old.read_text())
         same = (m.get("task"), m.get("seed"), m.get("split"), m.get("seconds"), m.get("soundfonts"),
                 m.get("data_version", 1), m.get("restore_from"), m.get("input_kind", DEFAULT_KIND),
-                float(m.get("pitch_sigma", 0.0)), float(m.get("stem_eq_db", 0.0)))
+                *(float(m.get(k, 0.0)) for k in ("pitch_sigma", "stem_eq_db", "other_leads")))
         if same != (task, seed, split, seconds, [R.soundfont_name(p) for p in sfs], DATA_VERSION, sources,
-                    input_kind, float(pitch_sigma), float(stem_eq_db)):
+                    input_kind, float(pitch_sigma), float(stem_eq_db), float(other_leads)):
             raise ValueError(f"{out} holds a different data set ({m.get('task')}, seed {m.get('seed')}, "
                              f"split {m.get('split')}); use another --out")
     works = R.corpus_works(split)
@@ -594,8 +605,9 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         manifest.update(pitch_layout())
         if pitch_sigma:
             manifest["pitch_sigma"] = float(pitch_sigma)
-    if stem_eq_db:
-        manifest["stem_eq_db"] = float(stem_eq_db)
+    for key in ("stem_eq_db", "other_leads"):  # recorded where set: sets rendered without them keep their manifests
+        if input_settings[key]:
+            manifest[key] = input_settings[key]
     if sources:
         manifest["restore_from"] = sources
     old.write_text(json.dumps(manifest, indent=1))
@@ -697,6 +709,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stem-eq", type=float, default=0.0, metavar="DB",
                     help="separate only: each stem of a pair through a second, wider random smooth EQ within +-DB "
                          "(0..12; default 0: only the +-3 dB timbre EQ every stem has)")
+    ap.add_argument("--other-leads", type=float, default=0.0, metavar="SHARE",
+                    help="separate only: this share of pairs (0..1) has its melody on another sustained instrument "
+                         "(flute, oboe, clarinet, trumpet, sax, horn, choir, strings, saw lead) instead of the "
+                         "violin family (default 0)")
     a = ap.parse_args(argv)
     sfs = (a.soundfont or []) + [s for s in (a.soundfonts or "").split(",") if s]
     try:
@@ -711,7 +727,8 @@ def main(argv: list[str] | None = None) -> int:
             chunking = parse_chunking(a.from_models_chunking)
         m = build(a.task, a.minutes, a.out, sfs or None, a.seed, a.split, a.seconds, a.jobs, hold_out=a.hold_out,
                   input_kind=a.input_kind, pitch_sigma=a.pitch_sigma,
-                  restore_from=sources, restore_chunking=chunking, stem_eq_db=a.stem_eq)
+                  restore_from=sources, restore_chunking=chunking, stem_eq_db=a.stem_eq,
+                  other_leads=a.other_leads)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

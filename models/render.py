@@ -23,7 +23,14 @@ VIOLINS = (40, 110)                # the timbres the synth task targets
 PIANO_FAMILY = (0, 1, 2, 4)        # acoustic grand, bright, electric grand, e-piano
 
 # playable ranges (MIDI) so that transposition never asks an instrument for a missing note
-PROGRAM_RANGE = {40: (55, 100), 110: (55, 100), 41: (48, 93), 42: (36, 84)}
+PROGRAM_RANGE = {40: (55, 100), 110: (55, 100), 41: (48, 93), 42: (36, 84),
+                 73: (60, 96), 68: (58, 91), 71: (50, 91), 56: (55, 82), 65: (49, 81), 60: (41, 77),
+                 52: (48, 79), 48: (36, 96), 50: (36, 96), 81: (36, 96)}
+# sustained melody instruments outside the violin family: flute, oboe, clarinet, trumpet, alto sax,
+# horn, choir, string ensemble, synth strings, saw lead. ``models.data --other-leads`` puts them on the
+# melody of some separation pairs, so that "the melody instrument" is told from the piano by more
+# than a violin's spectrum (the three training soundfonts hold only two distinct violins)
+OTHER_LEADS = (73, 68, 71, 56, 65, 60, 52, 48, 50, 81)
 
 
 def _known_soundfonts() -> dict[str, Path]:

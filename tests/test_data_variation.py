@@ -258,3 +258,32 @@ def test_stem_eq_colours_each_stem_and_is_recorded(tmp_path):
         D.build("superres", 0.25, tmp_path / "sr", ["TimGM6mb"], jobs=1, progress=False, stem_eq_db=3.0)
     with pytest.raises(ValueError, match="another --out|different data set"):
         D.build("separate", 0.25, tmp_path / "eq", ["TimGM6mb"], seed=5, jobs=1, progress=False)
+
+
+def test_other_leads_put_another_instrument_on_the_melody(tmp_path):
+    """--other-leads 1: every pair's melody is one of models.render.OTHER_LEADS (recorded in each
+    example's programs and in the manifest), with the piano still beside it; 0 keeps the violin
+    family; other tasks refuse it, and a set rendered without it is a different set."""
+    import json
+
+    from models import data as D
+    from models import render as R
+
+    m = D.build("separate", 0.5, tmp_path / "ol", ["TimGM6mb"], seed=4, jobs=1, progress=False, other_leads=1.0)
+    assert m["other_leads"] == 1.0 and D.INPUT == D.INPUT_DEFAULTS
+    for f in sorted((tmp_path / "ol").glob("ex_*.npz")):
+        with np.load(f) as z:
+            info = json.loads(str(z["info"]))
+            assert info["programs"][0] in R.OTHER_LEADS
+            assert not set(R.OTHER_LEADS) & set(R.VIOLIN_FAMILY + R.PIANO_FAMILY)
+            assert (z["y"] > -0.9).mean() > 0.05  # the melody stem sounds
+    plain = D.build("separate", 0.25, tmp_path / "plain", ["TimGM6mb"], seed=4, jobs=1, progress=False)
+    assert "other_leads" not in plain
+    with np.load(tmp_path / "plain" / "ex_000000.npz") as z:
+        assert json.loads(str(z["info"]))["programs"][0] in R.VIOLIN_FAMILY
+    with pytest.raises(ValueError, match="needs --task separate"):
+        D.build("pitch", 0.25, tmp_path / "p", ["TimGM6mb"], jobs=1, progress=False, other_leads=0.5)
+    with pytest.raises(ValueError, match="0..1"):
+        D.build("separate", 0.25, tmp_path / "x", ["TimGM6mb"], jobs=1, progress=False, other_leads=1.5)
+    with pytest.raises(ValueError, match="another --out|different data set"):
+        D.build("separate", 0.25, tmp_path / "ol", ["TimGM6mb"], seed=4, jobs=1, progress=False)
