@@ -247,12 +247,19 @@ def _recording(rng: np.random.Generator, stems: list[np.ndarray]) -> tuple[list[
                                                     "eq_peaks": len(eq.peaks)}
 
 
+def _other_lead(rng: np.random.Generator, program: int) -> int:
+    """``program``, or for a share ``INPUT["other_leads"]`` of draws another sustained melody
+    instrument (``models.render.OTHER_LEADS``); draws nothing where that share is 0, so sets
+    rendered without it keep their draws."""
+    if INPUT["other_leads"] and rng.random() < INPUT["other_leads"]:
+        return int(rng.choice(R.OTHER_LEADS))
+    return program
+
+
 def _mixture(d: Draw, rng: np.random.Generator, solo_p: float, lead_program: int | None = None):
     """(lead, rest, info): a duet (lead on any voice, level -12..+6 dB against the piano) or,
     with probability ``solo_p``, the lead alone; through one recording chain, not yet levelled."""
-    prog = lead_program if lead_program is not None else int(rng.choice(R.VIOLIN_FAMILY))
-    if lead_program is None and INPUT["other_leads"] and rng.random() < INPUT["other_leads"]:
-        prog = int(rng.choice(R.OTHER_LEADS))  # another melody instrument (a draw only where asked)
+    prog = lead_program if lead_program is not None else _other_lead(rng, int(rng.choice(R.VIOLIN_FAMILY)))
     lead, back, info = _duet(d, rng, prog)
     if INPUT["stem_eq_db"]:  # each instrument's own colour, before the take's shared chain
         lead, back = Rec.Eq.random(rng, INPUT["stem_eq_db"])(lead), Rec.Eq.random(rng, INPUT["stem_eq_db"])(back)
@@ -391,7 +398,7 @@ def pitch_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, Callable
     voices = list(d.work.voices) or [d.work.melody]
     line = d.timed(voices[int(rng.integers(len(voices)))])
     line = _excerpt(line, d.start(line, rng), d.seconds)
-    prog = int(rng.choice(R.VIOLIN_FAMILY + R.PIANO_FAMILY))
+    prog = _other_lead(rng, int(rng.choice(R.VIOLIN_FAMILY + R.PIANO_FAMILY)))
     line = _fit_range(line, *R.PROGRAM_RANGE.get(prog, (40, 96)))
     detune = float(rng.uniform(-DETUNE_CENTS, DETUNE_CENTS)) if rng.random() < 0.5 else 0.0  # off-grid tuning
     perf = _bowed(d, line, prog, rng, offset_cents=detune)
@@ -417,7 +424,7 @@ def pitch_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, Callable
 # set by ``build(input_kind=..., pitch_sigma=..., stem_eq_db=..., other_leads=...)`` before its workers
 # fork: the model's input image (``streamproc.features``), a pitch target's softness in rows (0: one-hot),
 # the limit of a random EQ on each stem of a separation pair (0: none), and the share of separation
-# pairs whose melody is played by another instrument than the violin family's (0: none)
+# pairs or pitch examples whose melody is played by another sustained instrument (0: none)
 INPUT_DEFAULTS: dict = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0, "stem_eq_db": 0.0, "other_leads": 0.0}
 INPUT: dict = dict(INPUT_DEFAULTS)
 # the input kinds other than mel, and the tasks whose data can take them: logfreq rows are the
@@ -497,8 +504,8 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     models' (new, lookahead), e.g. (1, 0) for a net that runs in the ``live`` profile.
     ``stem_eq_db`` (task ``separate`` only): each stem of a pair through a second, wider random
     smooth EQ within this many dB, so that the violin is told from the piano by more than its colour.
-    ``other_leads`` (task ``separate`` only): the share of pairs whose melody is another sustained
-    instrument (``models.render.OTHER_LEADS``), for the same reason."""
+    ``other_leads`` (tasks ``separate`` and ``pitch``): the share of examples whose melody is
+    another sustained instrument (``models.render.OTHER_LEADS``): more timbres than two violins."""
     global RESTORE_SOURCES, RESTORE_CHUNKING, INPUT
     from tqdm import tqdm
 
@@ -522,8 +529,8 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         raise ValueError("--stem-eq colours the stems of a separation pair: it needs --task separate")
     if not 0 <= stem_eq_db <= 12:
         raise ValueError("--stem-eq must be 0..12 dB")
-    if other_leads and task != "separate":
-        raise ValueError("--other-leads changes the melody of a separation pair: it needs --task separate")
+    if other_leads and task not in ("separate", "pitch"):
+        raise ValueError("--other-leads changes the melody instrument: it needs --task separate or pitch")
     if not 0 <= other_leads <= 1:
         raise ValueError("--other-leads must be a share, 0..1")
     try:
@@ -710,9 +717,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="separate only: each stem of a pair through a second, wider random smooth EQ within +-DB "
                          "(0..12; default 0: only the +-3 dB timbre EQ every stem has)")
     ap.add_argument("--other-leads", type=float, default=0.0, metavar="SHARE",
-                    help="separate only: this share of pairs (0..1) has its melody on another sustained instrument "
-                         "(flute, oboe, clarinet, trumpet, sax, horn, choir, strings, saw lead) instead of the "
-                         "violin family (default 0)")
+                    help="separate and pitch: this share of examples (0..1) has its melody on another sustained "
+                         "instrument (flute, oboe, clarinet, trumpet, sax, horn, choir, strings, saw lead) instead "
+                         "of the violin family (pitch: or the piano family) (default 0)")
     a = ap.parse_args(argv)
     sfs = (a.soundfont or []) + [s for s in (a.soundfonts or "").split(",") if s]
     try:

@@ -261,9 +261,9 @@ def test_stem_eq_colours_each_stem_and_is_recorded(tmp_path):
 
 
 def test_other_leads_put_another_instrument_on_the_melody(tmp_path):
-    """--other-leads 1: every pair's melody is one of models.render.OTHER_LEADS (recorded in each
-    example's programs and in the manifest), with the piano still beside it; 0 keeps the violin
-    family; other tasks refuse it, and a set rendered without it is a different set."""
+    """--other-leads 1: every pair's (and pitch example's) melody is one of models.render.OTHER_LEADS
+    (recorded in each example's programs and in the manifest); 0 keeps the violin family; other
+    tasks refuse it, and a set rendered without it is a different set."""
     import json
 
     from models import data as D
@@ -281,8 +281,13 @@ def test_other_leads_put_another_instrument_on_the_melody(tmp_path):
     assert "other_leads" not in plain
     with np.load(tmp_path / "plain" / "ex_000000.npz") as z:
         assert json.loads(str(z["info"]))["programs"][0] in R.VIOLIN_FAMILY
-    with pytest.raises(ValueError, match="needs --task separate"):
-        D.build("pitch", 0.25, tmp_path / "p", ["TimGM6mb"], jobs=1, progress=False, other_leads=0.5)
+    with pytest.raises(ValueError, match="needs --task separate or pitch"):
+        D.build("superres", 0.25, tmp_path / "sr", ["TimGM6mb"], jobs=1, progress=False, other_leads=0.5)
+    p = D.build("pitch", 0.25, tmp_path / "p", ["TimGM6mb"], seed=4, jobs=1, progress=False, other_leads=1.0)
+    assert p["other_leads"] == 1.0
+    with np.load(tmp_path / "p" / "ex_000000.npz") as z:
+        assert json.loads(str(z["info"]))["programs"][0] in R.OTHER_LEADS
+        assert (z["y"] > 0).any()  # labelled from the audio: the line is voiced somewhere
     with pytest.raises(ValueError, match="0..1"):
         D.build("separate", 0.25, tmp_path / "x", ["TimGM6mb"], jobs=1, progress=False, other_leads=1.5)
     with pytest.raises(ValueError, match="another --out|different data set"):
