@@ -135,6 +135,15 @@ def _clip(seconds: float = SECONDS) -> np.ndarray:
 
 ONSET_S = 0.024  # live profile: the clip's onset, compared from here on (see the test)
 ATTEMPTS = 5  # sessions tried until one has no JACK xrun (the processor's own underflows count in every one)
+SYNC_ATTEMPTS = 2  # the synchronous server: a session that differs after xruns is tried once more
+
+
+def _differs_live(rec: np.ndarray, stats: dict, offline: np.ndarray) -> bool:
+    """Whether a `live`-profile mask session's recording differs from the render after its onset
+    (the comparison the test makes, below)."""
+    lat, skip = stats["latency_samples"], int(ONSET_S * RATE)
+    got = rec[lat: lat + len(offline)]
+    return len(got) < len(offline) or bool(np.any(np.abs(got[skip:] - offline[skip:]) >= 1e-4))
 
 
 def _live_session(clip: np.ndarray, report: Path, recon: str, profile: str = "default",
@@ -254,6 +263,8 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(request, 
         # underflows and overflows are the processor's own: never excused by a retry
         assert stats["underflows"] == 0 and stats["overflows"] == 0, stats
         xruns.append(n)
+        if server is not None and n and attempt + 1 < SYNC_ATTEMPTS and _differs_live(rec, stats, offline):
+            continue  # the overloaded synchronous server lost a period (below): one session more
         if n == 0 or server is not None:  # the synchronous server drops no period on an xrun
             break
     if server is not None:
@@ -291,8 +302,8 @@ def test_live_output_equals_offline_render_shifted_by_reported_latency(request, 
             # the synchronous server drops nothing on an xrun as a rule, but overloaded (a full
             # fresh-clone run on 2 busy cores: 2464 xruns in 60 s) it lost a period's output while
             # the processor reported no underflow: the machine, not the processor, missed it
-            pytest.skip(f"{len(bad)} samples differ after {xruns[-1]} xruns on the synchronous "
-                        f"{block}-sample server: this machine cannot run it in real time now")
+            pytest.skip(f"{len(bad)} samples differ after {xruns} xruns in {len(xruns)} sessions on the "
+                        f"synchronous {block}-sample server: this machine cannot run it in real time now")
         if len(bad):
             seg = slice(RATE, 3 * RATE)
             xc = np.correlate(rec[lat - 4096 + seg.start: lat + 4096 + seg.stop], offline[seg], "valid")
