@@ -1,6 +1,8 @@
 """Average several exported models of one task into one ONNX file.
 
     python -m export.ensemble A.onnx B.onnx [C.onnx ...] OUT.onnx
+    python -m export.ensemble --weights A.onnx B.onnx [...] OUT.onnx
+
 
 Every member reads the same input and the file's output is the mean of their outputs, in one
 graph, so the runtime opens it as any other model: nothing in streamproc knows it is an
@@ -8,6 +10,12 @@ ensemble. Members must agree on everything the runtime reads from the metadata (
 spectral settings, window, voicing threshold); the first member's metadata is kept and a
 ``members`` entry records each member's file name and training summary. The result is checked
 against the members run one by one under onnxruntime before it is written.
+
+``--weights`` averages the members' weights instead: one network of the members' own size and
+cost. That needs members that are one network fine-tuned along different paths from a common
+file (as two stages ``--init`` from the same model), whose weights still lie in one basin; it is
+refused for members whose graphs differ. The result is not the mean of the members' outputs,
+so its check is only that it runs on the members' input.
 """
 from __future__ import annotations
 
@@ -86,6 +94,58 @@ def build(paths: list[Path]):
     return model
 
 
+def _graph_signature(proto) -> list[tuple]:
+    """What must agree for weights to be averaged: every node, and every weight's name, type and shape."""
+    nodes = [(n.op_type, tuple(n.input), tuple(n.output)) for n in proto.graph.node]
+    inits = [(t.name, t.data_type, tuple(t.dims)) for t in proto.graph.initializer]
+    return nodes + inits
+
+
+def build_weight_average(paths: list[Path]):
+    """One network whose every float weight is the mean of the members' (an onnx ModelProto);
+    EnsembleError where the members are not one network or disagree in their metadata."""
+    import onnx
+    from onnx import numpy_helper
+
+    if len(paths) < 2:
+        raise EnsembleError("an average needs at least two models")
+    protos = [_load(p) for p in paths]
+    metas = [_meta(m) for m in protos]
+    shared = {k: v for k, v in metas[0].items() if k not in PER_MEMBER_KEYS}
+    for path, proto, meta in zip(paths[1:], protos[1:], metas[1:]):
+        other = {k: v for k, v in meta.items() if k not in PER_MEMBER_KEYS}
+        diff = sorted(k for k in set(shared) | set(other) if shared.get(k) != other.get(k))
+        if diff:
+            raise EnsembleError(f"{path.name} differs from {paths[0].name} in {', '.join(diff)}")
+        if _graph_signature(proto) != _graph_signature(protos[0]):
+            raise EnsembleError(f"{path.name} is not the same network as {paths[0].name}: its weights cannot be averaged")
+    model = onnx.ModelProto()
+    model.CopyFrom(protos[0])
+    weights = [{t.name: numpy_helper.to_array(t) for t in m.graph.initializer} for m in protos]
+    for init in model.graph.initializer:
+        first = weights[0][init.name]
+        if first.dtype.kind == "f":
+            mean = np.mean([w[init.name].astype(np.float64) for w in weights], axis=0)
+            init.CopyFrom(numpy_helper.from_array(mean.astype(first.dtype), init.name))
+    members = [{"file": p.name, "training": json.loads(meta.get("training", "{}"))} for p, meta in zip(paths, metas)]
+    del model.metadata_props[:]
+    for k, v in {**metas[0], "weights_averaged_from": json.dumps(members, sort_keys=True)}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    model.producer_name = "export.ensemble --weights"
+    return model
+
+
+def runs(model) -> float:
+    """Max |output| on a random input under onnxruntime: finite, or the average is broken."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    shape = [d.dim_value if d.dim_value > 0 else 1 for d in model.graph.input[0].type.tensor_type.shape.dim]
+    x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    return float(np.abs(sess.run(None, {model.graph.input[0].name: x})[0]).max())
+
+
 def check(model, paths: list[Path], windows: int = 3, seed: int = 0) -> float:
     """Max |ensemble - mean of the members| over random inputs, all under onnxruntime."""
     import onnxruntime as ort
@@ -106,7 +166,11 @@ def check(model, paths: list[Path], windows: int = 3, seed: int = 0) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m export.ensemble", description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="+", type=Path, help="two or more member .onnx files, then the output path")
+    ap.add_argument("--weights", action="store_true",
+                    help="average the members' weights (one network of their size) instead of their outputs")
     a = ap.parse_args(argv)
+    if len(a.models) < 3:
+        ap.error("give two or more members, then the output path")
     *paths, out = a.models
     try:
         for p in paths:
@@ -114,18 +178,25 @@ def main(argv: list[str] | None = None) -> int:
                 raise EnsembleError(f"{p}: no such file")
         if out.resolve() in {p.resolve() for p in paths}:
             raise EnsembleError(f"{out}: would overwrite a member")
-        model = build(paths)
-        err = check(model, paths)
-        if err > 1e-4:
-            raise EnsembleError(f"the ensemble departs from its members' mean by {err:.2e}")
+        if a.weights:
+            model = build_weight_average(paths)
+            peak = runs(model)
+            if not np.isfinite(peak):
+                raise EnsembleError("the averaged network's output is not finite")
+            summary = f"weights averaged from {len(paths)}, max |output| on a random input {peak:.3g}"
+        else:
+            model = build(paths)
+            err = check(model, paths)
+            if err > 1e-4:
+                raise EnsembleError(f"the ensemble departs from its members' mean by {err:.2e}")
+            summary = f"ensemble of {len(paths)}, max |ensemble - mean of members| = {err:.2e}"
     except EnsembleError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     tmp = out.with_name(out.name + ".part")
     tmp.write_bytes(model.SerializeToString())
     tmp.replace(out)
-    print(f"{out}: ensemble of {len(paths)}, {out.stat().st_size / 1e6:.2f} MB, "
-          f"max |ensemble - mean of members| = {err:.2e}")
+    print(f"{out}: {out.stat().st_size / 1e6:.2f} MB, {summary}")
     return 0
 
 

@@ -88,3 +88,34 @@ def test_members_exported_at_different_opsets_are_refused(tmp_path):
     onnx.save(m, str(older))
     with pytest.raises(EnsembleError, match="opsets"):
         build([PITCH, older])
+
+
+def test_weight_average_is_one_network_between_its_members(tmp_path):
+    """--weights: the same graph and size as a member, every weight the members' mean (so scaling
+    one member by 0.8 gives weights at 0.9), the members recorded, and it loads as a model."""
+    other = _scaled_copy(PITCH, tmp_path / "other.onnx", 0.8)
+    out = tmp_path / "avg.onnx"
+    r = subprocess.run([sys.executable, "-m", "export.ensemble", "--weights", str(PITCH), str(other), str(out)],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    from onnx import numpy_helper
+
+    src, avg = onnx.load(str(PITCH)), onnx.load(str(out))
+    assert [n.op_type for n in avg.graph.node] == [n.op_type for n in src.graph.node]
+    for a, b in zip(src.graph.initializer, avg.graph.initializer):
+        x, y = numpy_helper.to_array(a), numpy_helper.to_array(b)
+        if x.dtype == np.float32:
+            np.testing.assert_allclose(y, 0.9 * x, rtol=1e-5, atol=1e-7)
+    md = read_metadata(out)
+    assert [m["file"] for m in json.loads(md["weights_averaged_from"])] == ["pitch.onnx", "other.onnx"]
+    assert load_model(out, task="pitch").n_inputs == int(read_metadata(PITCH)["n_inputs"])
+
+
+def test_weight_average_refuses_members_that_are_not_one_network(tmp_path):
+    from export.ensemble import build_weight_average
+
+    with pytest.raises(EnsembleError, match="not the same network|differs from"):
+        build_weight_average([PITCH, MODELS_DIR / "pitch-live.onnx"])
+    r = subprocess.run([sys.executable, "-m", "export.ensemble", "--weights", str(PITCH), str(tmp_path / "x.onnx")],
+                       cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "two or more members" in r.stderr
