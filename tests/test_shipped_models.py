@@ -28,6 +28,9 @@ def test_each_model_is_trained_documented_and_loads(path):
     training = json.loads(md["training"])
     assert training["steps"] >= 1000 and training["data_minutes"] >= 30
     assert set(training["soundfonts"]) <= {"FluidR3_GM", "TimGM6mb", "sf_GMbank"}  # training soundfonts only
+    for member in json.loads(md.get("weights_averaged_from", "[]")):  # export.ensemble --weights: each one's data too
+        assert set(member["training"]["soundfonts"]) <= {"FluidR3_GM", "TimGM6mb", "sf_GMbank"}
+        assert member["training"]["steps"] >= 1000
     card = path.with_suffix(".md")
     assert card.is_file(), f"{path.name} has no model card"
     text = card.read_text()
