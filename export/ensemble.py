@@ -47,13 +47,10 @@ def _meta(proto) -> dict[str, str]:
     return {p.key: p.value for p in proto.metadata_props}
 
 
-def build(paths: list[Path]):
-    """The averaged model (an onnx ModelProto) of ``paths``; EnsembleError if they disagree."""
-    import onnx
-    from onnx import compose, helper
-
+def _agreeing(paths: list[Path]) -> tuple[list, list[dict[str, str]]]:
+    """The members' protos and metadata, checked to agree on everything the runtime reads."""
     if len(paths) < 2:
-        raise EnsembleError("an ensemble needs at least two models")
+        raise EnsembleError("combining needs at least two models")
     protos = [_load(p) for p in paths]
     metas = [_meta(m) for m in protos]
     shared = {k: v for k, v in metas[0].items() if k not in PER_MEMBER_KEYS}
@@ -62,6 +59,15 @@ def build(paths: list[Path]):
         diff = sorted(k for k in set(shared) | set(other) if shared.get(k) != other.get(k))
         if diff:
             raise EnsembleError(f"{path.name} differs from {paths[0].name} in {', '.join(diff)}")
+    return protos, metas
+
+
+def build(paths: list[Path]):
+    """The averaged model (an onnx ModelProto) of ``paths``; EnsembleError if they disagree."""
+    import onnx
+    from onnx import compose, helper
+
+    protos, metas = _agreeing(paths)
     first = protos[0].graph
     if len(first.input) != 1 or len(first.output) != 1:
         raise EnsembleError(f"{paths[0].name}: expected one input and one output")
@@ -107,16 +113,8 @@ def build_weight_average(paths: list[Path]):
     import onnx
     from onnx import numpy_helper
 
-    if len(paths) < 2:
-        raise EnsembleError("an average needs at least two models")
-    protos = [_load(p) for p in paths]
-    metas = [_meta(m) for m in protos]
-    shared = {k: v for k, v in metas[0].items() if k not in PER_MEMBER_KEYS}
-    for path, proto, meta in zip(paths[1:], protos[1:], metas[1:]):
-        other = {k: v for k, v in meta.items() if k not in PER_MEMBER_KEYS}
-        diff = sorted(k for k in set(shared) | set(other) if shared.get(k) != other.get(k))
-        if diff:
-            raise EnsembleError(f"{path.name} differs from {paths[0].name} in {', '.join(diff)}")
+    protos, metas = _agreeing(paths)
+    for path, proto in zip(paths[1:], protos[1:]):
         if _graph_signature(proto) != _graph_signature(protos[0]):
             raise EnsembleError(f"{path.name} is not the same network as {paths[0].name}: its weights cannot be averaged")
     model = onnx.ModelProto()
