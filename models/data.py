@@ -229,15 +229,37 @@ def _duet(d: Draw, rng: np.random.Generator, program: int) -> tuple[np.ndarray, 
     t0 = d.start(vio, rng, pno)
     vio, pno = _excerpt(vio, t0, d.seconds), _excerpt(pno, t0, d.seconds)
     perf = _bowed(d, vio, program, rng)
-    lead = d.synth.render(perf.notes, program, d.n, controls=perf.controls).astype(np.float64)
+    lead_synth, back_synth, drawn = _synth_timbres(d, rng)
+    lead = lead_synth.render(perf.notes, program, d.n, controls=perf.controls).astype(np.float64)
     prog_p = int(rng.choice(R.PIANO_FAMILY))
-    back = d.synth.render(piano_dynamics(_with_velocity(pno, d.vbase - int(rng.integers(0, 25)), rng), rng),
+    back = back_synth.render(piano_dynamics(_with_velocity(pno, d.vbase - int(rng.integers(0, 25)), rng), rng),
                           prog_p, d.n).astype(np.float64) if len(pno) else np.zeros(d.n)
     lead = Rec.Eq.random(rng, 3.0)(lead)
     back = Rec.Eq.random(rng, 3.0)(back)
     info = {"programs": [program, prog_p], "role": duet.role, "doubling": duet.doubling,
             "articulation": perf.articulation, **voice_position(vio, pno)}
+    if drawn:
+        info["synth_timbres"] = drawn
     return lead, back, info
+
+
+def _synth_timbres(d: Draw, rng: np.random.Generator) -> tuple:
+    """(melody renderer, accompaniment renderer, which were drawn): the soundfont's, or each for a
+    share ``INPUT["synth_timbres"]`` of pairs an additive instrument drawn at random
+    (``models.timbre``); draws nothing where that share is 0, so sets rendered without it keep their draws."""
+    share = INPUT["synth_timbres"]
+    if not share:
+        return d.synth, d.synth, []
+    from .timbre import random_renderer
+
+    out, drawn = [], []
+    for part, kind in (("melody", "sustained"), ("accompaniment", "struck")):
+        if rng.random() < share:
+            out.append(random_renderer(rng, kind))
+            drawn.append(part)
+        else:
+            out.append(d.synth)
+    return out[0], out[1], drawn
 
 
 def _recording(rng: np.random.Generator, stems: list[np.ndarray]) -> tuple[list[np.ndarray], dict]:
@@ -421,11 +443,13 @@ def pitch_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, Callable
     return audio, label, info
 
 
-# set by ``build(input_kind=..., pitch_sigma=..., stem_eq_db=..., other_leads=...)`` before its workers
+# set by ``build(input_kind=..., pitch_sigma=..., stem_eq_db=..., other_leads=..., synth_timbres=...)`` before its workers
 # fork: the model's input image (``streamproc.features``), a pitch target's softness in rows (0: one-hot),
 # the limit of a random EQ on each stem of a separation pair (0: none), and the share of separation
-# pairs or pitch examples whose melody is played by another sustained instrument (0: none)
-INPUT_DEFAULTS: dict = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0, "stem_eq_db": 0.0, "other_leads": 0.0}
+# pairs or pitch examples whose melody is played by another sustained instrument (0: none), and the
+# share of a separation pair's parts played by a drawn additive instrument (0: none)
+INPUT_DEFAULTS: dict = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0, "stem_eq_db": 0.0, "other_leads": 0.0,
+                        "synth_timbres": 0.0}
 INPUT: dict = dict(INPUT_DEFAULTS)
 # the input kinds other than mel, and the tasks whose data can take them: logfreq rows are the
 # pitch map's own; mel-asym (the live window) for separate, whose target is taken under it too
@@ -494,7 +518,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
           hold_out: list[str] | None = None, restore_from: dict[str, Path] | None = None,
           input_kind: str = DEFAULT_KIND, pitch_sigma: float = 0.0,
           restore_chunking: tuple[int, int] | None = None, stem_eq_db: float = 0.0,
-          other_leads: float = 0.0) -> dict:
+          other_leads: float = 0.0, synth_timbres: float = 0.0) -> dict:
     """Render (or extend) a data set; returns its manifest. ``soundfonts`` default: the three
     training soundfonts, less those in ``hold_out`` (kept for an unseen-timbre test).
     ``restore_from`` (task ``restore`` only): {task: ONNX model} whose outputs make the inputs
@@ -505,7 +529,9 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     ``stem_eq_db`` (task ``separate`` only): each stem of a pair through a second, wider random
     smooth EQ within this many dB, so that the violin is told from the piano by more than its colour.
     ``other_leads`` (tasks ``separate`` and ``pitch``): the share of examples whose melody is
-    another sustained instrument (``models.render.OTHER_LEADS``): more timbres than two violins."""
+    another sustained instrument (``models.render.OTHER_LEADS``): more timbres than two violins.
+    ``synth_timbres`` (task ``separate``): the share of pairs whose melody, and independently whose
+    accompaniment, is an additive instrument drawn at random (``models.timbre``): timbres no soundfont has."""
     global RESTORE_SOURCES, RESTORE_CHUNKING, INPUT
     from tqdm import tqdm
 
@@ -533,6 +559,10 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         raise ValueError("--other-leads changes the melody instrument: it needs --task separate or pitch")
     if not 0 <= other_leads <= 1:
         raise ValueError("--other-leads must be a share, 0..1")
+    if synth_timbres and task != "separate":
+        raise ValueError("--synth-timbres draws the instruments of a separation pair: it needs --task separate")
+    if not 0 <= synth_timbres <= 1:
+        raise ValueError("--synth-timbres must be a share, 0..1")
     try:
         check_input_kind(input_kind, "--input")
     except Exception as e:  # noqa: BLE001  (UserError: the same one line)
@@ -540,7 +570,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
     if input_kind != DEFAULT_KIND and task not in KIND_TASKS.get(input_kind, ()):
         raise ValueError(f"--input {input_kind} needs --task {' or '.join(KIND_TASKS.get(input_kind, ()))}")
     input_settings = {"input_kind": input_kind, "pitch_sigma": float(pitch_sigma), "stem_eq_db": float(stem_eq_db),
-                      "other_leads": float(other_leads)}
+                      "other_leads": float(other_leads), "synth_timbres": float(synth_timbres)}
     sources = None
     if restore_from:
         from .restore_inputs import describe
@@ -560,9 +590,9 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         m = json.loads(old.read_text())
         same = (m.get("task"), m.get("seed"), m.get("split"), m.get("seconds"), m.get("soundfonts"),
                 m.get("data_version", 1), m.get("restore_from"), m.get("input_kind", DEFAULT_KIND),
-                *(float(m.get(k, 0.0)) for k in ("pitch_sigma", "stem_eq_db", "other_leads")))
+                *(float(m.get(k, 0.0)) for k in ("pitch_sigma", "stem_eq_db", "other_leads", "synth_timbres")))
         if same != (task, seed, split, seconds, [R.soundfont_name(p) for p in sfs], DATA_VERSION, sources,
-                    input_kind, float(pitch_sigma), float(stem_eq_db), float(other_leads)):
+                    input_kind, float(pitch_sigma), float(stem_eq_db), float(other_leads), float(synth_timbres)):
             raise ValueError(f"{out} holds a different data set ({m.get('task')}, seed {m.get('seed')}, "
                              f"split {m.get('split')}); use another --out")
     works = R.corpus_works(split)
@@ -612,7 +642,7 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         manifest.update(pitch_layout())
         if pitch_sigma:
             manifest["pitch_sigma"] = float(pitch_sigma)
-    for key in ("stem_eq_db", "other_leads"):  # recorded where set: sets rendered without them keep their manifests
+    for key in ("stem_eq_db", "other_leads", "synth_timbres"):  # recorded where set: sets rendered without them keep their manifests
         if input_settings[key]:
             manifest[key] = input_settings[key]
     if sources:
@@ -720,6 +750,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="separate and pitch: this share of examples (0..1) has its melody on another sustained "
                          "instrument (flute, oboe, clarinet, trumpet, sax, horn, choir, strings, saw lead) instead "
                          "of the violin family (pitch: or the piano family) (default 0)")
+    ap.add_argument("--synth-timbres", type=float, default=0.0, metavar="SHARE",
+                    help="separate only: this share of pairs (0..1) has its melody, and independently its "
+                         "accompaniment, on an additive instrument drawn at random (models.timbre) instead of "
+                         "the soundfont: timbres no soundfont holds (default 0)")
     a = ap.parse_args(argv)
     sfs = (a.soundfont or []) + [s for s in (a.soundfonts or "").split(",") if s]
     try:
@@ -735,7 +769,7 @@ def main(argv: list[str] | None = None) -> int:
         m = build(a.task, a.minutes, a.out, sfs or None, a.seed, a.split, a.seconds, a.jobs, hold_out=a.hold_out,
                   input_kind=a.input_kind, pitch_sigma=a.pitch_sigma,
                   restore_from=sources, restore_chunking=chunking, stem_eq_db=a.stem_eq,
-                  other_leads=a.other_leads)
+                  other_leads=a.other_leads, synth_timbres=a.synth_timbres)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

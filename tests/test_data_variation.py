@@ -292,3 +292,80 @@ def test_other_leads_put_another_instrument_on_the_melody(tmp_path):
         D.build("separate", 0.25, tmp_path / "x", ["TimGM6mb"], jobs=1, progress=False, other_leads=1.5)
     with pytest.raises(ValueError, match="another --out|different data set"):
         D.build("separate", 0.25, tmp_path / "ol", ["TimGM6mb"], seed=4, jobs=1, progress=False)
+
+
+# ------------------------------------------------------------------ drawn additive instruments
+
+def _plain_timbre(kind: str = "sustained", **kw):
+    from models.timbre import Timbre
+
+    base = dict(kind=kind, slope_db_oct=6.0, resonances=(), even_db=0.0, inharmonicity=0.0, attack_s=0.02,
+                release_s=0.05, decay_s=1.0 if kind == "struck" else 0.0, noise_db=-120.0)
+    return Timbre(**{**base, **kw})
+
+
+def test_additive_renderer_plays_the_notes_and_curves_it_is_given():
+    """The note sounds at its pitch plus the bend curve, only from its block on, swells with CC11 as
+    FluidSynth's curves are held per block, and is gone within its release; a struck note decays
+    with the key held."""
+    from models.timbre import AdditiveRenderer
+
+    n = 3 * SR
+    notes = np.array([[0.5, 1.5, 69.0, 100.0]])
+    blocks = -(-n // R.BLOCK)
+    controls = R.Controls(np.full(blocks, 50.0), np.full(blocks, 127.0))
+    y = AdditiveRenderer(_plain_timbre(), seed=1).render(notes, 40, n, controls=controls)
+    assert y.dtype == np.float32 and y.shape == (n,)
+    assert np.abs(y[: int(0.5 * SR)]).max() == 0.0                 # nothing before the note's block
+    assert np.abs(y[int(1.5 * SR) + int(0.5 * SR):]).max() < 1e-4  # gone 10 releases after the key
+    seg = y[int(0.7 * SR):int(1.4 * SR)] * np.hanning(int(0.7 * SR))
+    spec = np.abs(np.fft.rfft(seg, 16 * len(seg)))
+    f_peak = np.argmax(spec) * SR / (16 * len(seg))
+    assert abs(1200 * np.log2(f_peak / (440.0 * 2 ** (50 / 1200)))) < 5  # the bend is heard
+    soft = R.Controls(np.zeros(blocks), np.full(blocks, 64.0))
+    y_soft = AdditiveRenderer(_plain_timbre(), seed=1).render(notes, 40, n, controls=soft)
+    ratio = np.sqrt(np.mean(y_soft[SR:int(1.4 * SR)] ** 2) / np.mean(y[SR:int(1.4 * SR)] ** 2))
+    assert ratio == pytest.approx((64 / 127) ** 2, rel=0.02)        # CC11 as amplitude, squared
+    struck = AdditiveRenderer(_plain_timbre("struck", attack_s=0.002), seed=1).render(notes, 0, n)
+    early, late = (np.sqrt(np.mean(struck[int(t * SR):int((t + 0.1) * SR)] ** 2)) for t in (0.55, 1.35))
+    assert late < 0.5 * early                                        # it dies away, key held or not
+
+
+def test_drawn_timbres_differ_and_stay_within_the_band():
+    """Two draws give two instruments (different spectra for one note), no partial above the
+    top of the 16 kHz band, and the same seed gives the same instrument."""
+    from models.timbre import Timbre, random_renderer
+
+    notes = np.array([[0.1, 0.9, 60.0, 90.0]])
+    ys = [random_renderer(np.random.default_rng(s), "sustained").render(notes, 40, SR) for s in (1, 2, 1)]
+    spectra = [np.abs(np.fft.rfft(y[int(0.3 * SR):int(0.8 * SR)])) for y in ys]
+    assert np.array_equal(ys[0], ys[2])
+    a, b = (s / s.sum() for s in spectra[:2])
+    assert np.abs(a - b).sum() > 0.2
+    for s in spectra:
+        f = np.fft.rfftfreq(int(0.5 * SR), 1 / SR)
+        assert s[f > 7900].sum() < 1e-3 * s.sum()
+    with pytest.raises(ValueError, match="unknown timbre kind"):
+        Timbre.random(np.random.default_rng(0), "blown")
+
+
+def test_synth_timbres_draw_the_instruments_of_a_separation_pair(tmp_path):
+    """--synth-timbres 1: both parts of every pair are drawn instruments (recorded per example and
+    in the manifest), the melody stem still sounds; other tasks and shares outside 0..1 are
+    refused, and a set rendered without it is a different set."""
+    import json
+
+    from models import data as D
+
+    m = D.build("separate", 0.5, tmp_path / "st", ["TimGM6mb"], seed=4, jobs=1, progress=False, synth_timbres=1.0)
+    assert m["synth_timbres"] == 1.0 and D.INPUT == D.INPUT_DEFAULTS
+    for f in sorted((tmp_path / "st").glob("ex_*.npz")):
+        with np.load(f) as z:
+            assert json.loads(str(z["info"]))["synth_timbres"] == ["melody", "accompaniment"]
+            assert (z["y"] > -0.9).mean() > 0.05
+    with pytest.raises(ValueError, match="needs --task separate"):
+        D.build("pitch", 0.25, tmp_path / "p", ["TimGM6mb"], jobs=1, progress=False, synth_timbres=0.5)
+    with pytest.raises(ValueError, match="0..1"):
+        D.build("separate", 0.25, tmp_path / "x", ["TimGM6mb"], jobs=1, progress=False, synth_timbres=-0.1)
+    with pytest.raises(ValueError, match="another --out|different data set"):
+        D.build("separate", 0.25, tmp_path / "st", ["TimGM6mb"], seed=4, jobs=1, progress=False)
