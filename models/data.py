@@ -451,6 +451,7 @@ def pitch_audio(d: Draw, rng: np.random.Generator) -> tuple[np.ndarray, Callable
 INPUT_DEFAULTS: dict = {"input_kind": DEFAULT_KIND, "pitch_sigma": 0.0, "stem_eq_db": 0.0, "other_leads": 0.0,
                         "synth_timbres": 0.0}
 INPUT: dict = dict(INPUT_DEFAULTS)
+NUMERIC_SETTINGS = ("pitch_sigma", "stem_eq_db", "other_leads", "synth_timbres")  # 0 where a manifest lacks them
 # the input kinds other than mel, and the tasks whose data can take them: logfreq rows are the
 # pitch map's own; mel-asym (the live window) for separate, whose target is taken under it too
 KIND_TASKS = {"logfreq": ("pitch",), "mel-asym": ("separate",)}
@@ -590,9 +591,9 @@ def build(task: str, minutes: float, out: Path, soundfonts: list[str] | None = N
         m = json.loads(old.read_text())
         same = (m.get("task"), m.get("seed"), m.get("split"), m.get("seconds"), m.get("soundfonts"),
                 m.get("data_version", 1), m.get("restore_from"), m.get("input_kind", DEFAULT_KIND),
-                *(float(m.get(k, 0.0)) for k in ("pitch_sigma", "stem_eq_db", "other_leads", "synth_timbres")))
+                *(float(m.get(k, 0.0)) for k in NUMERIC_SETTINGS))
         if same != (task, seed, split, seconds, [R.soundfont_name(p) for p in sfs], DATA_VERSION, sources,
-                    input_kind, float(pitch_sigma), float(stem_eq_db), float(other_leads), float(synth_timbres)):
+                    input_kind, *(input_settings[k] for k in NUMERIC_SETTINGS)):
             raise ValueError(f"{out} holds a different data set ({m.get('task')}, seed {m.get('seed')}, "
                              f"split {m.get('split')}); use another --out")
     works = R.corpus_works(split)

@@ -105,7 +105,8 @@ class AdditiveRenderer:
             f0 = f0_nominal * 2.0 ** (bend[a:b] / 1200.0)
             k = np.arange(1, MAX_HARMONICS + 1, dtype=np.float64)
             stretch = np.sqrt(1.0 + tb.inharmonicity * k * k)
-            k, stretch = k[k * stretch * f0.max() < TOP_HZ], stretch[k * stretch * f0.max() < TOP_HZ]
+            below = k * stretch * f0.max() < TOP_HZ
+            k, stretch = k[below], stretch[below]
             if not len(k):
                 continue
             g = tb.gains(f0_nominal, k)
