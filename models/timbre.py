@@ -48,13 +48,16 @@ class Timbre:
         res = tuple((float(np.exp(rng.uniform(np.log(250.0), np.log(5000.0)))), float(rng.uniform(0.3, 1.5)),
                      float(rng.uniform(-6.0, 15.0))) for _ in range(int(rng.integers(0, 4))))
         struck = kind == "struck"
-        return Timbre(kind, float(rng.uniform(2.0, 9.0) if struck else rng.uniform(1.0, 12.0)), res,
-                      float(rng.uniform(0.0, 20.0) if rng.random() < 0.3 else rng.uniform(-3.0, 3.0)),
-                      float(10.0 ** rng.uniform(-5.0, -3.0)) if struck else 0.0,
-                      float(rng.uniform(0.001, 0.008) if struck else rng.uniform(0.02, 0.2)),
-                      float(rng.uniform(0.05, 0.4) if struck else rng.uniform(0.03, 0.3)),
-                      float(rng.uniform(0.5, 4.0)) if struck else 0.0,
-                      -120.0 if struck or rng.random() < 0.3 else float(rng.uniform(-40.0, -20.0)))
+        return Timbre(  # drawn in this order (keyword arguments evaluate left to right)
+            kind=kind,
+            slope_db_oct=float(rng.uniform(2.0, 9.0) if struck else rng.uniform(1.0, 12.0)),
+            resonances=res,
+            even_db=float(rng.uniform(0.0, 20.0) if rng.random() < 0.3 else rng.uniform(-3.0, 3.0)),  # clarinet-like
+            inharmonicity=float(10.0 ** rng.uniform(-5.0, -3.0)) if struck else 0.0,
+            attack_s=float(rng.uniform(0.001, 0.008) if struck else rng.uniform(0.02, 0.2)),
+            release_s=float(rng.uniform(0.05, 0.4) if struck else rng.uniform(0.03, 0.3)),
+            decay_s=float(rng.uniform(0.5, 4.0)) if struck else 0.0,
+            noise_db=-120.0 if struck or rng.random() < 0.3 else float(rng.uniform(-40.0, -20.0)))
 
     def gains(self, f0: float, k: np.ndarray) -> np.ndarray:
         """Linear amplitude of harmonics ``k`` of a note at ``f0`` (Hz)."""
