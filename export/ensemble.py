@@ -3,7 +3,6 @@
     python -m export.ensemble A.onnx B.onnx [C.onnx ...] OUT.onnx
     python -m export.ensemble --weights A.onnx B.onnx [...] OUT.onnx
 
-
 Every member reads the same input and the file's output is the mean of their outputs, in one
 graph, so the runtime opens it as any other model: nothing in streamproc knows it is an
 ensemble. Members must agree on everything the runtime reads from the metadata (task, framing,
