@@ -7,7 +7,8 @@ Every member reads the same input and the file's output is the mean of their out
 graph, so the runtime opens it as any other model: nothing in streamproc knows it is an
 ensemble. Members must agree on everything the runtime reads from the metadata (task, framing,
 spectral settings, window, voicing threshold); the first member's metadata is kept and a
-``members`` entry records each member's file name and training summary. The result is checked
+``members`` entry records each member's file name, training summary, network and, for a member
+that is itself a weight average, what it was averaged from. The result is checked
 against the members run one by one under onnxruntime before it is written.
 
 ``--weights`` averages the members' weights instead: one network of the members' own size and
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 # metadata the members may differ in: what each network is and how it was trained
-PER_MEMBER_KEYS = ("network", "training")
+PER_MEMBER_KEYS = ("network", "training", "weights_averaged_from")
 
 
 class EnsembleError(ValueError):
@@ -87,9 +88,11 @@ def build(paths: list[Path]):
     graph = helper.make_graph(nodes, f"ensemble of {len(paths)}", [first.input[0]], [first.output[0]], inits)
     model = helper.make_model(graph, opset_imports=protos[0].opset_import, producer_name="export.ensemble")
     model.ir_version = protos[0].ir_version
-    members = [{"file": p.name, "training": json.loads(meta.get("training", "{}")),
-                "network": json.loads(meta.get("network", "{}"))} for p, meta in zip(paths, metas)]
-    for k, v in {**metas[0], "members": json.dumps(members, sort_keys=True)}.items():
+    members = [{"file": p.name, **{k: json.loads(meta.get(k, "{}")) for k in ("training", "network")},
+                **({"weights_averaged_from": json.loads(meta["weights_averaged_from"])}
+                   if "weights_averaged_from" in meta else {})} for p, meta in zip(paths, metas)]
+    shared = {k: v for k, v in metas[0].items() if k != "weights_averaged_from"}  # a member's, not the ensemble's
+    for k, v in {**shared, "members": json.dumps(members, sort_keys=True)}.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = k, v
     try:

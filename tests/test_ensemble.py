@@ -119,3 +119,19 @@ def test_weight_average_refuses_members_that_are_not_one_network(tmp_path):
     r = subprocess.run([sys.executable, "-m", "export.ensemble", "--weights", str(PITCH), str(tmp_path / "x.onnx")],
                        cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "two or more members" in r.stderr
+
+
+def test_an_ensemble_may_hold_a_weight_average_and_records_it_per_member(tmp_path):
+    """A weight-averaged file and a plain one differ only in how each was made: they combine,
+    and the averaging is recorded on its member, not claimed for the whole ensemble."""
+    from export.ensemble import build_weight_average
+
+    other = _scaled_copy(PITCH, tmp_path / "other.onnx", 0.8)
+    averaged = tmp_path / "avg.onnx"
+    averaged.write_bytes(build_weight_average([PITCH, other]).SerializeToString())
+    md = {p.key: p.value for p in build([averaged, PITCH]).metadata_props}
+    assert "weights_averaged_from" not in md
+    members = json.loads(md["members"])
+    assert [m["file"] for m in members] == ["avg.onnx", "pitch.onnx"]
+    assert [m["file"] for m in members[0]["weights_averaged_from"]] == ["pitch.onnx", "other.onnx"]
+    assert "weights_averaged_from" not in members[1]
