@@ -144,7 +144,7 @@ PROFILES: dict[str, Profile] = {
     # separate: separate-wide, which the real-time profiles cannot afford (the wider U-Net alone
     # measured RTF 0.15 in default) but offline rendering can; since 2026-12-07 (thirteenth
     # round) the mean of three nets' masks, two wide and the small separate.onnx: +0.12..+0.23 dB
-    # on the sampled test sets, +0.6..+0.9 on an FM timbre (models_data/separate-wide.md)
+    # on the sampled test sets, +0.8..+1.3 on an FM timbre (models_data/separate-wide.md)
     # pitch: pitch.onnx averaged with two more nets, one trained with its loss weighted at note
     # changes, one from another seed (pitch-ensemble, export.ensemble): three times the model
     # time, RPA +0.004-0.005 on 40 seed-1 test clips (models_data/pitch-ensemble.md)
