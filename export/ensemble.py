@@ -88,10 +88,14 @@ def build(paths: list[Path]):
     graph = helper.make_graph(nodes, f"ensemble of {len(paths)}", [first.input[0]], [first.output[0]], inits)
     model = helper.make_model(graph, opset_imports=protos[0].opset_import, producer_name="export.ensemble")
     model.ir_version = protos[0].ir_version
-    members = [{"file": p.name, **{k: json.loads(meta.get(k, "{}")) for k in ("training", "network")},
-                **({"weights_averaged_from": json.loads(meta["weights_averaged_from"])}
-                   if "weights_averaged_from" in meta else {})} for p, meta in zip(paths, metas)]
-    shared = {k: v for k, v in metas[0].items() if k != "weights_averaged_from"}  # a member's, not the ensemble's
+    members = []
+    for p, meta in zip(paths, metas):
+        member = {"file": p.name, "training": json.loads(meta.get("training", "{}")),
+                  "network": json.loads(meta.get("network", "{}"))}
+        if "weights_averaged_from" in meta:  # how this member was made, not the ensemble
+            member["weights_averaged_from"] = json.loads(meta["weights_averaged_from"])
+        members.append(member)
+    shared = {k: v for k, v in metas[0].items() if k != "weights_averaged_from"}
     for k, v in {**shared, "members": json.dumps(members, sort_keys=True)}.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = k, v
