@@ -522,6 +522,13 @@ def print_ablation(summary: dict, profile: str) -> None:
 
 # ------------------------------------------------------------------ main
 
+def _fraction(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return -1.0  # reported as out of range by the caller
+
+
 def _model_info() -> dict:
     from streamproc.onnx_model import MODELS_DIR, read_metadata
 
@@ -588,6 +595,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pitch-chunk", metavar="NEW,LOOKAHEAD",
                     help="run our pitch models with this split of their window (e.g. 1,0: no lookahead) "
                          "instead of their own; under the offline profile")
+    ap.add_argument("--later-weight", metavar="W",
+                    help="the later model run's share of each frame two runs predict, in [0, 1], or 'ramp' (a "
+                         "linear crossfade), for every task instead of the profile's own (Profile.later_weight "
+                         "and its per-task later_weights; how the values were chosen)")
     ap.add_argument("--restore-strength", type=float, metavar="S",
                     help="run the restoration net at this strength in every profile scored, instead of each "
                          "profile's own (Profile.restore_strength and its per-task restore_strengths; how the values were chosen)")
@@ -667,6 +678,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--separate-voices {a.separate_voices}: choose from {', '.join(VOICES)}")
     if a.quick:
         a.clips, a.seconds, a.crepe_full_clips = min(a.clips, 2), min(a.seconds, 5.0), 0
+    if a.later_weight is not None:
+        w = None if a.later_weight == "ramp" else _fraction(a.later_weight)
+        if w is not None and not 0.0 <= w <= 1.0:
+            ap.error(f"--later-weight must be 'ramp' or in [0, 1], got {a.later_weight}")
+        for name in profiles:  # as --restore-strength: this process's profiles only
+            PROFILES[name] = dataclasses.replace(PROFILES[name], later_weight=w, later_weights=())
     if a.restore_strength is not None:
         if not 0.0 < a.restore_strength <= 1.0:
             ap.error(f"--restore-strength must be in (0, 1], got {a.restore_strength}")

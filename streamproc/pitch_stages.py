@@ -187,7 +187,8 @@ def build_pitch_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
     """The model's input image (mel, or log-frequency: ``streamproc.features``) -> the pitch
     model (chunked as the profile says) -> decoded pitch per frame."""
     new, lookahead = spec.profile.chunking(spec.task, spec.recon)
-    return [MelFeatures(spec.cfg, model_features(model, spec.cfg)), Chunker(model, new=new, lookahead=lookahead),
+    chunker = Chunker(model, new=new, lookahead=lookahead, later_weight=spec.profile.later_run_weight(spec.task))
+    return [MelFeatures(spec.cfg, model_features(model, spec.cfg)), chunker,
             PitchDecode(spec.cfg, model_layout(model), model_threshold(model), getattr(model, "pitch_decoder", None),
                         target_shift_frames(model))]
 

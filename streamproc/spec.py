@@ -66,6 +66,9 @@ class Profile:
                                               # model for this profile (under that recon), used where it ships
     recons: tuple[tuple[str, str], ...] = ()  # (task, recon): this profile's default reconstruction
                                               # for a task, where it is not the task's first
+    later_weight: float | None = None  # the task model's chunker: the later run's share of each
+                                       # frame two runs predict (stages.Chunker); None: a linear ramp
+    later_weights: tuple[tuple[str, float | None], ...] = ()  # (task, weight): a task's own, where it differs
     low_delay: LowDelay | None = None  # set: the low-delay framing (no resamplers, 4 ms hops) replaces
                                        # the standard one, and the fields above except live_margin_ms
                                        # do not apply
@@ -73,6 +76,10 @@ class Profile:
     def restoration_strength(self, task: str) -> float:
         """The restoration net's wet/dry behind ``task``'s model: its own, else the profile's."""
         return dict(self.restore_strengths).get(task, self.restore_strength)
+
+    def later_run_weight(self, task: str) -> float | None:
+        """The later run's share where two runs of ``task``'s model overlap: its own, else the profile's."""
+        return dict(self.later_weights).get(task, self.later_weight)
 
     def chunking(self, task: str, recon: str | None = None) -> tuple[int | None, int | None]:
         """(frames per model run, lookahead) for a task's model; (None, None) = its own."""
@@ -120,8 +127,20 @@ PROFILES: dict[str, Profile] = {
     # low-latency / quality: gla 1.0005 / 1.0293 / 0.9767; strength 0.4: 1.0043 / 1.0315; 0.3:
     # 0.9996 / 1.0281 / 0.9727; 0.2: 0.9970 / 1.0268 / 0.9729; 0.5 in quality 0.9763): the net
     # adds little to that model's smooth upper band, and only a little of it helps
+    # The task model's runs overlap: each frame of a run's 2 new ones was the run before's
+    # lookahead. A linear crossfade gave the earlier run (2 frames less of the future) 2/3 of the
+    # first; since 2026-12-07 (fourteenth round) the later run has 0.85 of both (later_weight;
+    # low-latency likewise, where the ramp split 1/2). separate/mask on 20-clip seed-2 sets, mean
+    # of 6 default / 4 low-latency sets: ramp 10.46 / 13.04 dB, 0.75 10.59 / 13.18, 0.85 10.64 /
+    # 13.22, 1.0 10.67 / 13.28 but full-band LSD +0.04-0.06 on the FM timbre (seams); confirmed
+    # on seeds 0 and 1 (models_data/separate.md, fourteenth round). 12 seed-1 clips per task and
+    # soundfont (FluidR3_GM, MuseScore_General_Lite), default, ramp vs 0.85: superres hybrid
+    # LSD80 0.965 / 0.991 vs 0.959 / 0.987; pitch RPA 0.936 / 0.937 vs 0.938 / 0.937; synth gla
+    # log-mel L1 8.79 / 9.39 vs 8.69 / 9.27 dB but LSD80 1.137 / 1.191 vs 1.141 / 1.192: worse
+    # on one of its two measures, so synth keeps the ramp (the rule written before)
     "default": Profile(1, 8, "QQ", 2, 2, 40.0, restore_new=2, restore_lookahead=0, restore_strength=0.4,
-                       restore_strengths=(("superres", 0.2),), task_chunks=(("pitch", 6, 1),)),
+                       restore_strengths=(("superres", 0.2),), task_chunks=(("pitch", 6, 1),), later_weight=0.85,
+                       later_weights=(("synth", None),)),
     # 80 ms at 16 kHz for every pipeline but restore's: the one frame of lookahead goes where it
     # buys most. mask and wavenet give it to the model (1 new + 1 lookahead); the Griffin-Lim
     # pipelines give it to Griffin-Lim and run the model without lookahead (first 6 test clips:
@@ -133,7 +152,8 @@ PROFILES: dict[str, Profile] = {
     # Restoration strength 0.4 as in default (seed-1 clips: separate 0.829 vs gla 0.877, synth
     # 1.280 vs 1.338; superres 1.188 vs 1.182, still behind gla at any strength).
     "low-latency": Profile(1, 8, "QQ", 1, 1, 15.0, restore_new=4, restore_lookahead=0, restore_strength=0.4,
-                           restore_strengths=(("superres", 0.2),), task_chunks=(("pitch", 3, 0),),
+                           restore_strengths=(("superres", 0.2),), task_chunks=(("pitch", 3, 0),), later_weight=0.85,
+                           later_weights=(("synth", None),),
                            recon_chunks=(("gla", 1, 0), ("hybrid", 1, 0), ("restore", 1, 0)),
                            # synth's gla and restore run its model without lookahead: synth-live,
                            # trained for that (models_data/synth-live.md); wavenet keeps its lookahead

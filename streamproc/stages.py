@@ -106,18 +106,21 @@ class Chunker:
     """Runs a frame model on windows of past context + new frames + lookahead.
 
     Windows advance by ``new_frames``; each run contributes its new frames, the first
-    ``crossfade`` of which are blended linearly with the previous run's prediction for them
-    (taken from that run's lookahead), which hides seams between windows. An output frame
-    waits for at most ``new_frames - 1 + lookahead_frames`` later frames.
+    ``crossfade`` of which the previous run also predicted (in its lookahead): the two are
+    blended, which hides seams between windows. The later run saw more of the future, so
+    ``later_weight`` can favour it; None blends linearly from the earlier run's prediction to
+    the later one's. An output frame waits for at most ``new_frames - 1 + lookahead_frames``
+    later frames.
     """
 
     reads: tuple[str, ...] = ("features",)
     writes: tuple[str, ...] = ("features",)
 
     def __init__(self, model: FrameModel, crossfade: int | None = None, silence: float = -1.0,
-                 new: int | None = None, lookahead: int | None = None) -> None:
+                 new: int | None = None, lookahead: int | None = None, later_weight: float | None = None) -> None:
         """``new``/``lookahead`` re-chunk the model's window (same width, more context, less
-        future): less latency for some quality, no retraining."""
+        future): less latency for some quality, no retraining. ``later_weight`` (0..1): the
+        later run's share of each frame two runs predict; None: a linear ramp."""
         self.model = model
         width = model.context_frames + model.new_frames + model.lookahead_frames
         self.new = model.new_frames if new is None else min(new, model.new_frames)
@@ -133,7 +136,12 @@ class Chunker:
         self.schedule = FrameSchedule(self.new, self.ahead)  # a run per ``new`` frames, once the lookahead is in
         self.latency_frames = self.schedule.latency_frames  # = new - 1 + lookahead
         x = self.crossfade
-        self._ramp = (np.arange(1, x + 1, dtype=np.float32) / (x + 1))[:, None]
+        if later_weight is None:
+            self._ramp = (np.arange(1, x + 1, dtype=np.float32) / (x + 1))[:, None]
+        elif 0.0 <= later_weight <= 1.0:
+            self._ramp = np.full((x, 1), later_weight, np.float32)
+        else:
+            raise ValueError(f"later_weight must be in [0, 1], got {later_weight}")
         self.reset()
 
     def reset(self) -> None:

@@ -35,7 +35,8 @@ def build_mel_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
         raise UserError(f"this {spec.task} model reads {kind} images, taken under the live profile's asymmetric "
                         f"window: run it with --profile live")
     new, lookahead = spec.profile.chunking(spec.task, spec.recon)
-    return [MelFeatures(cfg, model_features(model, cfg)), Chunker(model, new=new, lookahead=lookahead)]
+    chunker = Chunker(model, new=new, lookahead=lookahead, later_weight=spec.profile.later_run_weight(spec.task))
+    return [MelFeatures(cfg, model_features(model, cfg)), chunker]
 
 
 # task -> reconstructions it offers; the first listed is the default

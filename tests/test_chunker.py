@@ -114,3 +114,72 @@ def test_a_task_can_have_its_own_restore_strength():
         spec = dataclasses.replace(resolve(task, "restore", "default"), profile=prof)
         stages, _ = build_restore(spec, restore_model=Louder(DEFAULT.n_bins))
         assert [s.strength for s in stages if isinstance(s, Restore)] == [want]
+
+
+class RunCounter(IdentityModel):
+    """Each run predicts its own run number in every cell: which run a frame came from shows."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.runs = 0
+
+    def run(self, window):
+        self.runs += 1
+        return np.full(window.shape, float(self.runs), np.float32)
+
+
+def _run_numbers(later_weight):
+    from streamproc.frames import Frames
+
+    ch = Chunker(RunCounter(1, context_frames=2, new_frames=2, lookahead_frames=2), later_weight=later_weight)
+    f = Frames(stft=np.zeros((12, 3), np.complex128), features=np.zeros((12, 1), np.float32))
+    return ch.process(f).features[:, 0]
+
+
+def test_later_weight_sets_each_runs_share_of_the_frames_two_runs_predict():
+    """Every frame after the first run's is predicted twice (the earlier run's lookahead, the
+    later run's new frames): the ramp blends 1/3, 2/3 of the later run; a weight w blends w;
+    1 keeps the later run alone, 0 the earlier one."""
+    ramp = _run_numbers(None)
+    np.testing.assert_allclose(ramp[:2], [1, 1])
+    np.testing.assert_allclose(ramp[2:6], [1 + 1 / 3, 1 + 2 / 3, 2 + 1 / 3, 2 + 2 / 3], rtol=1e-6)
+    np.testing.assert_allclose(_run_numbers(0.85)[2:6], [1.85, 1.85, 2.85, 2.85], rtol=1e-6)
+    np.testing.assert_allclose(_run_numbers(1.0)[2:6], [2, 2, 3, 3])
+    np.testing.assert_allclose(_run_numbers(0.0)[2:6], [1, 1, 2, 2])
+
+
+def test_later_weight_outside_the_unit_interval_is_refused():
+    import pytest
+
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="later_weight"):
+            Chunker(IdentityModel(4, 2, 2, 2), later_weight=bad)
+
+
+def test_a_task_can_have_its_own_later_weight_and_the_engine_stays_block_size_invariant(tone):
+    """``Profile.later_weights``: a task's model chunker blends at the task's own weight, every
+    other task at the profile's; a weight changes the sound but not streaming = offline."""
+    import dataclasses
+
+    from streamproc import spec as S
+    from streamproc.tasks import build_mel_front, resolve
+
+    prof = dataclasses.replace(S.PROFILES["default"], later_weight=0.85, later_weights=(("synth", None),))
+    assert prof.later_run_weight("separate") == 0.85 and prof.later_run_weight("synth") is None
+    model = TimeBlur(DEFAULT.n_mels, context_frames=6, new_frames=4, lookahead_frames=3)
+    for task, want in (("separate", 0.85), ("synth", None)):
+        spec = dataclasses.replace(resolve(task, None, "default"), profile=prof)
+        ch = [s for s in build_mel_front(spec, model) if isinstance(s, Chunker)][0]
+        expect = np.arange(1, ch.crossfade + 1) / (ch.crossfade + 1) if want is None else np.full(ch.crossfade, want)
+        np.testing.assert_allclose(ch._ramp[:, 0], expect, rtol=1e-6)
+    x = tone(16000, 1.0)
+    outs = []
+    for w in (None, 1.0):
+        e = Engine(Core(DEFAULT, [MelFeatures(DEFAULT), Chunker(model, later_weight=w), RatioMask(DEFAULT)],
+                        OverlapAdd(DEFAULT)), 16000)
+        whole = e.render(x)
+        e.reset()
+        streamed = np.concatenate([e.push(x[i:i + 333]) for i in range(0, len(x), 333)])
+        np.testing.assert_allclose(streamed, whole[: len(streamed)], atol=1e-6)
+        outs.append(whole)
+    assert np.max(np.abs(outs[0] - outs[1])) > 1e-4  # the weight really changes the output

@@ -1,4 +1,5 @@
 """bench.quality / bench.testsets: the scoring helpers and the test-split guarantee (no benchmark run)."""
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -309,6 +310,29 @@ def test_restore_strength_override_reaches_the_profiles_scored_and_is_checked(mo
     assert seen == {"default": 0.55, "quality": 0.55}
     with pytest.raises(SystemExit):
         Q.main(["--tasks", "separate", "--restore-strength", "1.5", "--out", str(tmp_path / "q.json")])
+
+
+def test_later_weight_override_reaches_the_profiles_scored_and_is_checked(monkeypatch, tmp_path):
+    from streamproc import spec as S
+
+    seen = {}
+
+    def fake_eval(clips, profile, bar, **kw):
+        seen[profile] = S.PROFILES[profile].later_run_weight("separate")
+        return {"scores": Q.Scores(), "missing": {}}
+
+    monkeypatch.setitem(Q.EVALUATORS, "separate", fake_eval)
+    monkeypatch.setattr(T, "clips", lambda *a, **k: [])
+    for name, prof in S.PROFILES.items():  # the override must not leak into other tests
+        monkeypatch.setitem(S.PROFILES, name, dataclasses.replace(prof, later_weights=(("separate", 0.3),)))
+    monkeypatch.setattr(Q, "write_json", lambda *a, **k: None)
+    for arg, want in (("1", 1.0), ("ramp", None)):
+        Q.main(["--tasks", "separate", "--profile", "default,low-latency", "--clips", "1", "--later-weight", arg,
+                "--out", str(tmp_path / "q.json")])
+        assert seen == {"default": want, "low-latency": want}  # a task's own gives way too
+    for bad in ("1.5", "half"):
+        with pytest.raises(SystemExit):
+            Q.main(["--tasks", "separate", "--later-weight", bad, "--out", str(tmp_path / "q.json")])
 
 
 def test_recons_narrows_the_reconstructions_scored_and_is_checked(monkeypatch, tmp_path):
