@@ -130,7 +130,7 @@ PROFILES: dict[str, Profile] = {
     # The task model's runs overlap: each frame of a run's 2 new ones was the run before's
     # lookahead. A linear crossfade gave the earlier run (2 frames less of the future) 2/3 of the
     # first; since 2026-12-07 (fourteenth round) the later run has 0.85 of both (later_weight;
-    # low-latency likewise, where the ramp split 1/2). separate/mask on 20-clip seed-2 sets, mean
+    # low-latency below, where the ramp split 1/2, 1.0). separate/mask on 20-clip seed-2 sets, mean
     # of 6 default / 4 low-latency sets: ramp 10.46 / 13.04 dB, 0.75 10.59 / 13.18, 0.85 10.64 /
     # 13.22, 1.0 10.67 / 13.28 but full-band LSD +0.04-0.06 on the FM timbre (seams); confirmed
     # on seeds 0 and 1 (models_data/separate.md, fourteenth round). 12 seed-1 clips per task and
@@ -151,8 +151,12 @@ PROFILES: dict[str, Profile] = {
     # just above 80; soxr QQ as in default.
     # Restoration strength 0.4 as in default (seed-1 clips: separate 0.829 vs gla 0.877, synth
     # 1.280 vs 1.338; superres 1.188 vs 1.182, still behind gla at any strength).
+    # The model's runs overlap by 1 frame: the later run gives all of it (later_weight 1.0: the
+    # earlier run's prediction had no lookahead). separate/mask, seed 2, mean of 4 sets: ramp
+    # 13.04, 0.85 13.22, 1.0 13.28 dB, full-band LSD lower on every set (default's FM seams do not
+    # show here); seeds 0 and 1: 1.0 above 0.85 on all 8 sets, unseen top 13.16 vs 13.10 (ramp 12.92)
     "low-latency": Profile(1, 8, "QQ", 1, 1, 15.0, restore_new=4, restore_lookahead=0, restore_strength=0.4,
-                           restore_strengths=(("superres", 0.2),), task_chunks=(("pitch", 3, 0),), later_weight=0.85,
+                           restore_strengths=(("superres", 0.2),), task_chunks=(("pitch", 3, 0),), later_weight=1.0,
                            later_weights=(("synth", None),),
                            recon_chunks=(("gla", 1, 0), ("hybrid", 1, 0), ("restore", 1, 0)),
                            # synth's gla and restore run its model without lookahead: synth-live,
