@@ -522,13 +522,6 @@ def print_ablation(summary: dict, profile: str) -> None:
 
 # ------------------------------------------------------------------ main
 
-def _fraction(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return -1.0  # reported as out of range by the caller
-
-
 def _model_info() -> dict:
     from streamproc.onnx_model import MODELS_DIR, read_metadata
 
@@ -679,7 +672,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.quick:
         a.clips, a.seconds, a.crepe_full_clips = min(a.clips, 2), min(a.seconds, 5.0), 0
     if a.later_weight is not None:
-        w = None if a.later_weight == "ramp" else _fraction(a.later_weight)
+        try:
+            w = None if a.later_weight == "ramp" else float(a.later_weight)
+        except ValueError:
+            w = -1.0
         if w is not None and not 0.0 <= w <= 1.0:
             ap.error(f"--later-weight must be 'ramp' or in [0, 1], got {a.later_weight}")
         for name in profiles:  # as --restore-strength: this process's profiles only
