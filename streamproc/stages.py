@@ -13,7 +13,7 @@ engine's output independent of block sizes.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from .features import DEFAULT_KIND, FeatureFn, input_features
 from .frame_model import FrameModel
 from .frames import Frames, FrameSchedule
 from .griffinlim import StreamingGriffinLim
+
+if TYPE_CHECKING:
+    from .spec import Profile
 
 
 class FrameStage(Protocol):
@@ -184,6 +187,12 @@ class Chunker:
         queued = Frames.concat(self._queue)
         self._queue = [queued.slice(n, len(queued))]
         return queued.slice(0, n)
+
+
+def task_chunker(model: FrameModel, profile: Profile, task: str, recon: str | None) -> Chunker:
+    """A task model's chunker as ``profile`` runs it: its re-chunking and its blend of overlapping runs."""
+    new, lookahead = profile.chunking(task, recon)
+    return Chunker(model, new=new, lookahead=lookahead, later_weight=profile.later_run_weight(task))
 
 
 class Restore(Chunker):
