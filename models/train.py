@@ -15,6 +15,9 @@ run with ``--loss gan`` turns it into a cGAN: its generator, and a fresh discrim
 loss towards the window's right edge: the last K columns weigh 1, the others ``--focus-rest``
 (L1 per pixel; the PatchGAN's loss on its last patch columns, the rest weighted alike), for a model
 run without lookahead, whose rightmost column is the prediction for "now".
+``--teacher FILE.onnx`` distils: the target becomes ``(1 - share) * truth + share * teacher``,
+the teacher an exported model run on the same windows (``--teacher-share``), optionally seeing
+``--teacher-lead K`` frames more future than the student (``models.teacher``).
 ``--target-shift S`` trains column j of the window on the label of frame j + S (pitch: S = 2 is
 the pitch at the frame's end instead of its centre, for a zero-lookahead model); the export
 carries S into the model's metadata (``target_shift_frames``).
@@ -40,6 +43,7 @@ from streamproc.features import DEFAULT_KIND
 from .data import PairedFrames, output_kind, pitch_layout, task_rows, TASKS
 from .networks import (OUTPUTS, PRESETS, NetConfig, build_discriminator, build_generator, image_units_per_decade,
                        init_weights, n_params)
+from .teacher import Teacher, TeacherError
 
 CKPT_FORMAT = "streamproc-ckpt-1"
 
@@ -190,6 +194,23 @@ def resumed_shift(summary: dict, asked: int | None) -> int:
     return own
 
 
+def resumed_teacher(summary: dict, asked: dict | None) -> None:
+    """A resumed run keeps the teacher it was trained with (none for runs from before the option)."""
+    own = summary.get("teacher")
+    if own != asked:
+        raise TrainError(f"the run was trained with teacher {own}, not {asked}")
+
+
+def build_teacher(args: argparse.Namespace, cfg: NetConfig) -> Teacher | None:
+    if not args.teacher:
+        return None
+    try:
+        return Teacher(Path(args.teacher), cfg.task, cfg.rows_in, cfg.rows_out, cfg.width,
+                       args.teacher_share, args.teacher_lead)
+    except TeacherError as e:
+        raise TrainError(str(e)) from None
+
+
 def _setup_distributed(threads: int | None = None) -> tuple[int, int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -265,6 +286,9 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
     cfg = with_input_kind(cfg, data.manifest, ck is not None or init is not None)
     if args.focus_last is not None and args.focus_last > cfg.width:
         raise TrainError(f"--focus-last {args.focus_last} exceeds the {cfg.width}-frame window")
+    teacher = build_teacher(args, cfg)
+    if ck is not None:
+        resumed_teacher(json.loads(ck["summary"]), teacher.describe() if teacher else None)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(json.loads(cfg.to_json()), indent=1))
@@ -318,6 +342,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
                 "device": device.type, "lr": args.lr, "lambda_l1": lam, "pos_weight": args.pos_weight, "seed": args.seed,
                 "focus_last": focus, "focus_rest": args.focus_rest if focus else None, "init": init,
                 "target_shift": args.target_shift, "amp_weight": args.amp_weight,
+                "teacher": teacher.describe() if teacher else None,
                 "change_weight": args.change_weight, "change_reach": args.change_reach if args.change_weight != 1.0 else None,
                 "data_minutes": m["minutes"], "data_examples": m["n_examples"], "data_seed": m["seed"],
                 "works": m["works"], "n_works": len(m["works"]), "soundfonts": m["soundfonts"],
@@ -342,7 +367,12 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
     for step in range(start + 1, args.steps + 1):
         rng = np.random.default_rng([args.seed, rank, step])
         torch.manual_seed(args.seed * 1_000_003 + rank * 7919 + step)
-        xb, yb = data.batch(rng, args.batch, cfg.width, args.target_shift)
+        if teacher is None:
+            xb, yb = data.batch(rng, args.batch, cfg.width, args.target_shift)
+        else:
+            xw, yw = data.batch(rng, args.batch, cfg.width + teacher.lead, args.target_shift)
+            xb = np.ascontiguousarray(xw[..., :cfg.width])
+            yb = teacher.blend(xw, np.ascontiguousarray(yw[..., :cfg.width]))
         x = torch.from_numpy(xb).to(device, non_blocking=True)
         y = torch.from_numpy(yb).to(device, non_blocking=True)
         fake = G(x)
@@ -449,6 +479,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--target-shift", type=int, default=None, metavar="S",
                     help="target column j = label of frame j+S (default 0; pitch: 2 = the pitch at the "
                          "frame's end, for zero lookahead); a resumed run keeps its own")
+    ap.add_argument("--teacher", metavar="FILE.onnx",
+                    help="distil: blend this exported model's output on each window into the target")
+    ap.add_argument("--teacher-share", type=float, default=0.5,
+                    help="the teacher's share of the target, within (0, 1] (default 0.5)")
+    ap.add_argument("--teacher-lead", type=int, default=0, metavar="K",
+                    help="the teacher's window starts K frames later: it sees K frames more future (default 0)")
     ap.add_argument("--ckpt-every", type=int, default=500)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=None,
