@@ -57,13 +57,16 @@ class StftFramer:
 
     def reset(self) -> None:
         self._buf = np.zeros(self.cfg.n_fft - self.cfg.hop)
+        # what a block that completes no frame returns (most blocks of a small-block host);
+        # callers only test its length, so one instance serves
+        self._no_frames = Frames.empty(self.cfg.n_fft // 2 + 1)
 
     def process(self, x: np.ndarray) -> Frames:
         c = self.cfg
         buf = np.concatenate([self._buf, x]) if len(x) else self._buf
         n = max(0, (len(buf) - (c.n_fft - c.hop)) // c.hop)
         self._buf = buf[n * c.hop:]
-        return self._analyse(buf, n)
+        return self._analyse(buf, n) if n else self._no_frames
 
     def _analyse(self, buf: np.ndarray, n: int) -> Frames:
         """The ``n`` frames that ``buf`` completes (``buf`` starts with the previous frame's
