@@ -29,6 +29,7 @@ RATES = (SAMPLE_RATE, 44100, 48000)
 QUICK = {"blocks": [256, 4096], "rates": [48000], "seconds": 3.0, "cold_repeats": 1}
 FULL = {"blocks": list(BLOCKS), "rates": list(RATES), "seconds": 10.0, "cold_repeats": 3}
 GAN_S_RTF, PITCH_RTF, COLD_S = 0.15, 0.03, 2.0
+PITCH_MODEL_RTF = 0.01   # issue 10: the pitch model alone, as `default` runs it
 LATENCY_MS = {"default": 200.0, "low-latency": 80.0}
 P99_CELL = (256, 48000)  # (block, rate) at which p99 worker time must stay below the block period
 # the live profile: heard latency (engine + pre-buffer + PortAudio's block) at 48 kHz, 64-sample
@@ -167,6 +168,11 @@ def targets(rows: list[dict], cold: list[dict], errors: list[dict] = ()) -> list
                 checks.append(_check("GAN-S RTF <= 0.15", f"{task}/{recon}", w["rtf"], GAN_S_RTF, where))
             if task == "pitch":
                 checks.append(_check("pitch RTF <= 0.03", f"{task}/{recon}", w["rtf"], PITCH_RTF, where))
+            timed = [r for r in standard if r["profile"] == "default" and r.get("model_runs")]
+            if task == "pitch" and timed:
+                m = _worst(timed, "model_rtf")
+                checks.append(_check(f"pitch model RTF <= {PITCH_MODEL_RTF:g} (default)", f"{task}/{recon}",
+                                     m["model_rtf"], PITCH_MODEL_RTF, f"{m['rate']} Hz, block {m['block']}"))
         for profile, limit in LATENCY_MS.items():
             sel = [r for r in rs if r["profile"] == profile]
             if sel:
@@ -196,6 +202,16 @@ def targets(rows: list[dict], cold: list[dict], errors: list[dict] = ()) -> list
             checks.append(_check(f"cold start <= 2 s ({key[:-2].replace('_', ' ')})", c["task"], c[key], COLD_S,
                                  f"median of {len(c['runs'])}"))
     return checks
+
+
+def model_shares(rows: list[dict]) -> list[str]:
+    """One line per task and profile: the task model's own RTF (wall time inside its runs over
+    the audio's duration), lowest and highest over the recons, rates and blocks measured."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        if r.get("model_runs"):
+            groups.setdefault((r["task"], r["profile"]), []).append(r["model_rtf"])
+    return [f"  {task:8s} {profile:11s} {min(v):.4f}-{max(v):.4f}" for (task, profile), v in groups.items()]
 
 
 def plot(rows: list[dict], base: list[dict], name: str) -> None:
@@ -260,6 +276,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{args.seconds:g} s per clip (looped); RTF = wall processing time / duration, cpu rtf = process CPU "
           f"time / duration; p50/p99/max = worker time per block; period = block duration")
     rows, errors = run_grid(args)
+    print("\ntask models alone (wall time inside their runs / duration), over the cells above:")
+    for line in model_shares(rows):
+        print(line)
     base = []
     if not args.no_baselines:
         print("\nbaselines, offline (whole clip in one call, not streaming), 16 kHz, CPU; "

@@ -4,7 +4,9 @@ Shared by ``streamproc bench`` and ``python -m bench.rtf``. Audio streams block 
 through a Processor with ``reset=False``, as a host's worker thread would call it:
 RTF = processing time / audio duration, and each block's time is what the live worker spends
 on it, to be compared with the block period (block / rate). Latency is the engine's declared
-one (exact by construction, see ``streamproc.engine``).
+one (exact by construction, see ``streamproc.engine``). The task model's own share is timed
+apart (``model_rtf``: the wall time inside its runs over the audio's duration), so a budget for
+the model alone can be checked on the pipeline as it really runs it.
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -45,6 +49,42 @@ def load_clip(path: Path, rate: int, seconds: float | None = None) -> np.ndarray
     return np.resize(x, int(round(seconds * rate))) if seconds else x
 
 
+class ModelClock:
+    """Wall time spent inside a frame model's runs, whichever thread makes them."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.runs = 0
+
+    def reset(self) -> None:
+        self.seconds, self.runs = 0.0, 0
+
+
+@contextmanager
+def model_clock(model) -> Iterator[ModelClock]:
+    """Times every ``model.run`` while the block is open (the method is wrapped on the instance
+    and put back after); a task without a model gets a clock that stays at zero."""
+    clock = ModelClock()
+    if model is None:
+        yield clock
+        return
+    inner = model.run
+
+    def run(window: np.ndarray) -> np.ndarray:
+        t = time.perf_counter()
+        try:
+            return inner(window)
+        finally:
+            clock.seconds += time.perf_counter() - t
+            clock.runs += 1
+
+    model.run = run
+    try:
+        yield clock
+    finally:
+        del model.run
+
+
 def measure(task: str, recon: str, rate: int, block: int, x: np.ndarray, model=None,
             profile: str = "default", paced: bool | None = None) -> dict:
     """Streams ``x`` (at ``rate``) in ``block``-sample calls; timing of each call and in total.
@@ -63,31 +103,35 @@ def measure(task: str, recon: str, rate: int, block: int, x: np.ndarray, model=N
     if paced is None:
         low = fx.spec.profile.low_delay
         paced = low is not None and low.model_delay > 0
-    fx.process(x[: rate // 2], rate, buffer_size=block, reset=False)
-    fx.reset()
-    times = []
-    period = block / rate
-    realtime = bool(paced) and request_realtime()
-    try:
-        c0, t0 = time.process_time(), time.perf_counter()
-        for k, i in enumerate(range(0, len(x), block)):
-            if paced:
-                wait = t0 + k * period - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-            t = time.perf_counter()
-            fx.process(x[i:i + block], rate, buffer_size=block, reset=False)
-            times.append(time.perf_counter() - t)
-        cpu = time.process_time() - c0
-    finally:
-        if realtime:
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    with model_clock(fx.frame_model) as clock:
+        fx.process(x[: rate // 2], rate, buffer_size=block, reset=False)
+        fx.reset()
+        clock.reset()
+        times = []
+        period = block / rate
+        realtime = bool(paced) and request_realtime()
+        try:
+            c0, t0 = time.process_time(), time.perf_counter()
+            for k, i in enumerate(range(0, len(x), block)):
+                if paced:
+                    wait = t0 + k * period - time.perf_counter()
+                    if wait > 0:
+                        time.sleep(wait)
+                t = time.perf_counter()
+                fx.process(x[i:i + block], rate, buffer_size=block, reset=False)
+                times.append(time.perf_counter() - t)
+            cpu = time.process_time() - c0
+            fx.reset()   # a worker thread's last run is in before the clock is read
+        finally:
+            if realtime:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     ms = 1e3 * np.array(times)
     dur = len(x) / rate
     heard = heard_latency_samples(fx.latency_samples, block, rate, fx.spec.profile.live_margin_ms)
     return {"task": task, "recon": fx.recon, "profile": profile, "rate": rate, "block": block, "paced": paced,
             "realtime": realtime,
             "seconds": dur, "blocks": len(times), "rtf": float(sum(times)) / dur, "cpu_rtf": cpu / dur,
+            "model_rtf": clock.seconds / dur, "model_runs": clock.runs,
             "block_ms_p50": float(np.percentile(ms, 50)), "block_ms_p99": float(np.percentile(ms, 99)),
             "block_ms_max": float(ms.max()), "block_period_ms": 1e3 * block / rate,
             "latency_samples": fx.latency_samples, "latency_ms": 1e3 * fx.latency_samples / rate,

@@ -93,6 +93,11 @@ class Processor:
             self._rate = rate
 
     @property
+    def frame_model(self) -> FrameModel | None:
+        """The task model the engines run (None for a task without one)."""
+        return self._frame_model()   # loaded in __init__: this returns that same instance
+
+    @property
     def nonfinite_samples(self) -> int:
         """Non-finite input samples replaced by zeros so far (NaN or infinite)."""
         return self._adapter.nonfinite_samples

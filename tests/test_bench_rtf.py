@@ -51,6 +51,30 @@ def test_rtf_is_processing_time_over_audio_time(tone):
     assert r["block_ms_max"] >= 1e3 * pause
 
 
+def test_model_rtf_is_the_time_inside_the_model_runs(tone):
+    """``model_rtf`` counts the task model's runs of the timed pass alone (not the warm-up), at
+    least the time a stand-in model sleeps in them; the model's own ``run`` is put back after."""
+    from streamproc.frame_model import IdentityModel
+
+    pause = 0.003
+
+    class Slow(IdentityModel):
+        def run(self, window):
+            time.sleep(pause)
+            return super().run(window)
+
+    model = Slow(128, 4, 2, 2)
+    x = tone(16000, 1.0)
+    r = benchmark.measure("separate", "mask", 16000, 1024, x, model=model)
+    frames = len(x) // 256
+    assert frames // 2 - 2 <= r["model_runs"] <= frames // 2 + 4          # one run every 2 new frames
+    assert r["model_rtf"] >= pause * r["model_runs"] / r["seconds"] > 0
+    assert r["model_rtf"] < r["rtf"]                                        # a share of the whole
+    assert "run" not in vars(model)                                         # unwrapped again
+    plain = benchmark.measure("resynth", "gla", 16000, 1024, x)
+    assert plain["model_runs"] == 0 or plain["model_rtf"] < r["model_rtf"]
+
+
 def test_task_clips_fall_back_to_the_violin_and_loop_to_length():
     assert benchmark.task_clip("resynth") == benchmark.EXAMPLE
     assert benchmark.task_clip("separate").name in ("duet.flac", "violin.flac")
@@ -83,6 +107,13 @@ def test_targets_and_plot_on_a_made_up_grid(tmp_path, monkeypatch):
     assert got[("pitch", "pitch/sine")] is None                # could not run: n/a, not a pass
     assert [c["pass"] for c in rtf.targets(rows, cold) if c["subject"] == "separate" and "cold" in c["target"]] \
         == [True, False]
+    pitch = [{**row("sine", "default", 64, 0.02, 1.0, 140.0), "task": "pitch", "model_rtf": m, "model_runs": 9}
+             for m in (0.004, 0.012)]
+    got = {c["target"]: c for c in rtf.targets(pitch, [])}
+    assert got["pitch RTF <= 0.03"]["pass"] is True
+    assert got["pitch model RTF <= 0.01 (default)"]["pass"] is False and got[
+        "pitch model RTF <= 0.01 (default)"]["value"] == 0.012               # the worst cell's model share
+    assert rtf.model_shares(pitch) == ["  pitch    default     0.0040-0.0120"]
     live = [{**row("sine", "live", 64, 0.2, 1.0, 14.6), "task": "pitch", "heard_ms": 14.6}]
     live_only = {c["target"] for c in rtf.targets(live, [])}
     assert "live RTF <= 0.3" in live_only and not any(t.startswith("pitch RTF") for t in live_only)  # default's target
