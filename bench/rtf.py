@@ -274,7 +274,8 @@ def main(argv: list[str] | None = None) -> dict:
     skipped = [t for t in RECONS if t not in available_tasks()]
     print(f"tasks {', '.join(args.tasks)}" + (f" (no shipped model: {', '.join(skipped)})" if skipped else ""))
     print(f"{args.seconds:g} s per clip (looped); RTF = wall processing time / duration, cpu rtf = process CPU "
-          f"time / duration; p50/p99/max = worker time per block; period = block duration")
+          f"time / duration; model = wall time inside the task model's runs / duration; p50/p99/max = "
+          f"worker time per block; period = block duration")
     rows, errors = run_grid(args)
     print("\ntask models alone (wall time inside their runs / duration), over the cells above:")
     for line in model_shares(rows):

@@ -139,12 +139,15 @@ def measure(task: str, recon: str, rate: int, block: int, x: np.ndarray, model=N
 
 
 HEADER = (f"{'task':8s} {'recon':7s} {'profile':11s} {'rate':>6s} {'block':>5s} {'rtf':>7s} {'cpu rtf':>7s} "
-          f"{'p50 ms':>7s} {'p99 ms':>7s} {'max ms':>7s} {'period':>7s} {'latency ms':>10s} {'heard ms':>8s}")
+          f"{'model':>7s} {'p50 ms':>7s} {'p99 ms':>7s} {'max ms':>7s} {'period':>7s} {'latency ms':>10s} "
+          f"{'heard ms':>8s}")
 
 
 def row_line(r: dict) -> str:
+    """One row under ``HEADER``; ``model`` is the task model's own RTF (``model_rtf``)."""
     return (f"{r['task']:8s} {r['recon']:7s} {r['profile']:11s} {r['rate']:6d} {r['block']:5d} {r['rtf']:7.4f} "
-            f"{r['cpu_rtf']:7.4f} {r['block_ms_p50']:7.3f} {r['block_ms_p99']:7.3f} {r['block_ms_max']:7.3f} "
+            f"{r['cpu_rtf']:7.4f} {r.get('model_rtf', float('nan')):7.4f} "
+            f"{r['block_ms_p50']:7.3f} {r['block_ms_p99']:7.3f} {r['block_ms_max']:7.3f} "
             f"{r['block_period_ms']:7.3f} {r['latency_ms']:10.1f} {r.get('heard_ms', float('nan')):8.1f}")
 
 

@@ -311,7 +311,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     resolve(args.task, None, args.profile)
     clip = task_clip(args.task)
     x = load_clip(clip, args.rate)
-    print(f"{clip.name}, {x.shape[0] / args.rate:.1f} s; RTF = processing time / duration")
+    print(f"{clip.name}, {x.shape[0] / args.rate:.1f} s; RTF = processing time / duration "
+          f"(model: the task model's own share)")
     print(HEADER)
     skipped = []
     for recon in RECONS[args.task]:

@@ -20,7 +20,7 @@ def test_measure_reports_every_field_and_the_declared_latency(tone):
     assert r["latency_samples"] == declared and r["latency_ms"] == 1e3 * declared / 48000
     line = benchmark.row_line(r)
     assert line.split()[:5] == ["resynth", "gla", "default", "48000", "256"]
-    assert len(line.split()) == 13 and len(line) == len(benchmark.HEADER)  # one value under each column
+    assert len(line.split()) == 14 and len(line) == len(benchmark.HEADER)  # one value under each column
     # heard in live: engine + one block + the profile's margin + PortAudio's block
     margin = round(streamproc.Processor("resynth", "gla").spec.profile.live_margin_ms * 48000 / 1000)
     assert r["heard_ms"] == 1e3 * (declared + 256 + margin + 256) / 48000
