@@ -88,8 +88,9 @@ class InputAdapter:
             data = a.T.astype(np.float64)
         # a mask and one reduction: at a live host's 64 samples this costs a third of a
         # warning-silenced sum (np.errstate is a context manager entered every block)
-        if not np.isfinite(data).all():
-            bad = ~np.isfinite(data)
+        finite = np.isfinite(data)
+        if not finite.all():
+            bad = ~finite
             self.nonfinite_samples += int(bad.sum())
             data[bad] = 0.0
         return Buffer(data, layout, a.shape)
