@@ -53,13 +53,13 @@ class StftFramer:
         self.latency_samples = cfg.hop - 1
         self._window, _ = dsp.windows(cfg)
         self.analysis_window = dsp.analysis_window(cfg.n_fft)  # unscaled (what frame levels need)
+        # what a block that completes no frame returns (most blocks of a small-block host);
+        # callers only test its length, so one instance serves
+        self._no_frames = Frames.empty(cfg.n_fft // 2 + 1)
         self.reset()
 
     def reset(self) -> None:
         self._buf = np.zeros(self.cfg.n_fft - self.cfg.hop)
-        # what a block that completes no frame returns (most blocks of a small-block host);
-        # callers only test its length, so one instance serves
-        self._no_frames = Frames.empty(self.cfg.n_fft // 2 + 1)
 
     def process(self, x: np.ndarray) -> Frames:
         c = self.cfg
