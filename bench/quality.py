@@ -672,12 +672,14 @@ def main(argv: list[str] | None = None) -> int:
     if a.quick:
         a.clips, a.seconds, a.crepe_full_clips = min(a.clips, 2), min(a.seconds, 5.0), 0
     if a.later_weight is not None:
-        try:
-            w = None if a.later_weight == "ramp" else float(a.later_weight)
-        except ValueError:
-            w = -1.0
-        if w is not None and not 0.0 <= w <= 1.0:
-            ap.error(f"--later-weight must be 'ramp' or in [0, 1], got {a.later_weight}")
+        w: float | None = None   # "ramp"
+        if a.later_weight != "ramp":
+            try:
+                w = float(a.later_weight)
+            except ValueError:
+                ap.error(f"--later-weight must be 'ramp' or in [0, 1], got {a.later_weight}")
+            if not 0.0 <= w <= 1.0:
+                ap.error(f"--later-weight must be 'ramp' or in [0, 1], got {a.later_weight}")
         for name in profiles:  # as --restore-strength: this process's profiles only
             PROFILES[name] = dataclasses.replace(PROFILES[name], later_weight=w, later_weights=())
     if a.restore_strength is not None:
