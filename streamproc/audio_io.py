@@ -235,9 +235,9 @@ class AudioReader:
             raise UserError(f"{p} has {self.channels} channels; at most {MAX_CHANNELS} are supported")
         if self.frames <= 0:
             raise UserError(f"{p} contains no audio samples")
+        self._peak: float | None = None
         if f.subtype in ("FLOAT", "DOUBLE"):  # only float files can hold NaN: scan them before any work
-            for _ in self.blocks():
-                pass
+            self._peak = max(float(np.abs(b).max()) for b in self.blocks())
             # the frame count an mp3 or a truncated file's header promises is checked by reading
 
     @property
@@ -273,6 +273,14 @@ class AudioReader:
         if n == 0:
             raise UserError(f"{self.path} contains no audio samples")
         self.frames = n
+
+    @property
+    def peak(self) -> float:
+        """The largest absolute sample over every channel (full scale 1.0): read once, on
+        first use, in a pass of its own (float files: during the check at opening)."""
+        if self._peak is None:
+            self._peak = max(float(np.abs(b).max()) for b in self.blocks())
+        return self._peak
 
     def read(self) -> np.ndarray:
         """The whole file (for short clips only)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from .audio_io import AUDIO_EXTENSIONS, MAX_RATE, MIN_RATE, check_input_path, check_output_path
 from .config import SAMPLE_RATE
 from .errors import UserError
+from .level import LEVELS, LIFT_TO_DBFS
 from .tasks import OFFLINE_PROFILE, PROFILES, RECONS, resolve
 
 EXIT_USER = 2
@@ -77,6 +78,12 @@ def _guide_weight_arg(p: argparse.ArgumentParser) -> None:
                    help="--recon wavenet-guided: each sample is W * input + (1 - W) * the vocoder's (default 0.5)")
 
 
+def _level_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--level", default="auto", choices=LEVELS,
+                   help=f"auto (default): a file peaking below {LIFT_TO_DBFS:g} dBFS is lifted to it for the models, "
+                        f"and the output brought back down by as much (they trained on louder audio); off: as it is")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="streamproc", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -94,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"output sample rate (default: max(input rate, {SAMPLE_RATE}))")
     r.add_argument("--profile", default=OFFLINE_PROFILE,
                    help=f"{' | '.join(PROFILES)} (default {OFFLINE_PROFILE}: offline, latency costs nothing)")
+    _level_arg(r)
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--plot", default=None, metavar="PNG",
                    help="also draw input | output (| reference) log-mel spectrograms into this PNG (needs matplotlib)")
@@ -143,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("output", help="OUT.csv (time,f0 every 10 ms), OUT.mid (notes) or OUT.json (both)")
     pt.add_argument("--model", default=None, help="a pitch ONNX model to run instead of the shipped one")
     pt.add_argument("--plot", default=None, metavar="PNG", help="also draw the f0 track over the spectrogram")
+    _level_arg(pt)
 
     dm = sub.add_parser("demo", help="run every task on the bundled examples (audio, CSV, MIDI, pictures)")
     dm.add_argument("outdir", nargs="?", default="streamproc-demo", help="folder to write into (default: streamproc-demo)")
@@ -167,6 +176,12 @@ def _progress_bar(total: int, desc: str, quiet: bool, long_after: int):
                 leave=False)
 
 
+def _report_lift(report) -> None:
+    if report.extra.get("lift_db", 0.0) > 0.0:
+        print(f"streamproc: note: the input peaks at {report.extra['peak_dbfs']:.1f} dBFS; the models heard it "
+              f"{report.extra['lift_db']:.1f} dB louder (--level off: as it is)", file=sys.stderr)
+
+
 def _report_clipping(report) -> None:
     if report.clipped:
         print(f"streamproc: note: {report.clipped} output samples ({100 * report.clipped_fraction:.3g} %) "
@@ -186,10 +201,11 @@ def cmd_render(args: argparse.Namespace) -> None:
                         "is written on its own 10 ms grid")
     with AudioReader(src) as head:  # the input's header first: a bad file fails before the model loads
         frames, rate = head.frames, head.rate
-    renderer = FileRenderer(spec, args.model, args.out_rate, args.block)
+    renderer = FileRenderer(spec, args.model, args.out_rate, args.block, level=args.level)
     with _progress_bar(frames, spec.task, args.quiet, 30 * rate) as bar:
         report = renderer.render(src, args.output, args.plot, args.reference,
                                  progress=lambda n: bar.update(min(n, bar.total - bar.n)))
+    _report_lift(report)
     _report_clipping(report)
     if report.scores is not None:
         _print_scores(report.scores, report.channels)
@@ -302,7 +318,9 @@ def cmd_pitch(args: argparse.Namespace) -> None:
 
     src = check_input_path(args.input)
     check_output_path(args.output, [src], PITCH_EXTENSIONS)
-    FileRenderer(resolve("pitch", None, OFFLINE_PROFILE), args.model).render(src, args.output, args.plot)
+    report = FileRenderer(resolve("pitch", None, OFFLINE_PROFILE), args.model, level=args.level).render(
+        src, args.output, args.plot)
+    _report_lift(report)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

@@ -22,6 +22,7 @@ from .config import DEFAULT
 from .engine import Engine
 from .errors import UserError
 from .frame_model import FrameModel
+from .level import LEVELS, lift_db
 from .spec import RESTORE_MODEL, TaskSpec, load_restore_model, task_model
 from .tasks import build_engine
 
@@ -94,9 +95,15 @@ class FileRenderer:
 
     def __init__(self, spec: TaskSpec, model: FrameModel | str | Path | None = None,
                  out_rate: int | None = None, block: int = 4096, restore_model: FrameModel | None = None,
-                 providers: Sequence[str] | None = None, threads: int | None = None) -> None:
+                 providers: Sequence[str] | None = None, threads: int | None = None,
+                 level: str = "auto") -> None:
         """``model``/``restore_model``: a loaded model, an ONNX file, or None for the shipped one;
-        files are opened once, on onnxruntime's ``providers`` with ``threads`` intra-op threads."""
+        files are opened once, on onnxruntime's ``providers`` with ``threads`` intra-op threads.
+        ``level``: ``auto`` lifts a quiet file into the models' level range and brings the output
+        back down by as much; ``off`` feeds every file as it is (:mod:`streamproc.level`)."""
+        if level not in LEVELS:
+            raise UserError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+        self.level = level
         self.spec = spec
         self.out_rate = check_rate(out_rate, "--out-rate") if out_rate is not None else None
         if int(block) < 1:
@@ -132,22 +139,29 @@ class FileRenderer:
             if dst_p.suffix.lower() in pitch_extensions():
                 if reference:
                     raise UserError("--reference scores audio against audio; a pitch track has no such score")
-                return self._pitch(reader, dst_p, check_plot_target(plot, [reader.path, dst_p]), progress)
-            plot_p = check_plot_target(plot, [reader.path, dst_p])
-            ref_p = check_reference(reference, reader.path, dst_p) if reference else None
-            out_rate = self.out_rate or output_rate(reader.rate)
-            with AudioWriter(dst_p, out_rate, reader.channels) as writer:
-                if ref_p is None:
-                    report = self._audio(reader, writer, None, plot_p, progress)
-                else:
-                    with AudioReader(ref_p, kind="reference") as ref:
-                        _check_reference_shape(ref, reader)
-                        report = self._audio(reader, writer, ref, plot_p, progress)
-                writer.commit()
+                plot_p = check_plot_target(plot, [reader.path, dst_p])
+                lift = lift_db(reader.peak, self.level)
+                report = self._pitch(reader, dst_p, plot_p, progress, _gain(lift))
+            else:
+                plot_p = check_plot_target(plot, [reader.path, dst_p])
+                ref_p = check_reference(reference, reader.path, dst_p) if reference else None
+                out_rate = self.out_rate or output_rate(reader.rate)
+                lift = lift_db(reader.peak, self.level)
+                with AudioWriter(dst_p, out_rate, reader.channels) as writer:
+                    if ref_p is None:
+                        report = self._audio(reader, writer, None, plot_p, progress, _gain(lift))
+                    else:
+                        with AudioReader(ref_p, kind="reference") as ref:
+                            _check_reference_shape(ref, reader)
+                            report = self._audio(reader, writer, ref, plot_p, progress, _gain(lift))
+                    writer.commit()
+            report.extra.update(peak_dbfs=_dbfs(reader.peak), lift_db=lift)
         return report
 
     def _audio(self, reader: AudioReader, writer: AudioWriter, ref: AudioReader | None,
-               plot: Path | None, progress: Progress | None) -> RenderReport:
+               plot: Path | None, progress: Progress | None, gain: float = 1.0) -> RenderReport:
+        """The engines see the input times ``gain``; what is written (and scored, and drawn) is
+        their output divided by it."""
         from .analysis import MelPicture, StreamingScore, StreamResampler
 
         in_rate, out_rate, ch = reader.rate, writer.rate, reader.channels
@@ -183,6 +197,8 @@ class FileRenderer:
                 score.push(np.zeros((ch, 0)), z)
 
         def emit(y: np.ndarray) -> None:
+            if gain != 1.0:
+                y = y / gain
             writer.write(y)
             if pictures:
                 pictures[1].push(y)
@@ -193,7 +209,7 @@ class FileRenderer:
             for x in reader.blocks(self.block):
                 if pictures:
                     pictures[0].push(x)
-                yield x
+                yield x * gain if gain != 1.0 else x
                 if progress is not None:
                     progress(x.shape[1])
 
@@ -209,7 +225,8 @@ class FileRenderer:
             plot_mel_panels([(n, p.finish()) for n, p in zip(names, pictures)], plot, pictures[0].pool)
         return report
 
-    def _pitch(self, reader: AudioReader, dst: Path, plot: Path | None, progress: Progress | None) -> RenderReport:
+    def _pitch(self, reader: AudioReader, dst: Path, plot: Path | None, progress: Progress | None,
+               gain: float = 1.0) -> RenderReport:
         from .pitch import track_pitch_blocks, write_pitch
 
         probe_output(dst)
@@ -223,7 +240,7 @@ class FileRenderer:
             for x in reader.blocks(self.block):
                 if picture is not None:
                     picture.push(x)
-                yield x.mean(axis=0)
+                yield x.mean(axis=0) * gain if gain != 1.0 else x.mean(axis=0)
                 if progress is not None:
                     progress(x.shape[1])
 
@@ -236,6 +253,14 @@ class FileRenderer:
                              title=f"f0 of {reader.path.name} ({track.model})")
         return RenderReport(reader.path, dst, reader.rate, reader.rate, 1, reader.frames, len(track.times),
                             extra={"voiced": int(track.voiced.sum())})
+
+
+def _gain(db: float) -> float:
+    return 10.0 ** (db / 20.0)
+
+
+def _dbfs(peak: float) -> float:
+    return 20.0 * math.log10(peak) if peak > 0 else -math.inf
 
 
 def _check_reference_shape(ref: AudioReader, reader: AudioReader) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..level import LEVELS, LIFT_TO_DBFS
 from .work import DEVICES, FORMATS, Settings, default_format
 
 EPILOG = ("Exit status: 0 every file done or skipped, 1 some failed (listed, and in the manifest), "
@@ -32,6 +33,9 @@ def add_parser(sub) -> None:
                    help="with --ray: GPUs each worker asks for (places workers on GPU nodes)")
     b.add_argument("--device", default="auto", choices=DEVICES,
                    help="onnxruntime provider: auto (CUDA where available), cpu or cuda")
+    b.add_argument("--level", default="auto", choices=LEVELS,
+                   help=f"auto (default): a file peaking below {LIFT_TO_DBFS:g} dBFS is lifted to it for the models, "
+                        f"and its output brought back down by as much; off: every file as it is")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -39,7 +43,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from .runner import Interrupted, run_batch
 
     settings = Settings(task=args.task, recon=args.recon, profile=args.profile,
-                        fmt=args.format or default_format(args.task), device=args.device)
+                        fmt=args.format or default_format(args.task), device=args.device,
+                        level=args.level)
     try:
         summary = run_batch(args.inputs, args.out, settings, jobs=args.jobs, ray_address=args.ray,
                             gpus_per_worker=args.gpus_per_worker, quiet=args.quiet)

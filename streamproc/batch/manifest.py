@@ -19,7 +19,7 @@ from ..errors import UserError
 MANIFEST_NAME = "batch-manifest.jsonl"
 LOCK_NAME = ".batch.lock"
 PARTIAL_DIR = ".batch-partial"     # outputs being written; removed at start and end of every batch
-RESUME_KEYS = ("task", "recon", "profile", "model")
+RESUME_KEYS = ("task", "recon", "profile", "model", "level")
 
 
 def file_hash(path: Path, chunk: int = 1 << 20) -> str:

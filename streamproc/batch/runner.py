@@ -156,7 +156,8 @@ def _run_locked(items, out: Path, settings: Settings, spec, jobs, ray_address, g
     shutil.rmtree(partial, ignore_errors=True)   # what a killed batch was writing
     manifest = Manifest(out)
     previous = manifest.load()
-    key = {"task": spec.task, "recon": spec.recon, "profile": spec.profile_name, "model": model_identity(spec)}
+    key = {"task": spec.task, "recon": spec.recon, "profile": spec.profile_name, "model": model_identity(spec),
+           "level": settings.level}
     summary = BatchSummary(manifest=manifest.path)
     todo: deque = deque()
     meta: dict = {}

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..audio_io import AUDIO_EXTENSIONS
 from ..errors import UserError
+from ..level import LEVELS
 
 PITCH_FORMATS = ("csv", "mid", "json")
 FORMATS = tuple(e[1:] for e in AUDIO_EXTENSIONS) + PITCH_FORMATS
@@ -35,6 +36,7 @@ class Settings:
     fmt: str = "wav"
     device: str = "auto"       # auto: CUDA where onnxruntime has it, else CPU
     threads: int = 1           # onnxruntime intra-op threads per worker
+    level: str = "auto"        # streamproc.level: lift quiet files into the models' range ("auto") or not ("off")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ def check_settings(s: Settings):
                         f"({', '.join(e[1:] for e in AUDIO_EXTENSIONS)})")
     if s.device not in DEVICES:
         raise UserError(f"unknown --device {s.device!r} (choose from {', '.join(DEVICES)})")
+    if s.level not in LEVELS:
+        raise UserError(f"unknown --level {s.level!r} (choose from {', '.join(LEVELS)})")
     for _, path in pipeline_files(spec):
         if path is None:
             raise UserError(f"task {spec.task} with --recon {spec.recon} needs a model that does not ship "
@@ -151,7 +155,7 @@ class FileWorker:
         if spec.recon.startswith("wavenet"):
             load_shipped_vocoder()  # cached per process; the engines pick it up from there
         self.renderer = FileRenderer(spec, block=RENDER_BLOCK, providers=providers(settings.device),
-                                     threads=settings.threads)
+                                     threads=settings.threads, level=settings.level)
         self.providers = self.renderer.providers or ["none"]
         self.identity = model_identity(spec)
         self.name = f"{socket.gethostname()}:{os.getpid()}"

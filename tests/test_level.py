@@ -1,0 +1,106 @@
+"""--level auto: a quiet file reaches the models at a level they know, and comes back at its own."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from streamproc.audio_io import AudioReader
+from streamproc.batch.work import Settings, check_settings
+from streamproc.errors import UserError
+from streamproc.level import LIFT_TO_DBFS, MAX_LIFT_DB, lift_db
+from streamproc.metrics import score
+from streamproc.render import FileRenderer
+from streamproc.tasks import resolve
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "streamproc" / "examples"
+
+
+def _example(name: str, seconds: float, peak_dbfs: float) -> tuple[np.ndarray, int]:
+    x, rate = sf.read(EXAMPLES / name, dtype="float64", always_2d=True)
+    x = x[: int(seconds * rate)].T
+    return x / np.abs(x).max() * 10 ** (peak_dbfs / 20), rate
+
+
+def test_lift_brings_a_quiet_peak_to_the_target_and_leaves_the_rest():
+    assert lift_db(10 ** (-60 / 20)) == pytest.approx(LIFT_TO_DBFS + 60)
+    assert lift_db(10 ** ((LIFT_TO_DBFS + 0.5) / 20)) == 0.0
+    assert lift_db(1.5) == 0.0 and lift_db(0.0) == 0.0
+    assert lift_db(1e-9) == MAX_LIFT_DB
+    assert lift_db(1e-3, "off") == 0.0
+    with pytest.raises(ValueError, match="level"):
+        lift_db(0.5, "loud")
+
+
+def test_reader_peak_spans_every_channel_and_every_format(tmp_path):
+    x = np.zeros((2, 5000))
+    x[1, 4321] = -0.25
+    for subtype, name in (("FLOAT", "f.wav"), ("PCM_24", "i.wav")):
+        sf.write(tmp_path / name, x.T, 16000, subtype=subtype)
+        with AudioReader(tmp_path / name) as r:
+            assert r.peak == pytest.approx(0.25, abs=1e-6)
+
+
+def _render_loud_quiet_off(tmp_path, task: str, example: str):
+    """The example at -20 dBFS (nothing lifted) and 40 dB below it, rendered with auto, and the
+    quiet one with off; outputs as (channels, samples), the quiet ones brought back up 40 dB."""
+    x, rate = _example(example, 2.0, LIFT_TO_DBFS)
+    for name, gain in (("loud", 1.0), ("quiet", 0.01)):
+        sf.write(tmp_path / f"{name}.wav", (x * gain).T, rate, subtype="FLOAT")
+    spec = resolve(task, None, "default")
+    renderer = FileRenderer(spec)
+    reports = [renderer.render(tmp_path / f"{n}.wav", tmp_path / f"{n}-out.wav") for n in ("loud", "quiet")]
+    FileRenderer(spec, level="off").render(tmp_path / "quiet.wav", tmp_path / "off-out.wav")
+    assert reports[0].extra["lift_db"] == 0.0
+    assert reports[1].extra["lift_db"] == pytest.approx(40.0)
+    loud, quiet, off = (sf.read(tmp_path / f"{n}-out.wav", dtype="float64", always_2d=True)[0].T
+                        for n in ("loud", "quiet", "off"))
+    return loud, 100 * quiet, 100 * off
+
+
+def test_a_quiet_file_separates_exactly_as_the_same_file_louder(tmp_path):
+    """separate/mask keeps the mixture's phase: lifted by exactly the 40 dB it lacks, the quiet
+    file's output is the louder file's, 40 dB down. Off, the models hear it as it is."""
+    loud, quiet, off = _render_loud_quiet_off(tmp_path, "separate", "duet.flac")
+    scale = np.abs(loud).max()
+    assert np.abs(quiet - loud).max() < 1e-3 * scale
+    assert np.abs(off - loud).max() > 0.05 * scale
+
+
+def test_a_quiet_file_gets_the_same_upper_band(tmp_path):
+    """superres's upper band takes Griffin-Lim phases, which a float32 rounding of the input
+    already moves (LSD 0.22 between the two waveforms): compare spectra, against off's."""
+    loud, quiet, off = _render_loud_quiet_off(tmp_path, "superres", "lofi.flac")
+    assert score(loud, quiet, 16000)["lsd"] < 0.5
+    assert score(loud, off, 16000)["lsd"] > 1.0
+
+
+def test_pitch_track_of_a_quiet_recording_is_the_loud_ones(tmp_path):
+    x, rate = _example("melody.flac", 3.0, LIFT_TO_DBFS)
+    sf.write(tmp_path / "loud.wav", x.T, rate, subtype="FLOAT")
+    sf.write(tmp_path / "quiet.wav", (x * 10 ** (-45 / 20)).T, rate, subtype="FLOAT")
+    spec = resolve("pitch", None, "default")
+    FileRenderer(spec).render(tmp_path / "loud.wav", tmp_path / "loud.csv")
+    FileRenderer(spec).render(tmp_path / "quiet.wav", tmp_path / "quiet.csv")
+    FileRenderer(spec, level="off").render(tmp_path / "quiet.wav", tmp_path / "off.csv")
+    loud, quiet, off = (np.loadtxt(tmp_path / f"{n}.csv", delimiter=",", skiprows=1) for n in ("loud", "quiet", "off"))
+    voiced = loud[:, 1] > 0
+    assert voiced.mean() > 0.5
+    assert np.array_equal(quiet[:, 1] > 0, voiced)
+    assert np.allclose(quiet[voiced, 1], loud[voiced, 1], rtol=1e-3)
+    assert (off[:, 1] > 0).sum() < 0.8 * voiced.sum()   # the models took most of it for the noise floor
+
+
+def test_level_is_checked_before_any_work(tmp_path):
+    with pytest.raises(UserError, match="level"):
+        FileRenderer(resolve("resynth", "mask", "quality"), level="loud")
+    with pytest.raises(UserError, match="--level"):
+        check_settings(Settings(task="resynth", level="loud"))
+    src = tmp_path / "in.wav"
+    sf.write(src, np.zeros(1600), 16000)
+    r = subprocess.run([sys.executable, "-m", "streamproc", "render", str(src), str(tmp_path / "o.wav"),
+                        "--task", "resynth", "--level", "loud"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--level" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o.wav").exists()
