@@ -1,0 +1,135 @@
+"""What the input's level does to each task, with ``--level auto`` and ``--level off``.
+
+The models trained on renderings peaking at -24..-1 dBFS. Real recordings may peak far lower
+(a quiet transfer, a 24-bit take with headroom). Each test clip is scaled so that it peaks at
+each of ``--peaks`` dBFS, written as a float WAV and rendered through
+:class:`streamproc.render.FileRenderer`, exactly as ``streamproc render`` runs it, once per
+level mode. Scores: separate SI-SDR (``mask``, against the violin stem), superres LSD80 (against
+the full-band original at the input's level), pitch RPA / OA (audio-aligned labels).
+
+    python -m bench.level                      # 12 clips per task, quality profile (render's)
+    python -m bench.level --profile default --clips 6 --tasks pitch
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from streamproc.config import SAMPLE_RATE
+from streamproc.level import LEVELS, lift_db
+from streamproc.tasks import OFFLINE_PROFILE, PROFILES, resolve
+
+from . import testsets
+from .common import write_json
+
+TASKS = ("separate", "superres", "pitch")
+PEAKS_DBFS = (-10.0, -30.0, -40.0, -50.0, -60.0)
+PITCH_SOUNDFONT = "FluidR3_GM"
+PITCH_SEED = 1   # the pitch clips bench.quality's default-profile rows use
+
+
+def _clips(task: str, count: int) -> list:
+    if task == "pitch":
+        return testsets.pitch_clips(PITCH_SOUNDFONT, count, seed=PITCH_SEED, progress=False)
+    return testsets.clips(task, count, progress=False)
+
+
+def _score(task: str, clip, out_path: Path, gain: float) -> dict[str, float]:
+    from streamproc.metrics import lsd, si_sdr
+
+    if task == "pitch":
+        from .quality import pitch_scores
+
+        track = np.loadtxt(out_path, delimiter=",", skiprows=1, ndmin=2)
+        ref_times = np.arange(len(clip.f0)) * testsets.F0_HOP
+        s = pitch_scores(ref_times, clip.f0, track[:, 0], track[:, 1])
+        return {"rpa": s["rpa"], "oa": s["oa"]}
+    y = sf.read(out_path, dtype="float64")[0]
+    ref = clip.reference * gain
+    n = min(len(y), len(ref))
+    if task == "separate":
+        return {"si_sdr": si_sdr(ref[:n], y[:n])}
+    return {"lsd80": lsd(ref[:n], y[:n], range_db=80.0)}
+
+
+def run(tasks: tuple[str, ...], clips: int, profile: str, peaks: tuple[float, ...]) -> dict:
+    from tqdm import tqdm
+
+    from streamproc.render import FileRenderer
+
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for task in tasks:
+            spec = resolve(task, None, profile)
+            renderers = {mode: FileRenderer(spec, level=mode) for mode in LEVELS}
+            cl = _clips(task, clips)
+            ext = ".csv" if task == "pitch" else ".wav"
+            rows: dict[str, dict[str, list[dict]]] = {}
+            bar = tqdm(total=len(cl) * len(peaks), desc=f"level {task}", unit="render", leave=False)
+            for c in cl:
+                for peak in peaks:
+                    gain = 10.0 ** (peak / 20.0) / float(np.abs(c.input).max())
+                    src = folder / "in.wav"
+                    sf.write(src, (c.input * gain).astype(np.float32), SAMPLE_RATE, subtype="FLOAT")
+                    lifted = lift_db(10.0 ** (peak / 20.0)) > 0.0
+                    for mode in LEVELS:
+                        if mode == "auto" and not lifted:   # nothing to lift: the same render as off
+                            continue
+                        dst = folder / f"out-{mode}{ext}"
+                        renderers[mode].render(src, dst)
+                        rows.setdefault(f"{peak:g}", {}).setdefault(mode, []).append(_score(task, c, dst, gain))
+                    bar.update()
+            bar.close()
+            for by_mode in rows.values():
+                by_mode.setdefault("auto", by_mode["off"])
+            results[task] = {peak: {mode: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]}
+                                    for mode, rs in by_mode.items()} for peak, by_mode in rows.items()}
+    return results
+
+
+def print_table(results: dict, peaks: tuple[float, ...]) -> None:
+    print(f"{'task':9s} {'figure':7s} {'level':5s} " + " ".join(f"{p:>8g}" for p in peaks) + "   (input peak, dBFS)")
+    for task, by_peak in results.items():
+        metrics = next(iter(next(iter(by_peak.values())).values()))
+        for metric in metrics:
+            for mode in ("off", "auto"):
+                cells = " ".join(f"{by_peak[f'{p:g}'][mode][metric]:8.3f}" for p in peaks)
+                print(f"{task:9s} {metric:7s} {mode:5s} {cells}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m bench.level", description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, of {', '.join(TASKS)}")
+    ap.add_argument("--clips", type=int, default=12, help="test-split clips of 10 s per task (default 12)")
+    ap.add_argument("--profile", default=OFFLINE_PROFILE, help=f"{' | '.join(PROFILES)} (default {OFFLINE_PROFILE})")
+    ap.add_argument("--peaks", default=",".join(f"{p:g}" for p in PEAKS_DBFS),
+                    help="input peaks in dBFS, comma-separated")
+    ap.add_argument("--out", default="level", help="JSON name under bench/out (default level)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    a = ap.parse_args(argv)
+    tasks = tuple(t for t in a.tasks.split(",") if t)
+    if set(tasks) - set(TASKS) or a.profile not in PROFILES or a.clips < 1:
+        ap.error(f"--tasks of {', '.join(TASKS)}, --profile of {', '.join(PROFILES)}, --clips >= 1")
+    try:
+        peaks = tuple(float(p) for p in a.peaks.split(","))
+    except ValueError:
+        ap.error(f"--peaks takes numbers in dBFS, got {a.peaks!r}")
+    if any(not p < 0 for p in peaks):
+        ap.error("--peaks must lie below 0 dBFS")
+    results = run(tasks, a.clips, a.profile, peaks)
+    print(f"{a.profile} profile, {a.clips} test-split clips per task; separate: SI-SDR dB (higher is better), "
+          f"superres: LSD80 (lower), pitch: RPA / OA on {PITCH_SOUNDFONT} (higher)")
+    print_table(results, peaks)
+    write_json(a.out, {"profile": a.profile, "clips": a.clips, "peaks_dbfs": list(peaks), "results": results,
+                       "command": " ".join(["python -m bench.level", *argv])})
+    return results
+
+
+if __name__ == "__main__":
+    main()
