@@ -1,7 +1,7 @@
 """What the input's level does to each task, with ``--level auto`` and ``--level off``.
 
 The models trained on renderings peaking at -24..-1 dBFS. Real recordings may peak far lower
-(a quiet transfer, a 24-bit take with headroom). Each test clip is scaled so that it peaks at
+(a quiet transfer, a 24-bit take with headroom) or at full scale (a mastered release). Each test clip is scaled so that it peaks at
 each of ``--peaks`` dBFS, written as a float WAV and rendered through
 :class:`streamproc.render.FileRenderer`, exactly as ``streamproc render`` runs it, once per
 level mode. Scores: separate SI-SDR (``mask``, against the violin stem), superres LSD80 (against
@@ -21,14 +21,14 @@ import numpy as np
 import soundfile as sf
 
 from streamproc.config import SAMPLE_RATE
-from streamproc.level import LEVELS, lift_db
+from streamproc.level import LEVELS, level_gain_db
 from streamproc.tasks import OFFLINE_PROFILE, PROFILES, resolve
 
 from . import testsets
 from .common import write_json
 
 TASKS = ("separate", "superres", "pitch")
-PEAKS_DBFS = (-10.0, -30.0, -40.0, -50.0, -60.0)
+PEAKS_DBFS = (0.0, -6.0, -20.0, -30.0, -40.0, -50.0, -60.0)
 PITCH_SOUNDFONT = "FluidR3_GM"
 PITCH_SEED = 1   # the pitch clips bench.quality's default-profile rows use
 
@@ -77,9 +77,9 @@ def run(tasks: tuple[str, ...], clips: int, profile: str, peaks: tuple[float, ..
                     gain = 10.0 ** (peak / 20.0) / float(np.abs(c.input).max())
                     src = folder / "in.wav"
                     sf.write(src, (c.input * gain).astype(np.float32), SAMPLE_RATE, subtype="FLOAT")
-                    lifted = lift_db(10.0 ** (peak / 20.0)) > 0.0
+                    moved = abs(level_gain_db(10.0 ** (peak / 20.0))) > 1e-9
                     for mode in LEVELS:
-                        if mode == "auto" and not lifted:   # nothing to lift: the same render as off
+                        if mode == "auto" and not moved:   # at the target already: the same render as off
                             continue
                         dst = folder / f"out-{mode}{ext}"
                         renderers[mode].render(src, dst)
@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> dict:
         peaks = tuple(float(p) for p in a.peaks.split(","))
     except ValueError:
         ap.error(f"--peaks takes numbers in dBFS, got {a.peaks!r}")
-    if any(not p < 0 for p in peaks):
-        ap.error("--peaks must lie below 0 dBFS")
+    if any(not p <= 0 for p in peaks):
+        ap.error("--peaks must lie at or below 0 dBFS")
     results = run(tasks, a.clips, a.profile, peaks)
     print(f"{a.profile} profile, {a.clips} test-split clips per task; separate: SI-SDR dB (higher is better), "
           f"superres: LSD80 (lower), pitch: RPA / OA on {PITCH_SOUNDFONT} (higher)")

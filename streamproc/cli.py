@@ -13,7 +13,7 @@ from pathlib import Path
 from .audio_io import AUDIO_EXTENSIONS, MAX_RATE, MIN_RATE, check_input_path, check_output_path
 from .config import SAMPLE_RATE
 from .errors import UserError
-from .level import LEVELS, LIFT_TO_DBFS
+from .level import LEVELS, TARGET_PEAK_DBFS, below_training
 from .tasks import OFFLINE_PROFILE, PROFILES, RECONS, resolve
 
 EXIT_USER = 2
@@ -80,8 +80,8 @@ def _guide_weight_arg(p: argparse.ArgumentParser) -> None:
 
 def _level_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--level", default="auto", choices=LEVELS,
-                   help=f"auto (default): a file peaking below {LIFT_TO_DBFS:g} dBFS is lifted to it for the models, "
-                        f"and the output brought back down by as much (they trained on louder audio); off: as it is")
+                   help=f"auto (default): the models hear each file peaking at {TARGET_PEAK_DBFS:g} dBFS, and the "
+                        f"output is brought back to the input's level; off: as it is")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,10 +176,12 @@ def _progress_bar(total: int, desc: str, quiet: bool, long_after: int):
                 leave=False)
 
 
-def _report_lift(report) -> None:
-    if report.extra.get("lift_db", 0.0) > 0.0:
+def _report_level(report) -> None:
+    """A note where the level mattered most: a file quieter than any the models trained on."""
+    gain = report.extra.get("level_gain_db", 0.0)
+    if gain > 0.0 and below_training(10.0 ** (report.extra["peak_dbfs"] / 20.0)):
         print(f"streamproc: note: the input peaks at {report.extra['peak_dbfs']:.1f} dBFS; the models heard it "
-              f"{report.extra['lift_db']:.1f} dB louder (--level off: as it is)", file=sys.stderr)
+              f"{gain:.1f} dB louder (--level off: as it is)", file=sys.stderr)
 
 
 def _report_clipping(report) -> None:
@@ -205,7 +207,7 @@ def cmd_render(args: argparse.Namespace) -> None:
     with _progress_bar(frames, spec.task, args.quiet, 30 * rate) as bar:
         report = renderer.render(src, args.output, args.plot, args.reference,
                                  progress=lambda n: bar.update(min(n, bar.total - bar.n)))
-    _report_lift(report)
+    _report_level(report)
     _report_clipping(report)
     if report.scores is not None:
         _print_scores(report.scores, report.channels)
@@ -320,7 +322,7 @@ def cmd_pitch(args: argparse.Namespace) -> None:
     check_output_path(args.output, [src], PITCH_EXTENSIONS)
     report = FileRenderer(resolve("pitch", None, OFFLINE_PROFILE), args.model, level=args.level).render(
         src, args.output, args.plot)
-    _report_lift(report)
+    _report_level(report)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

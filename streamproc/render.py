@@ -22,7 +22,7 @@ from .config import DEFAULT
 from .engine import Engine
 from .errors import UserError
 from .frame_model import FrameModel
-from .level import LEVELS, lift_db
+from .level import LEVELS, level_gain_db
 from .spec import RESTORE_MODEL, TaskSpec, load_restore_model, task_model
 from .tasks import build_engine
 
@@ -99,8 +99,8 @@ class FileRenderer:
                  level: str = "auto") -> None:
         """``model``/``restore_model``: a loaded model, an ONNX file, or None for the shipped one;
         files are opened once, on onnxruntime's ``providers`` with ``threads`` intra-op threads.
-        ``level``: ``auto`` lifts a quiet file into the models' level range and brings the output
-        back down by as much; ``off`` feeds every file as it is (:mod:`streamproc.level`)."""
+        ``level``: ``auto`` brings each file's peak to the level the models do best at and the
+        output back by as much; ``off`` feeds every file as it is (:mod:`streamproc.level`)."""
         if level not in LEVELS:
             raise UserError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
         self.level = level
@@ -140,22 +140,22 @@ class FileRenderer:
                 if reference:
                     raise UserError("--reference scores audio against audio; a pitch track has no such score")
                 plot_p = check_plot_target(plot, [reader.path, dst_p])
-                lift = lift_db(reader.peak, self.level)
-                report = self._pitch(reader, dst_p, plot_p, progress, _gain(lift))
+                gain_db = level_gain_db(reader.peak, self.level)
+                report = self._pitch(reader, dst_p, plot_p, progress, _gain(gain_db))
             else:
                 plot_p = check_plot_target(plot, [reader.path, dst_p])
                 ref_p = check_reference(reference, reader.path, dst_p) if reference else None
                 out_rate = self.out_rate or output_rate(reader.rate)
-                lift = lift_db(reader.peak, self.level)
+                gain_db = level_gain_db(reader.peak, self.level)
                 with AudioWriter(dst_p, out_rate, reader.channels) as writer:
                     if ref_p is None:
-                        report = self._audio(reader, writer, None, plot_p, progress, _gain(lift))
+                        report = self._audio(reader, writer, None, plot_p, progress, _gain(gain_db))
                     else:
                         with AudioReader(ref_p, kind="reference") as ref:
                             _check_reference_shape(ref, reader)
-                            report = self._audio(reader, writer, ref, plot_p, progress, _gain(lift))
+                            report = self._audio(reader, writer, ref, plot_p, progress, _gain(gain_db))
                     writer.commit()
-            report.extra.update(peak_dbfs=_dbfs(reader.peak), lift_db=lift)
+            report.extra.update(peak_dbfs=_dbfs(reader.peak), level_gain_db=gain_db)
         return report
 
     def _audio(self, reader: AudioReader, writer: AudioWriter, ref: AudioReader | None,

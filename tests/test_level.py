@@ -1,4 +1,4 @@
-"""--level auto: a quiet file reaches the models at a level they know, and comes back at its own."""
+"""--level auto: every file reaches the models at the level they do best at, and comes back at its own."""
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +10,7 @@ import soundfile as sf
 from streamproc.audio_io import AudioReader
 from streamproc.batch.work import Settings, check_settings
 from streamproc.errors import UserError
-from streamproc.level import LIFT_TO_DBFS, MAX_LIFT_DB, lift_db
+from streamproc.level import MAX_GAIN_DB, TARGET_PEAK_DBFS, below_training, level_gain_db
 from streamproc.metrics import score
 from streamproc.render import FileRenderer
 from streamproc.tasks import resolve
@@ -24,14 +24,16 @@ def _example(name: str, seconds: float, peak_dbfs: float) -> tuple[np.ndarray, i
     return x / np.abs(x).max() * 10 ** (peak_dbfs / 20), rate
 
 
-def test_lift_brings_a_quiet_peak_to_the_target_and_leaves_the_rest():
-    assert lift_db(10 ** (-60 / 20)) == pytest.approx(LIFT_TO_DBFS + 60)
-    assert lift_db(10 ** ((LIFT_TO_DBFS + 0.5) / 20)) == 0.0
-    assert lift_db(1.5) == 0.0 and lift_db(0.0) == 0.0
-    assert lift_db(1e-9) == MAX_LIFT_DB
-    assert lift_db(1e-3, "off") == 0.0
+def test_gain_brings_any_peak_to_the_target_within_limits():
+    assert level_gain_db(10 ** (-60 / 20)) == pytest.approx(TARGET_PEAK_DBFS + 60)
+    assert level_gain_db(10 ** (TARGET_PEAK_DBFS / 20)) == pytest.approx(0.0, abs=1e-9)
+    assert level_gain_db(1.0) == pytest.approx(TARGET_PEAK_DBFS)   # a loud file comes down too
+    assert level_gain_db(0.0) == 0.0
+    assert level_gain_db(1e-9) == MAX_GAIN_DB and level_gain_db(1e9) == -MAX_GAIN_DB
+    assert level_gain_db(1e-3, "off") == 0.0 and level_gain_db(1.0, "off") == 0.0
+    assert below_training(10 ** (-30 / 20)) and not below_training(10 ** (-20 / 20))
     with pytest.raises(ValueError, match="level"):
-        lift_db(0.5, "loud")
+        level_gain_db(0.5, "loud")
 
 
 def test_reader_peak_spans_every_channel_and_every_format(tmp_path):
@@ -44,24 +46,24 @@ def test_reader_peak_spans_every_channel_and_every_format(tmp_path):
 
 
 def _render_loud_quiet_off(tmp_path, task: str, example: str):
-    """The example at -20 dBFS (nothing lifted) and 40 dB below it, rendered with auto, and the
-    quiet one with off; outputs as (channels, samples), the quiet ones brought back up 40 dB."""
-    x, rate = _example(example, 2.0, LIFT_TO_DBFS)
+    """The example peaking at the target (gain 0) and 40 dB below it, rendered with auto, and
+    the quiet one with off; outputs as (channels, samples), the quiet ones brought back up 40 dB."""
+    x, rate = _example(example, 2.0, TARGET_PEAK_DBFS)
     for name, gain in (("loud", 1.0), ("quiet", 0.01)):
         sf.write(tmp_path / f"{name}.wav", (x * gain).T, rate, subtype="FLOAT")
     spec = resolve(task, None, "default")
     renderer = FileRenderer(spec)
     reports = [renderer.render(tmp_path / f"{n}.wav", tmp_path / f"{n}-out.wav") for n in ("loud", "quiet")]
     FileRenderer(spec, level="off").render(tmp_path / "quiet.wav", tmp_path / "off-out.wav")
-    assert reports[0].extra["lift_db"] == 0.0
-    assert reports[1].extra["lift_db"] == pytest.approx(40.0)
+    assert reports[0].extra["level_gain_db"] == pytest.approx(0.0, abs=1e-6)
+    assert reports[1].extra["level_gain_db"] == pytest.approx(40.0)
     loud, quiet, off = (sf.read(tmp_path / f"{n}-out.wav", dtype="float64", always_2d=True)[0].T
                         for n in ("loud", "quiet", "off"))
     return loud, 100 * quiet, 100 * off
 
 
 def test_a_quiet_file_separates_exactly_as_the_same_file_louder(tmp_path):
-    """separate/mask keeps the mixture's phase: lifted by exactly the 40 dB it lacks, the quiet
+    """separate/mask keeps the mixture's phase: raised by exactly the 40 dB it lacks, the quiet
     file's output is the louder file's, 40 dB down. Off, the models hear it as it is."""
     loud, quiet, off = _render_loud_quiet_off(tmp_path, "separate", "duet.flac")
     scale = np.abs(loud).max()
@@ -78,7 +80,7 @@ def test_a_quiet_file_gets_the_same_upper_band(tmp_path):
 
 
 def test_pitch_track_of_a_quiet_recording_is_the_loud_ones(tmp_path):
-    x, rate = _example("melody.flac", 3.0, LIFT_TO_DBFS)
+    x, rate = _example("melody.flac", 3.0, TARGET_PEAK_DBFS)
     sf.write(tmp_path / "loud.wav", x.T, rate, subtype="FLOAT")
     sf.write(tmp_path / "quiet.wav", (x * 10 ** (-45 / 20)).T, rate, subtype="FLOAT")
     spec = resolve("pitch", None, "default")
@@ -91,6 +93,20 @@ def test_pitch_track_of_a_quiet_recording_is_the_loud_ones(tmp_path):
     assert np.array_equal(quiet[:, 1] > 0, voiced)
     assert np.allclose(quiet[voiced, 1], loud[voiced, 1], rtol=1e-3)
     assert (off[:, 1] > 0).sum() < 0.8 * voiced.sum()   # the models took most of it for the noise floor
+
+
+def test_a_hot_file_is_brought_down_for_the_models_and_back_up(tmp_path):
+    """A file peaking at 0 dBFS is rendered as the same file 12 dB down, then 12 dB up again."""
+    x, rate = _example("duet.flac", 2.0, 0.0)
+    sf.write(tmp_path / "hot.wav", x.T, rate, subtype="FLOAT")
+    sf.write(tmp_path / "target.wav", (x * 10 ** (TARGET_PEAK_DBFS / 20)).T, rate, subtype="FLOAT")
+    renderer = FileRenderer(resolve("separate", None, "default"))
+    report = renderer.render(tmp_path / "hot.wav", tmp_path / "hot-out.wav")
+    renderer.render(tmp_path / "target.wav", tmp_path / "target-out.wav")
+    assert report.extra["level_gain_db"] == pytest.approx(TARGET_PEAK_DBFS)
+    hot = sf.read(tmp_path / "hot-out.wav", dtype="float64")[0]
+    target = sf.read(tmp_path / "target-out.wav", dtype="float64")[0] * 10 ** (-TARGET_PEAK_DBFS / 20)
+    assert np.abs(hot - target).max() < 1e-3 * np.abs(hot).max()
 
 
 def test_level_is_checked_before_any_work(tmp_path):

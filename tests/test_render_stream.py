@@ -25,7 +25,7 @@ def test_render_file_equals_render_array(tmp_path, task, recon, rate, out_rate):
     src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
     sf.write(src, x.T, rate, subtype="FLOAT")
     spec = resolve(task, recon, "quality")
-    renderer = FileRenderer(spec, out_rate=out_rate, block=777)
+    renderer = FileRenderer(spec, out_rate=out_rate, block=777, level="off")  # as render_array: no level gain
     report = renderer.render(src, dst)
     y, sr = sf.read(dst, always_2d=True)
     want = render_array(x, rate, spec, renderer.model, out_rate)

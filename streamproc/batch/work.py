@@ -36,7 +36,7 @@ class Settings:
     fmt: str = "wav"
     device: str = "auto"       # auto: CUDA where onnxruntime has it, else CPU
     threads: int = 1           # onnxruntime intra-op threads per worker
-    level: str = "auto"        # streamproc.level: lift quiet files into the models' range ("auto") or not ("off")
+    level: str = "auto"        # streamproc.level: each file at the models' level ("auto") or as it is ("off")
 
 
 @dataclass(frozen=True)
