@@ -5,7 +5,8 @@ The models trained on renderings peaking at -24..-1 dBFS. Real recordings may pe
 each of ``--peaks`` dBFS, written as a float WAV and rendered through
 :class:`streamproc.render.FileRenderer`, exactly as ``streamproc render`` runs it, once per
 level mode. Scores: separate SI-SDR (``mask``, against the violin stem), superres LSD80 (against
-the full-band original at the input's level), pitch RPA / OA (audio-aligned labels).
+the full-band original at the input's level), pitch RPA / OA (audio-aligned labels). One more
+input: the clip at -40 dBFS with two near-full-scale clicks a second (a worn disc's transfer).
 
     python -m bench.level                      # 12 clips per task, quality profile (render's)
     python -m bench.level --profile default --clips 6 --tasks pitch
@@ -21,7 +22,7 @@ import numpy as np
 import soundfile as sf
 
 from streamproc.config import SAMPLE_RATE
-from streamproc.level import LEVELS, level_gain_db
+from streamproc.level import LEVELS
 from streamproc.tasks import OFFLINE_PROFILE, PROFILES, resolve
 
 from . import testsets
@@ -31,6 +32,18 @@ TASKS = ("separate", "superres", "pitch")
 PEAKS_DBFS = (0.0, -6.0, -20.0, -30.0, -40.0, -50.0, -60.0)
 PITCH_SOUNDFONT = "FluidR3_GM"
 PITCH_SEED = 1   # the pitch clips bench.quality's default-profile rows use
+CLICKS = ("-40+clicks", -40.0)   # a quiet transfer with clicks: the clip at -40 dBFS, 2 clicks a second
+CLICKS_PER_SECOND, CLICK_SAMPLES, CLICK_PEAK = 2, 16, 0.9   # 1 ms at 16 kHz, near full scale
+
+
+def with_clicks(x: np.ndarray, seed: int) -> np.ndarray:
+    """``x`` with short full-scale clicks at random times, as on a worn disc."""
+    rng = np.random.default_rng(seed)
+    y = x.copy()
+    n = int(len(x) / SAMPLE_RATE * CLICKS_PER_SECOND)
+    for start in rng.integers(0, len(x) - CLICK_SAMPLES, n):
+        y[start:start + CLICK_SAMPLES] += CLICK_PEAK * rng.choice([-1.0, 1.0]) * np.hanning(CLICK_SAMPLES)
+    return y
 
 
 def _clips(task: str, count: int) -> list:
@@ -71,35 +84,34 @@ def run(tasks: tuple[str, ...], clips: int, profile: str, peaks: tuple[float, ..
             cl = _clips(task, clips)
             ext = ".csv" if task == "pitch" else ".wav"
             rows: dict[str, dict[str, list[dict]]] = {}
-            bar = tqdm(total=len(cl) * len(peaks), desc=f"level {task}", unit="render", leave=False)
+            scenarios = [(f"{p:g}", p, False) for p in peaks] + [(CLICKS[0], CLICKS[1], True)]
+            bar = tqdm(total=len(cl) * len(scenarios), desc=f"level {task}", unit="clip", leave=False)
             for c in cl:
-                for peak in peaks:
+                for label, peak, clicks in scenarios:
                     gain = 10.0 ** (peak / 20.0) / float(np.abs(c.input).max())
+                    x = c.input * gain
                     src = folder / "in.wav"
-                    sf.write(src, (c.input * gain).astype(np.float32), SAMPLE_RATE, subtype="FLOAT")
-                    moved = abs(level_gain_db(10.0 ** (peak / 20.0))) > 1e-9
+                    sf.write(src, (with_clicks(x, c.index) if clicks else x).astype(np.float32), SAMPLE_RATE,
+                             subtype="FLOAT")
                     for mode in LEVELS:
-                        if mode == "auto" and not moved:   # at the target already: the same render as off
-                            continue
                         dst = folder / f"out-{mode}{ext}"
                         renderers[mode].render(src, dst)
-                        rows.setdefault(f"{peak:g}", {}).setdefault(mode, []).append(_score(task, c, dst, gain))
+                        rows.setdefault(label, {}).setdefault(mode, []).append(_score(task, c, dst, gain))
                     bar.update()
             bar.close()
-            for by_mode in rows.values():
-                by_mode.setdefault("auto", by_mode["off"])
             results[task] = {peak: {mode: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]}
                                     for mode, rs in by_mode.items()} for peak, by_mode in rows.items()}
     return results
 
 
-def print_table(results: dict, peaks: tuple[float, ...]) -> None:
-    print(f"{'task':9s} {'figure':7s} {'level':5s} " + " ".join(f"{p:>8g}" for p in peaks) + "   (input peak, dBFS)")
+def print_table(results: dict) -> None:
+    labels = list(next(iter(results.values())))
+    print(f"{'task':9s} {'figure':7s} {'level':5s} " + " ".join(f"{p:>10s}" for p in labels) + "   (input peak, dBFS)")
     for task, by_peak in results.items():
         metrics = next(iter(next(iter(by_peak.values())).values()))
         for metric in metrics:
             for mode in ("off", "auto"):
-                cells = " ".join(f"{by_peak[f'{p:g}'][mode][metric]:8.3f}" for p in peaks)
+                cells = " ".join(f"{by_peak[p][mode][metric]:10.3f}" for p in labels)
                 print(f"{task:9s} {metric:7s} {mode:5s} {cells}")
 
 
@@ -125,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = run(tasks, a.clips, a.profile, peaks)
     print(f"{a.profile} profile, {a.clips} test-split clips per task; separate: SI-SDR dB (higher is better), "
           f"superres: LSD80 (lower), pitch: RPA / OA on {PITCH_SOUNDFONT} (higher)")
-    print_table(results, peaks)
+    print_table(results)
     write_json(a.out, {"profile": a.profile, "clips": a.clips, "peaks_dbfs": list(peaks), "results": results,
                        "command": " ".join(["python -m bench.level", *argv])})
     return results

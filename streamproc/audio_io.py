@@ -20,6 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from .errors import UserError
+from .level import LevelMeter
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 MIN_RATE, MAX_RATE = 4000, 192000
@@ -235,9 +236,9 @@ class AudioReader:
             raise UserError(f"{p} has {self.channels} channels; at most {MAX_CHANNELS} are supported")
         if self.frames <= 0:
             raise UserError(f"{p} contains no audio samples")
-        self._peak: float | None = None
+        self._meter: LevelMeter | None = None
         if f.subtype in ("FLOAT", "DOUBLE"):  # only float files can hold NaN: scan them before any work
-            self._peak = max(float(np.abs(b).max()) for b in self.blocks())
+            self._measure()
             # the frame count an mp3 or a truncated file's header promises is checked by reading
 
     @property
@@ -274,13 +275,24 @@ class AudioReader:
             raise UserError(f"{self.path} contains no audio samples")
         self.frames = n
 
+    def _measure(self) -> LevelMeter:
+        if self._meter is None:
+            meter = LevelMeter(self.rate)
+            for b in self.blocks():
+                meter.push(b)
+            self._meter = meter
+        return self._meter
+
     @property
     def peak(self) -> float:
         """The largest absolute sample over every channel (full scale 1.0): read once, on
         first use, in a pass of its own (float files: during the check at opening)."""
-        if self._peak is None:
-            self._peak = max(float(np.abs(b).max()) for b in self.blocks())
-        return self._peak
+        return self._measure().peak
+
+    @property
+    def loudness_dbfs(self) -> float:
+        """The file's loudness as :class:`streamproc.level.LevelMeter` measures it (same pass)."""
+        return self._measure().loudness_dbfs
 
     def read(self) -> np.ndarray:
         """The whole file (for short clips only)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from .audio_io import AUDIO_EXTENSIONS, MAX_RATE, MIN_RATE, check_input_path, check_output_path
 from .config import SAMPLE_RATE
 from .errors import UserError
-from .level import LEVELS, TARGET_PEAK_DBFS, below_training
+from .level import LEVELS, below_training
 from .tasks import OFFLINE_PROFILE, PROFILES, RECONS, resolve
 
 EXIT_USER = 2
@@ -80,8 +80,8 @@ def _guide_weight_arg(p: argparse.ArgumentParser) -> None:
 
 def _level_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--level", default="auto", choices=LEVELS,
-                   help=f"auto (default): the models hear each file peaking at {TARGET_PEAK_DBFS:g} dBFS, and the "
-                        f"output is brought back to the input's level; off: as it is")
+                   help="auto (default): the models hear each file as loud as the audio they trained on, and the "
+                        "output is brought back to the input's level; off: as it is")
 
 
 def build_parser() -> argparse.ArgumentParser:

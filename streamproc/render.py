@@ -99,7 +99,7 @@ class FileRenderer:
                  level: str = "auto") -> None:
         """``model``/``restore_model``: a loaded model, an ONNX file, or None for the shipped one;
         files are opened once, on onnxruntime's ``providers`` with ``threads`` intra-op threads.
-        ``level``: ``auto`` brings each file's peak to the level the models do best at and the
+        ``level``: ``auto`` brings each file to the loudness the models trained at and the
         output back by as much; ``off`` feeds every file as it is (:mod:`streamproc.level`)."""
         if level not in LEVELS:
             raise UserError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
@@ -140,13 +140,13 @@ class FileRenderer:
                 if reference:
                     raise UserError("--reference scores audio against audio; a pitch track has no such score")
                 plot_p = check_plot_target(plot, [reader.path, dst_p])
-                gain_db = level_gain_db(reader.peak, self.level)
+                gain_db = level_gain_db(reader.peak, reader.loudness_dbfs, self.level)
                 report = self._pitch(reader, dst_p, plot_p, progress, _gain(gain_db))
             else:
                 plot_p = check_plot_target(plot, [reader.path, dst_p])
                 ref_p = check_reference(reference, reader.path, dst_p) if reference else None
                 out_rate = self.out_rate or output_rate(reader.rate)
-                gain_db = level_gain_db(reader.peak, self.level)
+                gain_db = level_gain_db(reader.peak, reader.loudness_dbfs, self.level)
                 with AudioWriter(dst_p, out_rate, reader.channels) as writer:
                     if ref_p is None:
                         report = self._audio(reader, writer, None, plot_p, progress, _gain(gain_db))
@@ -155,7 +155,8 @@ class FileRenderer:
                             _check_reference_shape(ref, reader)
                             report = self._audio(reader, writer, ref, plot_p, progress, _gain(gain_db))
                     writer.commit()
-            report.extra.update(peak_dbfs=_dbfs(reader.peak), level_gain_db=gain_db)
+            report.extra.update(peak_dbfs=_dbfs(reader.peak), loudness_dbfs=reader.loudness_dbfs,
+                                level_gain_db=gain_db)
         return report
 
     def _audio(self, reader: AudioReader, writer: AudioWriter, ref: AudioReader | None,

@@ -1,4 +1,4 @@
-"""--level auto: every file reaches the models at the level they do best at, and comes back at its own."""
+"""--level auto: every file reaches the models as loud as their training audio, and comes back at its own."""
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +10,8 @@ import soundfile as sf
 from streamproc.audio_io import AudioReader
 from streamproc.batch.work import Settings, check_settings
 from streamproc.errors import UserError
-from streamproc.level import MAX_GAIN_DB, TARGET_PEAK_DBFS, below_training, level_gain_db
+from streamproc.level import (MAX_GAIN_DB, MAX_PEAK_DBFS, TARGET_LOUDNESS_DBFS, LevelMeter, below_training,
+                              level_gain_db)
 from streamproc.metrics import score
 from streamproc.render import FileRenderer
 from streamproc.tasks import resolve
@@ -24,16 +25,38 @@ def _example(name: str, seconds: float, peak_dbfs: float) -> tuple[np.ndarray, i
     return x / np.abs(x).max() * 10 ** (peak_dbfs / 20), rate
 
 
-def test_gain_brings_any_peak_to_the_target_within_limits():
-    assert level_gain_db(10 ** (-60 / 20)) == pytest.approx(TARGET_PEAK_DBFS + 60)
-    assert level_gain_db(10 ** (TARGET_PEAK_DBFS / 20)) == pytest.approx(0.0, abs=1e-9)
-    assert level_gain_db(1.0) == pytest.approx(TARGET_PEAK_DBFS)   # a loud file comes down too
-    assert level_gain_db(0.0) == 0.0
-    assert level_gain_db(1e-9) == MAX_GAIN_DB and level_gain_db(1e9) == -MAX_GAIN_DB
-    assert level_gain_db(1e-3, "off") == 0.0 and level_gain_db(1.0, "off") == 0.0
+def test_gain_brings_the_loudness_to_the_target_within_limits():
+    assert level_gain_db(0.01, -63.0) == pytest.approx(TARGET_LOUDNESS_DBFS + 63)
+    assert level_gain_db(1.0, -8.0) == pytest.approx(TARGET_LOUDNESS_DBFS + 8)   # a loud master comes down
+    assert level_gain_db(10 ** (-30 / 20), -120.0) == pytest.approx(MAX_PEAK_DBFS + 30)  # a blip in silence
+    assert level_gain_db(1e-9, -200.0) == MAX_GAIN_DB and level_gain_db(1e9, 170.0) == -MAX_GAIN_DB
+    assert level_gain_db(0.0, float("-inf")) == 0.0
+    assert level_gain_db(1e-3, -80.0, "off") == 0.0
     assert below_training(10 ** (-30 / 20)) and not below_training(10 ** (-20 / 20))
     with pytest.raises(ValueError, match="level"):
-        level_gain_db(0.5, "loud")
+        level_gain_db(0.5, -20.0, "loud")
+
+
+def test_loudness_ignores_clicks_and_block_sizes():
+    """A quiet passage with a few full-scale clicks measures as the passage; any blocking gives
+    the same figures."""
+    rate = 44100
+    t = np.arange(10 * rate) / rate
+    x = np.stack([0.01 * np.sin(2 * np.pi * 440 * t), 0.01 * np.sin(2 * np.pi * 660 * t)])
+    clicks = x.copy()
+    clicks[:, ::rate // 2] = 1.0   # two clicks a second
+    results = []
+    for signal, blocks in ((x, [4096]), (clicks, [4096]), (clicks, [1, 777, 100000])):
+        m = LevelMeter(rate)
+        i = k = 0
+        while i < signal.shape[1]:
+            n = blocks[k % len(blocks)]
+            m.push(signal[:, i:i + n])
+            i, k = i + n, k + 1
+        results.append((m.peak, m.loudness_dbfs))
+    assert results[0][1] == pytest.approx(20 * np.log10(0.01 / np.sqrt(2)), abs=0.1)
+    assert results[1][0] == 1.0 and results[1][1] == pytest.approx(results[0][1], abs=0.5)
+    assert results[2] == pytest.approx(results[1], abs=1e-9)
 
 
 def test_reader_peak_spans_every_channel_and_every_format(tmp_path):
@@ -46,17 +69,17 @@ def test_reader_peak_spans_every_channel_and_every_format(tmp_path):
 
 
 def _render_loud_quiet_off(tmp_path, task: str, example: str):
-    """The example peaking at the target (gain 0) and 40 dB below it, rendered with auto, and
-    the quiet one with off; outputs as (channels, samples), the quiet ones brought back up 40 dB."""
-    x, rate = _example(example, 2.0, TARGET_PEAK_DBFS)
+    """The example peaking at -12 dBFS and 40 dB below it, rendered with auto, and the quiet one
+    with off; outputs as (channels, samples), the quiet ones brought back up 40 dB."""
+    x, rate = _example(example, 2.0, -12.0)
     for name, gain in (("loud", 1.0), ("quiet", 0.01)):
         sf.write(tmp_path / f"{name}.wav", (x * gain).T, rate, subtype="FLOAT")
     spec = resolve(task, None, "default")
     renderer = FileRenderer(spec)
     reports = [renderer.render(tmp_path / f"{n}.wav", tmp_path / f"{n}-out.wav") for n in ("loud", "quiet")]
     FileRenderer(spec, level="off").render(tmp_path / "quiet.wav", tmp_path / "off-out.wav")
-    assert reports[0].extra["level_gain_db"] == pytest.approx(0.0, abs=1e-6)
-    assert reports[1].extra["level_gain_db"] == pytest.approx(40.0)
+    gains = [r.extra["level_gain_db"] for r in reports]
+    assert gains[1] - gains[0] == pytest.approx(40.0)
     loud, quiet, off = (sf.read(tmp_path / f"{n}-out.wav", dtype="float64", always_2d=True)[0].T
                         for n in ("loud", "quiet", "off"))
     return loud, 100 * quiet, 100 * off
@@ -80,7 +103,7 @@ def test_a_quiet_file_gets_the_same_upper_band(tmp_path):
 
 
 def test_pitch_track_of_a_quiet_recording_is_the_loud_ones(tmp_path):
-    x, rate = _example("melody.flac", 3.0, TARGET_PEAK_DBFS)
+    x, rate = _example("melody.flac", 3.0, -12.0)
     sf.write(tmp_path / "loud.wav", x.T, rate, subtype="FLOAT")
     sf.write(tmp_path / "quiet.wav", (x * 10 ** (-45 / 20)).T, rate, subtype="FLOAT")
     spec = resolve("pitch", None, "default")
@@ -96,17 +119,18 @@ def test_pitch_track_of_a_quiet_recording_is_the_loud_ones(tmp_path):
 
 
 def test_a_hot_file_is_brought_down_for_the_models_and_back_up(tmp_path):
-    """A file peaking at 0 dBFS is rendered as the same file 12 dB down, then 12 dB up again."""
+    """A file peaking at 0 dBFS is rendered as the same file 12 dB down would be, then 12 dB up."""
     x, rate = _example("duet.flac", 2.0, 0.0)
     sf.write(tmp_path / "hot.wav", x.T, rate, subtype="FLOAT")
-    sf.write(tmp_path / "target.wav", (x * 10 ** (TARGET_PEAK_DBFS / 20)).T, rate, subtype="FLOAT")
+    sf.write(tmp_path / "down.wav", (x * 10 ** (-12 / 20)).T, rate, subtype="FLOAT")
     renderer = FileRenderer(resolve("separate", None, "default"))
-    report = renderer.render(tmp_path / "hot.wav", tmp_path / "hot-out.wav")
-    renderer.render(tmp_path / "target.wav", tmp_path / "target-out.wav")
-    assert report.extra["level_gain_db"] == pytest.approx(TARGET_PEAK_DBFS)
+    hot_report = renderer.render(tmp_path / "hot.wav", tmp_path / "hot-out.wav")
+    down_report = renderer.render(tmp_path / "down.wav", tmp_path / "down-out.wav")
+    assert hot_report.extra["level_gain_db"] < -5.0
+    assert hot_report.extra["level_gain_db"] == pytest.approx(down_report.extra["level_gain_db"] - 12.0)
     hot = sf.read(tmp_path / "hot-out.wav", dtype="float64")[0]
-    target = sf.read(tmp_path / "target-out.wav", dtype="float64")[0] * 10 ** (-TARGET_PEAK_DBFS / 20)
-    assert np.abs(hot - target).max() < 1e-3 * np.abs(hot).max()
+    down = sf.read(tmp_path / "down-out.wav", dtype="float64")[0] * 10 ** (12 / 20)
+    assert np.abs(hot - down).max() < 1e-3 * np.abs(hot).max()
 
 
 def test_level_is_checked_before_any_work(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..level import LEVELS, TARGET_PEAK_DBFS
+from ..level import LEVELS
 from .work import DEVICES, FORMATS, Settings, default_format
 
 EPILOG = ("Exit status: 0 every file done or skipped, 1 some failed (listed, and in the manifest), "
@@ -34,8 +34,8 @@ def add_parser(sub) -> None:
     b.add_argument("--device", default="auto", choices=DEVICES,
                    help="onnxruntime provider: auto (CUDA where available), cpu or cuda")
     b.add_argument("--level", default="auto", choices=LEVELS,
-                   help=f"auto (default): the models hear each file peaking at {TARGET_PEAK_DBFS:g} dBFS, and its "
-                        f"output is brought back to its level; off: every file as it is")
+                   help="auto (default): the models hear each file as loud as the audio they trained on, and its "
+                        "output is brought back to its level; off: every file as it is")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
