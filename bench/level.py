@@ -6,7 +6,8 @@ each of ``--peaks`` dBFS, written as a float WAV and rendered through
 :class:`streamproc.render.FileRenderer`, exactly as ``streamproc render`` runs it, once per
 level mode. Scores: separate SI-SDR (``mask``, against the violin stem), superres LSD80 (against
 the full-band original at the input's level), pitch RPA / OA (audio-aligned labels). One more
-input: the clip at -40 dBFS with two near-full-scale clicks a second (a worn disc's transfer).
+inputs: the clip at -40 dBFS with two near-full-scale clicks a second (a worn disc's transfer),
+and the clip at -20 dBFS with a DC offset of 0.05 (a cheap converter's).
 
     python -m bench.level                      # 12 clips per task, quality profile (render's)
     python -m bench.level --profile default --clips 6 --tasks pitch
@@ -33,6 +34,7 @@ PEAKS_DBFS = (0.0, -6.0, -20.0, -30.0, -40.0, -50.0, -60.0)
 PITCH_SOUNDFONT = "FluidR3_GM"
 PITCH_SEED = 1   # the pitch clips bench.quality's default-profile rows use
 CLICKS = ("-40+clicks", -40.0)   # a quiet transfer with clicks: the clip at -40 dBFS, 2 clicks a second
+DC = ("-20+dc", -20.0, 0.05)     # a converter's offset: the clip at -20 dBFS, 0.05 added
 CLICKS_PER_SECOND, CLICK_SAMPLES, CLICK_PEAK = 2, 16, 0.9   # 1 ms at 16 kHz, near full scale
 
 
@@ -84,15 +86,16 @@ def run(tasks: tuple[str, ...], clips: int, profile: str, peaks: tuple[float, ..
             cl = _clips(task, clips)
             ext = ".csv" if task == "pitch" else ".wav"
             rows: dict[str, dict[str, list[dict]]] = {}
-            scenarios = [(f"{p:g}", p, False) for p in peaks] + [(CLICKS[0], CLICKS[1], True)]
+            scenarios = ([(f"{p:g}", p, "") for p in peaks] + [(CLICKS[0], CLICKS[1], "clicks"),
+                         (DC[0], DC[1], "dc")])
             bar = tqdm(total=len(cl) * len(scenarios), desc=f"level {task}", unit="clip", leave=False)
             for c in cl:
-                for label, peak, clicks in scenarios:
+                for label, peak, extra in scenarios:
                     gain = 10.0 ** (peak / 20.0) / float(np.abs(c.input).max())
                     x = c.input * gain
+                    x = with_clicks(x, c.index) if extra == "clicks" else x + DC[2] if extra == "dc" else x
                     src = folder / "in.wav"
-                    sf.write(src, (with_clicks(x, c.index) if clicks else x).astype(np.float32), SAMPLE_RATE,
-                             subtype="FLOAT")
+                    sf.write(src, x.astype(np.float32), SAMPLE_RATE, subtype="FLOAT")
                     for mode in LEVELS:
                         dst = folder / f"out-{mode}{ext}"
                         renderers[mode].render(src, dst)

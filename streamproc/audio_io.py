@@ -277,7 +277,7 @@ class AudioReader:
 
     def _measure(self) -> LevelMeter:
         if self._meter is None:
-            meter = LevelMeter(self.rate)
+            meter = LevelMeter(self.rate, self.channels)
             for b in self.blocks():
                 meter.push(b)
             self._meter = meter
@@ -288,6 +288,11 @@ class AudioReader:
         """The largest absolute sample over every channel (full scale 1.0): read once, on
         first use, in a pass of its own (float files: during the check at opening)."""
         return self._measure().peak
+
+    @property
+    def dc(self) -> np.ndarray:
+        """Each channel's mean, its DC offset (same pass)."""
+        return self._measure().dc
 
     @property
     def loudness_dbfs(self) -> float:

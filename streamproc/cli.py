@@ -80,8 +80,8 @@ def _guide_weight_arg(p: argparse.ArgumentParser) -> None:
 
 def _level_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--level", default="auto", choices=LEVELS,
-                   help="auto (default): the models hear each file as loud as the audio they trained on, and the "
-                        "output is brought back to the input's level; off: as it is")
+                   help="auto (default): the models hear each file without its DC offset and as loud as the audio "
+                        "they trained on, and the output is brought back to the input's level; off: as it is")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -140,29 +140,37 @@ class FileRenderer:
                 if reference:
                     raise UserError("--reference scores audio against audio; a pitch track has no such score")
                 plot_p = check_plot_target(plot, [reader.path, dst_p])
-                gain_db = level_gain_db(reader.peak, reader.loudness_dbfs, self.level)
-                report = self._pitch(reader, dst_p, plot_p, progress, _gain(gain_db))
+                offset, gain_db = self._conditioning(reader)
+                report = self._pitch(reader, dst_p, plot_p, progress, float(offset.mean()), _gain(gain_db))
             else:
                 plot_p = check_plot_target(plot, [reader.path, dst_p])
                 ref_p = check_reference(reference, reader.path, dst_p) if reference else None
                 out_rate = self.out_rate or output_rate(reader.rate)
-                gain_db = level_gain_db(reader.peak, reader.loudness_dbfs, self.level)
+                offset, gain_db = self._conditioning(reader)
                 with AudioWriter(dst_p, out_rate, reader.channels) as writer:
                     if ref_p is None:
-                        report = self._audio(reader, writer, None, plot_p, progress, _gain(gain_db))
+                        report = self._audio(reader, writer, None, plot_p, progress, offset, _gain(gain_db))
                     else:
                         with AudioReader(ref_p, kind="reference") as ref:
                             _check_reference_shape(ref, reader)
-                            report = self._audio(reader, writer, ref, plot_p, progress, _gain(gain_db))
+                            report = self._audio(reader, writer, ref, plot_p, progress, offset, _gain(gain_db))
                     writer.commit()
             report.extra.update(peak_dbfs=_dbfs(reader.peak), loudness_dbfs=reader.loudness_dbfs,
-                                level_gain_db=gain_db)
+                                dc_offset=[float(v) for v in offset], level_gain_db=gain_db)
         return report
 
+    def _conditioning(self, reader: AudioReader) -> tuple[np.ndarray, float]:
+        """(each channel's offset to remove, gain in dB) that ``self.level`` gives this file."""
+        if self.level == "off":
+            return np.zeros(reader.channels), 0.0
+        return reader.dc, level_gain_db(reader.peak, reader.loudness_dbfs, self.level)
+
     def _audio(self, reader: AudioReader, writer: AudioWriter, ref: AudioReader | None,
-               plot: Path | None, progress: Progress | None, gain: float = 1.0) -> RenderReport:
-        """The engines see the input times ``gain``; what is written (and scored, and drawn) is
-        their output divided by it."""
+               plot: Path | None, progress: Progress | None, offset: np.ndarray | None = None,
+               gain: float = 1.0) -> RenderReport:
+        """The engines see the input less each channel's ``offset``, times ``gain``; what is
+        written (and scored, and drawn) is their output divided by ``gain``."""
+        shift = None if offset is None or not offset.any() else offset[:, None]
         from .analysis import MelPicture, StreamingScore, StreamResampler
 
         in_rate, out_rate, ch = reader.rate, writer.rate, reader.channels
@@ -210,6 +218,8 @@ class FileRenderer:
             for x in reader.blocks(self.block):
                 if pictures:
                     pictures[0].push(x)
+                if shift is not None:
+                    x = x - shift
                 yield x * gain if gain != 1.0 else x
                 if progress is not None:
                     progress(x.shape[1])
@@ -227,7 +237,7 @@ class FileRenderer:
         return report
 
     def _pitch(self, reader: AudioReader, dst: Path, plot: Path | None, progress: Progress | None,
-               gain: float = 1.0) -> RenderReport:
+               offset: float = 0.0, gain: float = 1.0) -> RenderReport:
         from .pitch import track_pitch_blocks, write_pitch
 
         probe_output(dst)
@@ -241,7 +251,7 @@ class FileRenderer:
             for x in reader.blocks(self.block):
                 if picture is not None:
                     picture.push(x)
-                yield x.mean(axis=0) * gain if gain != 1.0 else x.mean(axis=0)
+                yield (x.mean(axis=0) - offset) * gain if offset or gain != 1.0 else x.mean(axis=0)
                 if progress is not None:
                     progress(x.shape[1])
 

@@ -46,8 +46,8 @@ def test_loudness_ignores_clicks_and_block_sizes():
     clicks = x.copy()
     clicks[:, ::rate // 2] = 1.0   # two clicks a second
     results = []
-    for signal, blocks in ((x, [4096]), (clicks, [4096]), (clicks, [1, 777, 100000])):
-        m = LevelMeter(rate)
+    for signal, blocks in ((x, [4096]), (clicks, [4096]), (clicks, [1, 777, 100000]), (x + 0.3, [4096])):
+        m = LevelMeter(rate, 2)
         i = k = 0
         while i < signal.shape[1]:
             n = blocks[k % len(blocks)]
@@ -55,17 +55,19 @@ def test_loudness_ignores_clicks_and_block_sizes():
             i, k = i + n, k + 1
         results.append((m.peak, m.loudness_dbfs))
     assert results[0][1] == pytest.approx(20 * np.log10(0.01 / np.sqrt(2)), abs=0.1)
-    assert results[1][0] == 1.0 and results[1][1] == pytest.approx(results[0][1], abs=0.5)
+    assert results[1][0] == pytest.approx(1.0, abs=1e-3) and results[1][1] == pytest.approx(results[0][1], abs=0.5)
     assert results[2] == pytest.approx(results[1], abs=1e-9)
+    assert results[3] == pytest.approx(results[0], abs=1e-6)   # an offset moves neither figure
 
 
 def test_reader_peak_spans_every_channel_and_every_format(tmp_path):
     x = np.zeros((2, 5000))
-    x[1, 4321] = -0.25
+    x[1, 4321], x[0, 17] = -0.25, 0.125   # each channel's mean is its offset: the peak is taken about it
     for subtype, name in (("FLOAT", "f.wav"), ("PCM_24", "i.wav")):
         sf.write(tmp_path / name, x.T, 16000, subtype=subtype)
         with AudioReader(tmp_path / name) as r:
-            assert r.peak == pytest.approx(0.25, abs=1e-6)
+            assert r.dc == pytest.approx([0.125 / 5000, -0.25 / 5000], abs=1e-7)
+            assert r.peak == pytest.approx(0.25 - 0.25 / 5000, abs=1e-6)
 
 
 def _render_loud_quiet_off(tmp_path, task: str, example: str):
@@ -131,6 +133,24 @@ def test_a_hot_file_is_brought_down_for_the_models_and_back_up(tmp_path):
     hot = sf.read(tmp_path / "hot-out.wav", dtype="float64")[0]
     down = sf.read(tmp_path / "down-out.wav", dtype="float64")[0] * 10 ** (12 / 20)
     assert np.abs(hot - down).max() < 1e-3 * np.abs(hot).max()
+
+
+def test_a_dc_offset_is_removed_before_the_models(tmp_path):
+    """A file with a constant offset per channel renders as the file without it (both measured
+    alike: the meter's peak and loudness ignore the offset); off keeps the offset's harm."""
+    x, rate = _example("duet.flac", 2.0, -30.0)
+    x = x - x.mean(axis=1, keepdims=True)
+    sf.write(tmp_path / "clean.wav", x.T, rate, subtype="FLOAT")
+    sf.write(tmp_path / "dc.wav", (x + 0.05).T, rate, subtype="FLOAT")
+    renderer = FileRenderer(resolve("separate", None, "default"))
+    clean_report = renderer.render(tmp_path / "clean.wav", tmp_path / "clean-out.wav")
+    dc_report = renderer.render(tmp_path / "dc.wav", tmp_path / "dc-out.wav")
+    FileRenderer(resolve("separate", None, "default"), level="off").render(tmp_path / "dc.wav", tmp_path / "off-out.wav")
+    assert dc_report.extra["dc_offset"] == pytest.approx([0.05], abs=1e-6)
+    assert dc_report.extra["level_gain_db"] == pytest.approx(clean_report.extra["level_gain_db"], abs=1e-6)
+    clean, dc, off = (sf.read(tmp_path / f"{n}-out.wav", dtype="float64")[0] for n in ("clean", "dc", "off"))
+    assert np.abs(dc - clean).max() < 1e-3 * np.abs(clean).max()
+    assert np.abs(off - clean).max() > 0.1 * np.abs(clean).max()
 
 
 def test_level_is_checked_before_any_work(tmp_path):

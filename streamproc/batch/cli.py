@@ -34,8 +34,8 @@ def add_parser(sub) -> None:
     b.add_argument("--device", default="auto", choices=DEVICES,
                    help="onnxruntime provider: auto (CUDA where available), cpu or cuda")
     b.add_argument("--level", default="auto", choices=LEVELS,
-                   help="auto (default): the models hear each file as loud as the audio they trained on, and its "
-                        "output is brought back to its level; off: every file as it is")
+                   help="auto (default): the models hear each file without its DC offset and as loud as the audio "
+                        "they trained on, and its output is brought back to its level; off: every file as it is")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
