@@ -79,6 +79,7 @@ def test_local_pool_on_a_tree_with_corrupt_files(tree, tmp_path, capsys):
         r = recs[rel]
         assert r["status"] == "done" and r["task"] == "resynth" and r["recon"] == "gla"
         assert r["profile"] == "quality" and r["model"] == "none" and r["duration_s"] > 0.3
+        assert r["level"] == "auto" and isinstance(r["level_gain_db"], float) and len(r["dc_offset"]) >= 1
         assert len(r["sha256"]) == 64 and r["seconds"] > 0 and r["peak_rss_mb"] > 10
     assert not leftovers(out)
     assert not (out / "solo" / "readme.txt").exists()

@@ -165,7 +165,7 @@ class FileWorker:
         start = time.perf_counter()
         rec: dict[str, Any] = {"status": "done", "error": None, "duration_s": None}
         try:
-            rec["duration_s"] = self._run(job)
+            rec.update(self._run(job))
         except UserError as exc:          # the one line the CLI prints for this file
             rec.update(status="failed", error=str(exc))
         except Exception as exc:          # noqa: BLE001  (a bug must not stop the other 9 999 files)
@@ -177,12 +177,15 @@ class FileWorker:
                    peak_rss_mb=round(peak_rss_kb() / 1024, 1))
         return rec
 
-    def _run(self, job: Job) -> float:
-        """``src`` -> ``partial`` (renamed to ``dst`` once whole); returns the input's seconds."""
+    def _run(self, job: Job) -> dict[str, Any]:
+        """``src`` -> ``partial`` (renamed to ``dst`` once whole); returns the input's seconds and
+        what ``--level`` did to it (``streamproc.level``: its gain in dB and each channel's offset)."""
         src, dst, partial = Path(job.src), Path(job.dst), Path(job.partial)
         if dst.exists() and os.path.samefile(dst, src):
             raise UserError(f"output {dst} is the input file; choose another --out")
         report = self.renderer.render(src, partial)
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, dst)
-        return report.frames_in / report.in_rate
+        return {"duration_s": report.frames_in / report.in_rate,
+                "level_gain_db": round(report.extra["level_gain_db"], 3),
+                "dc_offset": [round(v, 7) for v in report.extra["dc_offset"]]}
