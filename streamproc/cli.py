@@ -179,7 +179,7 @@ def _progress_bar(total: int, desc: str, quiet: bool, long_after: int):
 def _report_level(report) -> None:
     """A note where the level mattered most: a file quieter than any the models trained on."""
     gain = report.extra.get("level_gain_db", 0.0)
-    if gain > 0.0 and below_training(10.0 ** (report.extra["peak_dbfs"] / 20.0)):
+    if gain > 0.0 and below_training(report.extra["peak_dbfs"]):
         print(f"streamproc: note: the input peaks at {report.extra['peak_dbfs']:.1f} dBFS; the models heard it "
               f"{gain:.1f} dB louder (--level off: as it is)", file=sys.stderr)
 

@@ -104,6 +104,6 @@ def level_gain_db(peak: float, loudness_dbfs: float, level: str = "auto") -> flo
     return min(MAX_GAIN_DB, max(-MAX_GAIN_DB, gain))
 
 
-def below_training(peak: float) -> bool:
+def below_training(peak_dbfs: float) -> bool:
     """Whether a file peaks below every training rendering (where ``off`` costs most)."""
-    return not peak > 0.0 or 20.0 * math.log10(peak) < TRAINED_PEAK_DBFS[0]
+    return peak_dbfs < TRAINED_PEAK_DBFS[0]

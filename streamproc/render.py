@@ -155,8 +155,9 @@ class FileRenderer:
                             _check_reference_shape(ref, reader)
                             report = self._audio(reader, writer, ref, plot_p, progress, offset, _gain(gain_db))
                     writer.commit()
-            report.extra.update(peak_dbfs=_dbfs(reader.peak), loudness_dbfs=reader.loudness_dbfs,
-                                dc_offset=[float(v) for v in offset], level_gain_db=gain_db)
+            report.extra.update(dc_offset=[float(v) for v in offset], level_gain_db=gain_db)
+            if self.level != "off":   # measured for the gain; off reads the file once only
+                report.extra.update(peak_dbfs=_dbfs(reader.peak), loudness_dbfs=reader.loudness_dbfs)
         return report
 
     def _conditioning(self, reader: AudioReader) -> tuple[np.ndarray, float]:
