@@ -51,6 +51,7 @@ class LevelMeter:
         """A (channels, n) block, the next ``n`` samples of the file."""
         if x.size == 0:
             return
+        x = np.ascontiguousarray(x)   # readers hand out (samples, channels) data transposed: reduce along rows
         self._n += x.shape[1]
         self._sum += x.sum(axis=1)
         self._max, self._min = np.maximum(self._max, x.max(axis=1)), np.minimum(self._min, x.min(axis=1))
