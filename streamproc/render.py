@@ -136,18 +136,16 @@ class FileRenderer:
         exts = AUDIO_EXTENSIONS + (pitch_extensions() if self.spec.task == "pitch" else ())
         with AudioReader(src_p) as reader:
             dst_p = check_output_path(dst, [reader.path], exts)
-            if dst_p.suffix.lower() in pitch_extensions():
-                if reference:
-                    raise UserError("--reference scores audio against audio; a pitch track has no such score")
-                plot_p = check_plot_target(plot, [reader.path, dst_p])
-                offset, gain_db = self._conditioning(reader)
+            to_pitch = dst_p.suffix.lower() in pitch_extensions()
+            if to_pitch and reference:
+                raise UserError("--reference scores audio against audio; a pitch track has no such score")
+            plot_p = check_plot_target(plot, [reader.path, dst_p])
+            ref_p = check_reference(reference, reader.path, dst_p) if reference else None
+            offset, gain_db = self._conditioning(reader)
+            if to_pitch:
                 report = self._pitch(reader, dst_p, plot_p, progress, float(offset.mean()), _gain(gain_db))
             else:
-                plot_p = check_plot_target(plot, [reader.path, dst_p])
-                ref_p = check_reference(reference, reader.path, dst_p) if reference else None
-                out_rate = self.out_rate or output_rate(reader.rate)
-                offset, gain_db = self._conditioning(reader)
-                with AudioWriter(dst_p, out_rate, reader.channels) as writer:
+                with AudioWriter(dst_p, self.out_rate or output_rate(reader.rate), reader.channels) as writer:
                     if ref_p is None:
                         report = self._audio(reader, writer, None, plot_p, progress, offset, _gain(gain_db))
                     else:
@@ -171,8 +169,9 @@ class FileRenderer:
                gain: float = 1.0) -> RenderReport:
         """The engines see the input less each channel's ``offset``, times ``gain``; what is
         written (and scored, and drawn) is their output divided by ``gain``."""
-        shift = None if offset is None or not offset.any() else offset[:, None]
         from .analysis import MelPicture, StreamingScore, StreamResampler
+
+        shift = None if offset is None or not offset.any() else offset[:, None]
 
         in_rate, out_rate, ch = reader.rate, writer.rate, reader.channels
         engines = self.engines(in_rate, out_rate, ch)
