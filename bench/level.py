@@ -9,8 +9,13 @@ the full-band original at the input's level), pitch RPA / OA (audio-aligned labe
 inputs: the clip at -40 dBFS with two near-full-scale clicks a second (a worn disc's transfer),
 and the clip at -20 dBFS with a DC offset of 0.05 (a cheap converter's).
 
+``--host stream`` runs what a streaming host runs instead: :class:`streamproc.Processor` over
+the clip (pitch: the engine's own stages, ``streamproc.pitch.track_pitch``), where ``auto``
+follows the level causally (``streamproc.level.LevelFollower``) rather than measuring the file.
+
     python -m bench.level                      # 12 clips per task, quality profile (render's)
     python -m bench.level --profile default --clips 6 --tasks pitch
+    python -m bench.level --host stream --profile default --out level-stream
 """
 from __future__ import annotations
 
@@ -72,17 +77,48 @@ def _score(task: str, clip, out_path: Path, gain: float) -> dict[str, float]:
     return {"lsd80": lsd(ref[:n], y[:n], range_db=80.0)}
 
 
-def run(tasks: tuple[str, ...], clips: int, profile: str, peaks: tuple[float, ...]) -> dict:
-    from tqdm import tqdm
+class _FileHost:
+    """``streamproc render`` / ``streamproc pitch``: the file, measured, then rendered."""
 
-    from streamproc.render import FileRenderer
+    def __init__(self, task: str, profile: str, mode: str) -> None:
+        from streamproc.render import FileRenderer
+
+        self.renderer = FileRenderer(resolve(task, None, profile), level=mode)
+
+    def __call__(self, src: Path, dst: Path) -> None:
+        self.renderer.render(src, dst)
+
+
+class _StreamHost:
+    """``Processor`` (pitch: the engine's stages behind it): the clip as one stream."""
+
+    def __init__(self, task: str, profile: str, mode: str) -> None:
+        from streamproc import Processor
+
+        self.task, self.profile, self.follow = task, profile, mode == "auto"
+        self.fx = None if task == "pitch" else Processor(task=task, profile=profile, level=mode)
+
+    def __call__(self, src: Path, dst: Path) -> None:
+        from streamproc.pitch import track_pitch, write_csv
+
+        x, rate = sf.read(src, dtype="float64")
+        if self.fx is None:
+            write_csv(track_pitch(x, rate, profile=self.profile, follow_level=self.follow), dst)
+        else:
+            sf.write(dst, self.fx(x, rate), rate, subtype="FLOAT")
+
+
+HOSTS = {"render": _FileHost, "stream": _StreamHost}
+
+
+def run(tasks: tuple[str, ...], clips: int, profile: str, peaks: tuple[float, ...], host: str = "render") -> dict:
+    from tqdm import tqdm
 
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for task in tasks:
-            spec = resolve(task, None, profile)
-            renderers = {mode: FileRenderer(spec, level=mode) for mode in LEVELS}
+            renderers = {mode: HOSTS[host](task, profile, mode) for mode in LEVELS}
             cl = _clips(task, clips)
             ext = ".csv" if task == "pitch" else ".wav"
             rows: dict[str, dict[str, list[dict]]] = {}
@@ -98,7 +134,7 @@ def run(tasks: tuple[str, ...], clips: int, profile: str, peaks: tuple[float, ..
                     sf.write(src, x.astype(np.float32), SAMPLE_RATE, subtype="FLOAT")
                     for mode in LEVELS:
                         dst = folder / f"out-{mode}{ext}"
-                        renderers[mode].render(src, dst)
+                        renderers[mode](src, dst)
                         rows.setdefault(label, {}).setdefault(mode, []).append(_score(task, c, dst, gain))
                     bar.update()
             bar.close()
@@ -125,6 +161,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--profile", default=OFFLINE_PROFILE, help=f"{' | '.join(PROFILES)} (default {OFFLINE_PROFILE})")
     ap.add_argument("--peaks", default=",".join(f"{p:g}" for p in PEAKS_DBFS),
                     help="input peaks in dBFS, comma-separated")
+    ap.add_argument("--host", choices=tuple(HOSTS), default="render",
+                    help="render: the file renderer (measures the file first); stream: Processor, "
+                         "which follows the level causally (default render)")
     ap.add_argument("--out", default="level", help="JSON name under bench/out (default level)")
     argv = list(sys.argv[1:] if argv is None else argv)
     a = ap.parse_args(argv)
@@ -137,11 +176,11 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error(f"--peaks takes numbers in dBFS, got {a.peaks!r}")
     if any(not p <= 0 for p in peaks):
         ap.error("--peaks must lie at or below 0 dBFS")
-    results = run(tasks, a.clips, a.profile, peaks)
-    print(f"{a.profile} profile, {a.clips} test-split clips per task; separate: SI-SDR dB (higher is better), "
+    results = run(tasks, a.clips, a.profile, peaks, a.host)
+    print(f"{a.host} host, {a.profile} profile, {a.clips} test-split clips per task; separate: SI-SDR dB (higher is better), "
           f"superres: LSD80 (lower), pitch: RPA / OA on {PITCH_SOUNDFONT} (higher)")
     print_table(results)
-    write_json(a.out, {"profile": a.profile, "clips": a.clips, "peaks_dbfs": list(peaks), "results": results,
+    write_json(a.out, {"host": a.host, "profile": a.profile, "clips": a.clips, "peaks_dbfs": list(peaks), "results": results,
                        "command": " ".join(["python -m bench.level", *argv])})
     return results
 

@@ -25,12 +25,15 @@ class Frames:
     input_features: the untranslated features (for masks that compare before and after).
     magnitude: linear magnitude to reconstruct (n, bins).
     pitch: the decoded pitch (n, 2): MIDI pitch and voiced (1.0 or 0.0) per frame.
+    gain_db: the gain the images were taken at (n,), where the engine follows the input's level
+        (``level.LevelFollower``), until the stages after the model take it back out.
     """
     stft: np.ndarray
     features: np.ndarray | None = None
     input_features: np.ndarray | None = None
     magnitude: np.ndarray | None = None
     pitch: np.ndarray | None = None
+    gain_db: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.stft.shape[0]

@@ -108,3 +108,118 @@ def level_gain_db(peak: float, loudness_dbfs: float, level: str = "auto") -> flo
 def below_training(peak_dbfs: float) -> bool:
     """Whether a file peaks below every training rendering (where ``off`` costs most)."""
     return peak_dbfs < TRAINED_PEAK_DBFS[0]
+
+
+# ----------------------------------------------------------------------------- streaming
+
+FOLLOW_SECONDS = 10.0        # the loudness a streaming host follows: its frames' over the last this many seconds
+DC_SECONDS = 1.0             # the DC offset: the mean of the frames' means over up to this long
+SILENT_DBFS = -110.0         # frames quieter than this (digital silence, dither) do not count
+RISE_DB_PER_SECOND = 200.0   # the gain falls at once but rises no faster: the first frames of a note do not set it alone
+_BIN_DB = 0.25               # the loudness histogram's resolution
+_LOW_DB, _HIGH_DB = -120.0, 20.0
+
+
+class LevelFollower:
+    """What ``level="auto"`` does for a streaming host, causally, frame by frame: each STFT
+    frame's image is taken without the DC offset estimated so far, and lifted or lowered by
+    the gain that brings the loudness of the last :data:`FOLLOW_SECONDS` to the models'
+    target. Only the images the models read change; the stages after the model take the gain
+    back out (``stages.RemoveFollowedGain``), so the output keeps the input's level and a mask
+    still acts on the input's own spectrum.
+
+    Each frame's gain and offset depend only on the frames before and including it, so they
+    do not depend on block sizes. The loudness is the 90th percentile of the frames' RMS, as
+    :class:`LevelMeter` takes it over a file, and is calibrated to it: these frames are longer
+    (the STFT's window, not 10 ms), which :data:`STFT_LOUDNESS_OFFSET_DB` accounts for."""
+
+    def __init__(self, window: np.ndarray, hop: int, rate: float) -> None:
+        """``window``: the analysis window behind the STFT frames, as scaled there (the frames'
+        spectrum of a constant follows from it); ``hop``: the frames' spacing in samples at
+        ``rate``. The framer starts from silence: the first frames, which reach back before the
+        first sample, do not count towards the offset."""
+        window = np.asarray(window, dtype=np.float64)
+        n = len(window)
+        hop_seconds = hop / rate
+        self._partial = -(-n // hop) - 1
+        self._dc_spectrum = self.dc_spectrum(window)
+        weights = np.full(n // 2 + 1, 2.0)
+        weights[0] = 1.0
+        if n % 2 == 0:
+            weights[-1] = 1.0
+        self._power_weights = weights / (n * float(np.sum(window ** 2)))  # Parseval: mean square of the frame
+        self._follow = max(1, int(round(FOLLOW_SECONDS / hop_seconds)))
+        self._rise = RISE_DB_PER_SECOND * hop_seconds
+        self._dc_frames = max(1, int(round(DC_SECONDS / hop_seconds)))
+        self._bins = int(round((_HIGH_DB - _LOW_DB) / _BIN_DB))
+        self.reset()
+
+    def reset(self) -> None:
+        self._dc = 0.0
+        self._seen = 0
+        self._hist = np.zeros(self._bins, np.int64)
+        self._recent = np.full(self._follow, -1, np.int64)   # ring of the last frames' histogram bins (-1: silent)
+        self._counted = 0
+        self._gain = 0.0
+
+    @property
+    def window_dc_spectrum(self) -> np.ndarray:
+        """What a DC offset of 1.0 adds to a frame under the window it measures."""
+        return self._dc_spectrum
+
+    def measure(self, stft: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(frames, bins) complex frames under the window given -> each frame's (DC offset, gain
+        in dB), the state carried to the next call."""
+        n = len(stft)
+        dcs, gains = np.zeros(n), np.zeros(n)
+        for t in range(n):
+            self._seen += 1
+            if self._seen > self._partial:
+                mean = float(stft[t, 0].real / self._dc_spectrum[0].real)
+                self._dc += (mean - self._dc) / min(self._seen - self._partial, self._dc_frames)
+            frame = stft[t] - self._dc * self._dc_spectrum
+            self._count(float((frame.real ** 2 + frame.imag ** 2) @ self._power_weights))
+            dcs[t], gains[t] = self._dc, self._gain_db()
+        return dcs, gains
+
+    @staticmethod
+    def magnitudes(stft: np.ndarray, dc_spectrum: np.ndarray | None, dc: np.ndarray, gain_db: np.ndarray) -> np.ndarray:
+        """|frames less each one's DC offset (``dc_spectrum``: what an offset of 1.0 adds to a
+        frame under their window; None: the offset stays)| times each one's gain."""
+        less = stft if dc_spectrum is None else stft - dc[:, None] * dc_spectrum[None, :]
+        return np.abs(less) * (10.0 ** (gain_db / 20.0))[:, None]
+
+    @staticmethod
+    def dc_spectrum(window: np.ndarray) -> np.ndarray:
+        """What a DC offset of 1.0 adds to a frame under ``window`` (as scaled for the STFT)."""
+        return np.fft.rfft(np.asarray(window, dtype=np.float64))
+
+    def _count(self, mean_square: float) -> None:
+        db = 10.0 * math.log10(mean_square) if mean_square > 0.0 else -math.inf
+        slot = self._seen % self._follow
+        old = self._recent[slot]
+        if old >= 0:
+            self._hist[old] -= 1
+            self._counted -= 1
+        new = -1
+        if db > SILENT_DBFS:
+            new = int(np.clip(round((db - _LOW_DB) / _BIN_DB), 0, self._bins - 1))
+            self._hist[new] += 1
+            self._counted += 1
+        self._recent[slot] = new
+
+    def _gain_db(self) -> float:
+        """The gain to the target, reached at once when it falls, at the rise rate when it grows;
+        held through silence (it says nothing of the level)."""
+        if self._counted:
+            self._gain = min(self._target_db(), self._gain + self._rise)
+        return self._gain
+
+    def _target_db(self) -> float:
+        rank = int(math.ceil(self._counted * LOUD_PERCENTILE / 100.0))
+        loud = _LOW_DB + int(np.searchsorted(np.cumsum(self._hist), max(rank, 1))) * _BIN_DB
+        gain = TARGET_LOUDNESS_DBFS - (loud + STFT_LOUDNESS_OFFSET_DB)
+        return min(MAX_GAIN_DB, max(-MAX_GAIN_DB, gain))
+
+
+STFT_LOUDNESS_OFFSET_DB = 0.0   # LevelMeter's loudness minus this one's, over training-like renderings

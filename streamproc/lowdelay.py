@@ -39,10 +39,11 @@ from .frame_model import FrameModel
 from .features import (DEFAULT_KIND, FeatureFn, fall_samples, input_features, kind_window, model_features,
                        model_input_kind)
 from .frames import Frames
+from .level import LevelFollower
 from .registry import lowdelay_recon, register_lowdelay_recon
 from .registry import task as registry_task
 from .spec import HYBRID_CUTOFF_HZ, TaskSpec, load_restore_model
-from .stages import Descale, RatioMask, StftFramer, check_strength, restored_magnitude
+from .stages import Descale, RatioMask, RemoveFollowedGain, StftFramer, check_strength, restored_magnitude
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -79,9 +80,11 @@ class LowDelayFramer(StftFramer):
     writes: tuple[str, ...] = ("stft", "features", "input_features")
 
     def __init__(self, cfg: SpectralConfig, feature_window: str = "hann", reference_window: str = "hann",
-                 features: FeatureFn | None = None) -> None:
+                 features: FeatureFn | None = None, follow_level: bool = False) -> None:
         """``features``: the model's image of a magnitude spectrum at these bins
-        (``streamproc.features``; default the log-mel image)."""
+        (``streamproc.features``; default the log-mel image). ``follow_level``: the images are
+        taken without the input's DC offset and at the gain that brings its loudness to the
+        models' (``level.LevelFollower``, on the Hann frames), the gain carried as ``gain_db``."""
         for name, value in (("feature_window", feature_window), ("reference_window", reference_window)):
             if value not in ("hann", "asymmetric"):
                 raise ValueError(f"{name} must be 'hann' or 'asymmetric', not {value!r}")
@@ -92,20 +95,37 @@ class LowDelayFramer(StftFramer):
         self._hann = hann * (2.0 / hann.sum())
         self.feature_window, self.reference_window = feature_window, reference_window
         self._features = features or input_features(DEFAULT_KIND, cfg)
+        self.follower = LevelFollower(self._hann, cfg.hop, cfg.sample_rate) if follow_level else None
+        if self.follower is not None:
+            self.writes = ("stft", "features", "input_features", "gain_db")
+            self._dc_spectra = {"hann": LevelFollower.dc_spectrum(self._hann),
+                                "asymmetric": LevelFollower.dc_spectrum(self._window)}
+
+    def reset(self) -> None:
+        super().reset()
+        follower: LevelFollower | None = getattr(self, "follower", None)   # None while StftFramer's init resets
+        if follower is not None:
+            follower.reset()
 
     def _analyse(self, buf: np.ndarray, n: int) -> Frames:
         c = self.cfg
         spec = dsp._stft_frames(buf, self._window, c.hop, n)
-        need_hann = "hann" in (self.feature_window, self.reference_window)
+        need_hann = "hann" in (self.feature_window, self.reference_window) or self.follower is not None
         hann = dsp._stft_frames(buf, self._hann, c.hop, n) if need_hann else spec
+        follower = self.follower
+        dc, gain_db = follower.measure(hann) if follower is not None else (np.zeros(n), None)
 
-        def image(under: np.ndarray) -> np.ndarray:
-            return self._features(np.abs(under))
+        def image(window: str, less_dc: bool = True) -> np.ndarray:
+            under = hann if window == "hann" else spec
+            if follower is None or gain_db is None:
+                return self._features(np.abs(under))
+            return self._features(follower.magnitudes(under, self._dc_spectra[window] if less_dc else None, dc, gain_db))
 
-        feat = image(hann if self.feature_window == "hann" else spec)
-        ref = feat if self.reference_window == self.feature_window else image(
-            hann if self.reference_window == "hann" else spec)
-        return Frames(stft=spec, features=feat, input_features=ref)
+        feat = image(self.feature_window)
+        # what a mask divides by keeps the offset, as it stays in the spectrum the mask is applied to
+        ref = (feat if self.reference_window == self.feature_window and follower is None
+               else image(self.reference_window, less_dc=False))
+        return Frames(stft=spec, features=feat, input_features=ref, gain_db=gain_db)
 
 
 class StridedChunker:
@@ -117,20 +137,28 @@ class StridedChunker:
     (onnxruntime releases the GIL, so it uses another core) and its prediction applies from d
     frames later, when it is collected (waited for if not yet done): the audio path's block
     never carries a whole model run, and only the mask's age grows (by d hops), not the
-    latency. A prediction is held until the next one; ``input_features`` is held with it, so a
-    mask compares a prediction with the very column it came from. Every frame is computed the
+    latency. A prediction is held until the next one; ``input_features`` of the frame it came
+    from is held with it, so a mask compares a prediction with the very column it came from
+    (the same image as the model's, but for a DC offset that a level follower took out of the
+    model's only). Every frame is computed the
     same way however frames arrive, so output does not depend on block sizes or timing."""
 
-    reads: tuple[str, ...] = ("features",)
+    reads: tuple[str, ...] = ("features", "input_features")
     writes: tuple[str, ...] = ("features", "input_features")
     latency_frames = 0
 
     def __init__(self, model: FrameModel, stride: int, run_every: int = 1, delay: int = 0,
-                 silence: float = -1.0, hold_input: bool = True) -> None:
+                 silence: float = -1.0, hold_input: bool = True, hold_from: str = "features") -> None:
         """``hold_input`` False: ``input_features`` passes through (the framer's own column for the
-        current frame) instead of the column each prediction came from."""
+        current frame) instead of the column each prediction came from. ``hold_from``: the field
+        whose column is held, ``features`` (the model's very input) or ``input_features`` (the
+        same image with the DC offset a level follower took out of the model's)."""
+        if hold_from not in ("features", "input_features"):
+            raise ValueError(f"hold_from must be 'features' or 'input_features', not {hold_from!r}")
         self.hold_input = hold_input
+        self.hold_from = hold_from if hold_input else "features"
         self.writes = ("features", "input_features") if hold_input else ("features",)
+        self.reads = tuple(dict.fromkeys(("features", self.hold_from)))
         if stride < 1 or run_every < 1 or delay < 0:
             raise ValueError("stride and run_every must be at least 1, delay at least 0")
         self.model = model
@@ -176,6 +204,7 @@ class StridedChunker:
             return frames.with_(features=np.zeros((0, self.model.n_outputs), np.float32),
                                 input_features=np.zeros((0, self.model.n_inputs), np.float32))
         cols = np.asarray(frames.get("features"), dtype=np.float32)
+        refs = np.asarray(frames.get(self.hold_from), dtype=np.float32)
         preds = np.empty((n, self.model.n_outputs), np.float32)
         held = np.empty((n, self.model.n_inputs), np.float32)
         for i in range(n):
@@ -186,9 +215,9 @@ class StridedChunker:
                 if self.delay:
                     if self._pool is None:
                         self._pool = ThreadPoolExecutor(1, thread_name_prefix="streamproc-model")
-                    self._pending.append((k + self.delay, self._pool.submit(self._run, window), cols[i].copy()))
+                    self._pending.append((k + self.delay, self._pool.submit(self._run, window), refs[i].copy()))
                 else:
-                    self._pending.append((k, self._run(window), cols[i].copy()))
+                    self._pending.append((k, self._run(window), refs[i].copy()))
             while self._pending and self._pending[0][0] <= k:
                 _, job, column = self._pending.popleft()
                 self._pred = job.result() if isinstance(job, Future) else job
@@ -438,7 +467,10 @@ def build_lowdelay_core(spec: TaskSpec, model: FrameModel, rate: int | None = No
     # the prediction's own column where the windows agree, and for a task without a model (its
     # identity translation must stay transparent)
     hold = reference == feature_window or registry_task(spec.task).model_output is None
-    front = [StridedChunker(model, stride, settings.run_every, settings.model_delay, hold_input=hold)]
+    front: list[Any] = [StridedChunker(model, stride, settings.run_every, settings.model_delay, hold_input=hold,
+                                       hold_from="input_features" if spec.follow_level else "features")]
+    if spec.follow_level and getattr(model, "output_kind", "mel") == "mel":   # a pitch map is no level
+        front.append(RemoveFollowedGain(cfg))
     stages, synth = lowdelay_recon(spec.recon)(spec, cfg, model, restore_model)
-    framer = LowDelayFramer(cfg, feature_window, reference, model_features(model, cfg))
+    framer = LowDelayFramer(cfg, feature_window, reference, model_features(model, cfg), spec.follow_level)
     return Core(cfg, [*front, *stages], synth, framer=framer)

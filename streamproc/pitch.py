@@ -97,8 +97,10 @@ class _Pass:
     ``lead`` samples later than an unshifted run's. Its frames wait in ``pending`` until
     :class:`_Interleaver` takes them."""
 
-    def __init__(self, model: FrameModel, cfg: SpectralConfig, profile: str | None, lead: int):
-        self.core = build_core(resolve("pitch", None, profile or OFFLINE_PROFILE, cfg=cfg), model)
+    def __init__(self, model: FrameModel, cfg: SpectralConfig, profile: str | None, lead: int,
+                 follow_level: bool = False):
+        self.core = build_core(resolve("pitch", None, profile or OFFLINE_PROFILE, cfg=cfg, follow_level=follow_level),
+                               model)
         self.core.reset()
         self.cfg = self.core.cfg  # a low-delay profile frames on shorter hops
         self.layout = model_layout(model)
@@ -178,7 +180,8 @@ class _Interleaver:
 
 
 def frame_tracks(x16: np.ndarray | Iterable[np.ndarray], model: FrameModel, cfg: SpectralConfig = DEFAULT,
-                 block: int = 1 << 16, profile: str | None = None, oversample: int = 1) -> FrameTrack:
+                 block: int = 1 << 16, profile: str | None = None, oversample: int = 1,
+                 follow_level: bool = False) -> FrameTrack:
     """Model-rate mono (an array, or an iterable of blocks of any length) -> per frame (MIDI
     pitch, voiced, RMS, note-change point), frames 0.. until the last centre past the end. Runs
     the engine's own stages under ``cfg`` block by block (bounded memory); ``profile`` sets the
@@ -187,8 +190,11 @@ def frame_tracks(x16: np.ndarray | Iterable[np.ndarray], model: FrameModel, cfg:
     ``oversample`` K > 1 runs K passes, the j-th starting j/K of a hop later, and interleaves
     their frames: K frames per hop, each still the model's own 16 ms framing. Why: nearly all
     pitch errors lie at note changes, and where a change falls between two frames is only
-    known to half their spacing."""
-    passes = [_Pass(model, cfg, profile, (j * cfg.hop) // oversample) for j in range(oversample)]
+    known to half their spacing.
+
+    ``follow_level``: the model's images follow the input's level as a streaming host's
+    ``level="auto"`` does (``streamproc.level.LevelFollower``)."""
+    passes = [_Pass(model, cfg, profile, (j * cfg.hop) // oversample, follow_level) for j in range(oversample)]
     frames = _Interleaver(passes)
     if isinstance(x16, np.ndarray):
         x16 = [x16[i:i + block] for i in range(0, len(x16), block)]
@@ -253,13 +259,13 @@ def model_shift_samples(model: FrameModel, cfg: SpectralConfig = DEFAULT) -> int
 
 
 def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | Path | None = None,
-                profile: str | None = None, oversample: int | None = None) -> PitchTrack:
+                profile: str | None = None, oversample: int | None = None, follow_level: bool = False) -> PitchTrack:
     """f0 of a mono recording every 10 ms (0 = unvoiced), through the streaming engine's stages.
 
     ``model``: a pitch FrameModel or ONNX path; default the shipped ``pitch`` model.
     ``profile``: the model's chunking of a live profile (default: offline, ``quality``).
     ``oversample``: model passes per hop (1, 2, 4, 8; default 1; more only offline):
-    :func:`frame_tracks`."""
+    :func:`frame_tracks`, as is ``follow_level``."""
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim != 1:
         raise UserError(f"track_pitch takes mono audio (1-D), got shape {x.shape}; mix it down first")
@@ -276,7 +282,7 @@ def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | P
         x16 = soxr.resample(x, int(sample_rate), cfg.sample_rate, quality="HQ")
     else:
         x16 = x
-    frames = frame_tracks(x16, fm, cfg, profile=profile, oversample=k)
+    frames = frame_tracks(x16, fm, cfg, profile=profile, oversample=k, follow_level=follow_level)
     times, f0, db, guess = frames_to_grid(frames.midi, frames.voiced, frames.rms, len(x) / sample_rate,
                                           _frame_config(cfg, profile), model_shift_samples(fm, cfg), k, frames.change_at)
     return PitchTrack(times, f0, db, int(sample_rate), _model_name(fm), guess)

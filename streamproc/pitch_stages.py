@@ -25,7 +25,7 @@ from .frames import Frames
 from .pitchmap import DECODERS, DEFAULT_LAYOUT, PitchLayout, decode_pitchmap, midi_to_hz
 from .registry import register_lowdelay_recon, register_recon
 from .spec import TaskSpec
-from .stages import FramewiseStage, MelFeatures, task_chunker
+from .stages import FramewiseStage, model_input_stage, task_chunker
 
 
 def described_sample(k: np.ndarray | int, cfg: SpectralConfig, shift_frames: int = 0) -> np.ndarray | int:
@@ -187,7 +187,8 @@ def build_pitch_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
     """The model's input image (mel, or log-frequency: ``streamproc.features``) -> the pitch
     model (chunked as the profile says) -> decoded pitch per frame."""
     chunker = task_chunker(model, spec.profile, spec.task, spec.recon)
-    return [MelFeatures(spec.cfg, model_features(model, spec.cfg)), chunker,
+    # a pitch map is no level: nothing after the model needs the followed gain taken out
+    return [model_input_stage(spec.cfg, model_features(model, spec.cfg), spec.follow_level), chunker,
             PitchDecode(spec.cfg, model_layout(model), model_threshold(model), getattr(model, "pitch_decoder", None),
                         target_shift_frames(model))]
 

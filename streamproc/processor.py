@@ -24,6 +24,7 @@ from .adapter import CHANNELS_FIRST, InputAdapter, check_channels, check_sample_
 from .engine import Engine
 from .errors import AudioShapeError, UserError
 from .frame_model import FrameModel
+from .level import LEVELS
 from .tasks import RESTORE_MODEL, build_engine, resolve, task_model
 
 DEFAULT_BLOCK = 8192  # pedalboard's default buffer_size
@@ -53,10 +54,16 @@ class Processor:
     def __init__(self, task: str = "resynth", recon: str | None = None,
                  model: str | Path | FrameModel | None = None, profile: str = "default",
                  guide_weight: float | None = None,
-                 restore_model: str | Path | FrameModel | None = None) -> None:
+                 restore_model: str | Path | FrameModel | None = None, level: str = "auto") -> None:
         """``model``: the task model (a loaded one or an ONNX file; None: the shipped one).
-        ``restore_model``: likewise the restoration net that ``recon="restore"`` runs."""
-        self.spec = resolve(task, recon, profile, guide_weight)
+        ``restore_model``: likewise the restoration net that ``recon="restore"`` runs.
+        ``level``: "auto" lets the models' images follow the input's level (its DC offset
+        removed, its loudness over the last seconds brought to the models'; the output keeps the
+        input's level: ``streamproc.level.LevelFollower``); "off" gives them the samples as they are."""
+        if level not in LEVELS:
+            raise UserError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+        self.level = level
+        self.spec = resolve(task, recon, profile, guide_weight, follow_level=level == "auto")
         self.task, self.recon = self.spec.task, self.spec.recon
         self._model = model
         self._frame_model()  # fail now, not at the first buffer, on a bad model path

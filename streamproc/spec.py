@@ -213,10 +213,11 @@ class TaskSpec:
     profile: Profile = PROFILES["default"]
     profile_name: str = "default"
     guide_weight: float = GUIDE_WEIGHT   # wavenet-guided only
+    follow_level: bool = False           # streaming hosts' level="auto": the models' images follow the input's level
 
 
 def resolve(task: str, recon: str | None, profile: str = "default", guide_weight: float | None = None,
-            cfg: SpectralConfig = DEFAULT) -> TaskSpec:
+            cfg: SpectralConfig = DEFAULT, follow_level: bool = False) -> TaskSpec:
     """Checks a request against the registry and the profiles: a UserError names what is wrong."""
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
@@ -239,7 +240,8 @@ def resolve(task: str, recon: str | None, profile: str = "default", guide_weight
         raise UserError("--guide-weight applies to --recon wavenet-guided only")
     elif not 0.0 <= guide_weight <= 1.0:
         raise UserError(f"--guide-weight must be within [0, 1], got {guide_weight}")
-    return TaskSpec(task, recon, cfg, PROFILES[profile], profile, float(guide_weight))
+    follow_level = follow_level and registry.task(task).model_output is not None   # no model: nothing to follow for
+    return TaskSpec(task, recon, cfg, PROFILES[profile], profile, float(guide_weight), follow_level)
 
 
 def shipped_model(task: str, profile: Profile | None = None, recon: str | None = None) -> Path | None:

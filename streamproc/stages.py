@@ -23,6 +23,7 @@ from .features import DEFAULT_KIND, FeatureFn, input_features
 from .frame_model import FrameModel
 from .frames import Frames, FrameSchedule
 from .griffinlim import StreamingGriffinLim
+from .level import LevelFollower
 
 if TYPE_CHECKING:
     from .spec import Profile
@@ -94,18 +95,65 @@ class FramewiseStage:
 class MelFeatures(FramewiseStage):
     """Adds the image column a model reads to each frame (features and input_features): the
     normalised log-mel image, or the feature function given (``streamproc.features``, a
-    model's ``input_kind``)."""
+    model's ``input_kind``). With a ``follower`` (``level.LevelFollower``) the images are taken
+    without the input's DC offset and at the gain that brings its loudness to the models'; the
+    gain goes with the frames (``gain_db``) for :class:`RemoveFollowedGain` to take back out.
+    ``input_features``, what a mask divides by, then keeps the offset: the mask is applied to
+    the input's spectrum, offset and all, and so removes it wherever the model's image has none."""
 
     reads = ("stft",)
-    writes = ("features", "input_features")
+    writes: tuple[str, ...] = ("features", "input_features")
 
-    def __init__(self, cfg: SpectralConfig, features: FeatureFn | None = None) -> None:
+    def __init__(self, cfg: SpectralConfig, features: FeatureFn | None = None,
+                 follower: LevelFollower | None = None) -> None:
         super().__init__(cfg)
         self._features = features or input_features(DEFAULT_KIND, cfg)
+        self.follower = follower
+        if follower is not None:
+            self.writes = ("features", "input_features", "gain_db")
+
+    def reset(self) -> None:
+        if self.follower is not None:
+            self.follower.reset()
 
     def process(self, frames: Frames) -> Frames:
-        feat = self._features(np.abs(frames.stft))
-        return frames.with_(features=feat, input_features=feat)
+        if self.follower is None:
+            feat = self._features(np.abs(frames.stft))
+            return frames.with_(features=feat, input_features=feat)
+        follower, stft = self.follower, frames.stft
+        dc, gain_db = follower.measure(stft)
+        feat = self._features(follower.magnitudes(stft, follower.window_dc_spectrum, dc, gain_db))
+        # a mask divides by the spectrum it is applied to: the offset stays in that image, so the
+        # mask takes it out wherever the model's image has none
+        ref = self._features(follower.magnitudes(stft, None, dc, gain_db))
+        return frames.with_(features=feat, input_features=ref, gain_db=gain_db)
+
+
+def model_input_stage(cfg: SpectralConfig, features: FeatureFn, follow_level: bool = False) -> MelFeatures:
+    """The stage that takes a model's input image from the framer's STFT frames, following the
+    input's level when asked (a streaming host's ``level="auto"``)."""
+    follower = LevelFollower(dsp.windows(cfg)[0], cfg.hop, cfg.sample_rate) if follow_level else None
+    return MelFeatures(cfg, features, follower)
+
+
+class RemoveFollowedGain(FramewiseStage):
+    """After the model: the mel images back at the input's own level (the gain
+    :class:`MelFeatures` followed, taken out), so the stages after it work as without a
+    follower. ``fields``: the images to correct (a pitch map is no level: only
+    ``input_features`` there, if anything reads it)."""
+
+    def __init__(self, cfg: SpectralConfig, fields: tuple[str, ...] = ("features", "input_features")) -> None:
+        super().__init__(cfg)
+        self.reads = (*fields, "gain_db")
+        self.writes = fields
+        self._per_db = 2.0 / (cfg.db_ceil - cfg.db_floor)   # image units per dB (dsp.features_from_mel)
+
+    def process(self, frames: Frames) -> Frames:
+        if not len(frames):
+            return frames
+        shift = (frames.get("gain_db") * self._per_db).astype(np.float32)[:, None]
+        # an image at the input's level clips where that level would have: below the floor is the floor
+        return frames.with_(**{f: np.clip(frames.get(f) - shift, -1.0, 1.0) for f in self.writes})
 
 
 class Chunker:

@@ -422,7 +422,7 @@ def test_pitch_oversample_adds_our_tracker_at_other_pass_counts_and_is_checked(m
     monkeypatch.setattr(T, "pitch_clips", lambda *a, **k: [])
     monkeypatch.setattr(Q, "write_json", lambda *a, **k: None)
     Q.main(["--tasks", "pitch", "--clips", "1", "--peers", "none", "--pitch-oversample", "1,4",
-            "--out", str(tmp_path / "q.json")])
+            "--pitch-soundfonts", "FluidR3_GM", "--out", str(tmp_path / "q.json")])
     assert seen["oversamples"] == (1, 4)
     for bad in ("3", "two"):
         with pytest.raises(SystemExit):
