@@ -26,7 +26,8 @@ class Frames:
     magnitude: linear magnitude to reconstruct (n, bins).
     pitch: the decoded pitch (n, 2): MIDI pitch and voiced (1.0 or 0.0) per frame.
     gain_db: the gain the images were taken at (n,), where the engine follows the input's level
-        (``level.LevelFollower``), until the stages after the model take it back out.
+        (``level.LevelFollower``). Optional: no stage declares it; those that turn images into
+        magnitudes take it back out where it is present (``stages.at_input_level``).
     """
     stft: np.ndarray
     features: np.ndarray | None = None

@@ -124,9 +124,9 @@ class LevelFollower:
     """What ``level="auto"`` does for a streaming host, causally, frame by frame: each STFT
     frame's image is taken without the DC offset estimated so far, and lifted or lowered by
     the gain that brings the loudness of the last :data:`FOLLOW_SECONDS` to the models'
-    target. Only the images the models read change; the stages after the model take the gain
-    back out (``stages.RemoveFollowedGain``), so the output keeps the input's level and a mask
-    still acts on the input's own spectrum.
+    target. Only the images the models read change; the stages that turn images into
+    magnitudes take the gain back out (``stages.at_input_level``), so the output keeps the
+    input's level and a mask still acts on the input's own spectrum.
 
     Each frame's gain and offset depend only on the frames before and including it, so they
     do not depend on block sizes. The loudness is the 90th percentile of the frames' RMS, as
@@ -171,15 +171,21 @@ class LevelFollower:
         """(frames, bins) complex frames under the window given -> each frame's (DC offset, gain
         in dB), the state carried to the next call."""
         n = len(stft)
-        dcs, gains = np.zeros(n), np.zeros(n)
+        dcs, gains = np.empty(n), np.empty(n)
+        means = stft[:, 0].real / self._dc_spectrum[0].real   # each frame's windowed mean
         for t in range(n):
             self._seen += 1
             if self._seen > self._partial:
-                mean = float(stft[t, 0].real / self._dc_spectrum[0].real)
-                self._dc += (mean - self._dc) / min(self._seen - self._partial, self._dc_frames)
-            frame = stft[t] - self._dc * self._dc_spectrum
-            self._count(float((frame.real ** 2 + frame.imag ** 2) @ self._power_weights))
-            dcs[t], gains[t] = self._dc, self._gain_db()
+                self._dc += (float(means[t]) - self._dc) / min(self._seen - self._partial, self._dc_frames)
+            dcs[t] = self._dc
+        less = stft - dcs[:, None] * self._dc_spectrum[None, :]
+        mean_squares = (less.real ** 2 + less.imag ** 2) @ self._power_weights
+        first = self._seen - n
+        for t in range(n):
+            frame = first + t + 1
+            if frame > self._partial:   # a frame reaching back before the stream is no measure of its level
+                self._count(float(mean_squares[t]), frame)
+            gains[t] = self._gain_db()
         return dcs, gains
 
     @staticmethod
@@ -194,9 +200,9 @@ class LevelFollower:
         """What a DC offset of 1.0 adds to a frame under ``window`` (as scaled for the STFT)."""
         return np.fft.rfft(np.asarray(window, dtype=np.float64))
 
-    def _count(self, mean_square: float) -> None:
+    def _count(self, mean_square: float, frame: int) -> None:
         db = 10.0 * math.log10(mean_square) if mean_square > 0.0 else -math.inf
-        slot = self._seen % self._follow
+        slot = frame % self._follow
         old = self._recent[slot]
         if old >= 0:
             self._hist[old] -= 1

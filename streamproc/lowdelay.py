@@ -43,7 +43,8 @@ from .level import LevelFollower
 from .registry import lowdelay_recon, register_lowdelay_recon
 from .registry import task as registry_task
 from .spec import HYBRID_CUTOFF_HZ, TaskSpec, load_restore_model
-from .stages import Descale, RatioMask, RemoveFollowedGain, StftFramer, check_strength, restored_magnitude
+from .stages import (Descale, RatioMask, StftFramer, at_followed_level, at_input_level, check_strength,
+                     restored_magnitude)
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -259,9 +260,10 @@ class LiveRestore:
         if not len(frames):
             return frames
         mag = np.array(frames.get("magnitude"), dtype=np.float64)
-        band = dsp.features_from_mel(mag[:, : self.bins], self.cfg).astype(np.float32)
+        heard = at_followed_level(mag[:, : self.bins], frames)   # as the task model heard its images
+        band = dsp.features_from_mel(heard, self.cfg).astype(np.float32)
         pred = self._chunker.process(frames.with_(features=band)).get("features")
-        mag[:, : self.bins] = restored_magnitude(pred, mag[:, : self.bins], self.strength, self.cfg)
+        mag[:, : self.bins] = at_input_level(restored_magnitude(pred, heard, self.strength, self.cfg), frames)
         return frames.with_(magnitude=mag)
 
 
@@ -469,8 +471,6 @@ def build_lowdelay_core(spec: TaskSpec, model: FrameModel, rate: int | None = No
     hold = reference == feature_window or registry_task(spec.task).model_output is None
     front: list[Any] = [StridedChunker(model, stride, settings.run_every, settings.model_delay, hold_input=hold,
                                        hold_from="input_features" if spec.follow_level else "features")]
-    if spec.follow_level and getattr(model, "output_kind", "mel") == "mel":   # a pitch map is no level
-        front.append(RemoveFollowedGain(cfg))
     stages, synth = lowdelay_recon(spec.recon)(spec, cfg, model, restore_model)
     framer = LowDelayFramer(cfg, feature_window, reference, model_features(model, cfg), spec.follow_level)
     return Core(cfg, [*front, *stages], synth, framer=framer)

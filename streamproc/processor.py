@@ -54,12 +54,13 @@ class Processor:
     def __init__(self, task: str = "resynth", recon: str | None = None,
                  model: str | Path | FrameModel | None = None, profile: str = "default",
                  guide_weight: float | None = None,
-                 restore_model: str | Path | FrameModel | None = None, level: str = "auto") -> None:
+                 restore_model: str | Path | FrameModel | None = None, level: str = "off") -> None:
         """``model``: the task model (a loaded one or an ONNX file; None: the shipped one).
         ``restore_model``: likewise the restoration net that ``recon="restore"`` runs.
-        ``level``: "auto" lets the models' images follow the input's level (its DC offset
-        removed, its loudness over the last seconds brought to the models'; the output keeps the
-        input's level: ``streamproc.level.LevelFollower``); "off" gives them the samples as they are."""
+        ``level``: "off" (default) gives the models the samples as they are; "auto" lets their
+        images follow the input's level (its DC offset removed, its loudness over the last 10 s
+        brought to the models'; the output keeps the input's level: ``streamproc.level.LevelFollower``),
+        for input far from -24..-1 dBFS peak or with an offset (``python -m bench.level --host stream``)."""
         if level not in LEVELS:
             raise UserError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
         self.level = level

@@ -240,7 +240,8 @@ def resolve(task: str, recon: str | None, profile: str = "default", guide_weight
         raise UserError("--guide-weight applies to --recon wavenet-guided only")
     elif not 0.0 <= guide_weight <= 1.0:
         raise UserError(f"--guide-weight must be within [0, 1], got {guide_weight}")
-    follow_level = follow_level and registry.task(task).model_output is not None   # no model: nothing to follow for
+    # no model: nothing to follow for; the vocoder reads the images and would speak at their gain
+    follow_level = follow_level and registry.task(task).model_output is not None and not recon.startswith("wavenet")
     return TaskSpec(task, recon, cfg, PROFILES[profile], profile, float(guide_weight), follow_level)
 
 

@@ -97,9 +97,11 @@ class MelFeatures(FramewiseStage):
     normalised log-mel image, or the feature function given (``streamproc.features``, a
     model's ``input_kind``). With a ``follower`` (``level.LevelFollower``) the images are taken
     without the input's DC offset and at the gain that brings its loudness to the models'; the
-    gain goes with the frames (``gain_db``) for :class:`RemoveFollowedGain` to take back out.
-    ``input_features``, what a mask divides by, then keeps the offset: the mask is applied to
-    the input's spectrum, offset and all, and so removes it wherever the model's image has none."""
+    gain goes with the frames (``gain_db``), and the stages that turn images into magnitudes
+    (:class:`Descale`, :class:`RatioMask`; :class:`Restore` around its net) take it back out
+    (:func:`at_input_level`). ``input_features``, what a mask divides by, keeps the offset: the
+    mask is applied to the input's spectrum, offset and all, and so removes it wherever the
+    model's image has none."""
 
     reads = ("stft",)
     writes: tuple[str, ...] = ("features", "input_features")
@@ -136,24 +138,20 @@ def model_input_stage(cfg: SpectralConfig, features: FeatureFn, follow_level: bo
     return MelFeatures(cfg, features, follower)
 
 
-class RemoveFollowedGain(FramewiseStage):
-    """After the model: the mel images back at the input's own level (the gain
-    :class:`MelFeatures` followed, taken out), so the stages after it work as without a
-    follower. ``fields``: the images to correct (a pitch map is no level: only
-    ``input_features`` there, if anything reads it)."""
+def level_factor(frames: Frames) -> np.ndarray | None:
+    """Each frame's linear gain (frames, 1) where its images were taken at a followed gain
+    (``gain_db``, an optional field: no stage needs to declare it); None where they were not."""
+    if frames.gain_db is None:
+        return None
+    return (10.0 ** (np.asarray(frames.gain_db, dtype=np.float64) / 20.0))[:, None]
 
-    def __init__(self, cfg: SpectralConfig, fields: tuple[str, ...] = ("features", "input_features")) -> None:
-        super().__init__(cfg)
-        self.reads = (*fields, "gain_db")
-        self.writes = fields
-        self._per_db = 2.0 / (cfg.db_ceil - cfg.db_floor)   # image units per dB (dsp.features_from_mel)
 
-    def process(self, frames: Frames) -> Frames:
-        if not len(frames):
-            return frames
-        shift = (frames.get("gain_db") * self._per_db).astype(np.float32)[:, None]
-        # an image at the input's level clips where that level would have: below the floor is the floor
-        return frames.with_(**{f: np.clip(frames.get(f) - shift, -1.0, 1.0) for f in self.writes})
+def at_input_level(magnitude: np.ndarray, frames: Frames) -> np.ndarray:
+    """Magnitudes read from the images of ``frames``, at the input's own level: divided by the
+    followed gain where there is one. The image's floor goes down with them, so a quiet input
+    keeps its quiet detail below the floor a loud one has."""
+    factor = level_factor(frames)
+    return magnitude if factor is None else magnitude / factor
 
 
 class Chunker:
@@ -269,11 +267,18 @@ class Restore(Chunker):
         super().__init__(model, new=new, lookahead=lookahead)
 
     def _model_input(self, frames: Frames) -> np.ndarray:
-        return dsp.features_from_mel(frames.get("magnitude"), self.cfg)
+        return dsp.features_from_mel(at_followed_level(frames.get("magnitude"), frames), self.cfg)
 
     def _with_prediction(self, frames: Frames, pred: np.ndarray) -> Frames:
-        mag = restored_magnitude(pred, frames.get("magnitude"), self.strength, self.cfg)
-        return frames.with_(magnitude=mag)
+        dry = at_followed_level(frames.get("magnitude"), frames)
+        return frames.with_(magnitude=at_input_level(restored_magnitude(pred, dry, self.strength, self.cfg), frames))
+
+
+def at_followed_level(magnitude: np.ndarray, frames: Frames) -> np.ndarray:
+    """Magnitudes at the level the task model's images were taken at (the restoration net
+    hears them as the task model did): the inverse of :func:`at_input_level`."""
+    factor = level_factor(frames)
+    return magnitude if factor is None else magnitude * factor
 
 
 def check_strength(strength: float) -> float:
@@ -310,7 +315,8 @@ class Descale(FramewiseStage):
         if not len(frames):
             return frames
         mel = dsp.mel_from_features(frames.get("features"), self.cfg)
-        return frames.with_(magnitude=np.maximum(dsp.descale(mel, self.cfg), floor_magnitude(self.cfg)))
+        mag = np.maximum(dsp.descale(mel, self.cfg), floor_magnitude(self.cfg))
+        return frames.with_(magnitude=at_input_level(mag, frames))
 
 
 class RatioMask(FramewiseStage):
@@ -336,7 +342,7 @@ class RatioMask(FramewiseStage):
         ref = dsp.descale(dsp.mel_from_features(frames.get("input_features"), self.cfg), self.cfg)
         mask = np.clip(np.divide(out, ref, out=np.zeros_like(out), where=ref > 0), 0.0, 1.0)
         mask = mask[:, self._nearest_covered]  # bins no mel band sees (DC, Nyquist) follow a neighbour
-        return frames.with_(stft=frames.stft * mask, magnitude=out)
+        return frames.with_(stft=frames.stft * mask, magnitude=at_input_level(out, frames))
 
 
 class GriffinLim:

@@ -20,7 +20,7 @@ from .registry import RECONS, model_tasks, recon, register_task, task, task_name
 from .spec import (GUIDE_WEIGHT, HYBRID_CUTOFF_HZ, OFFLINE_PROFILE, PROFILES, RESTORE_MODEL,  # noqa: F401
                    VOCODER_FILE, VOCODER_TEMPERATURE, Profile, TaskSpec, load_restore_model,
                    load_shipped_vocoder, resolve, shipped_model, shipped_vocoder, task_model)
-from .stages import RemoveFollowedGain, model_input_stage, task_chunker
+from .stages import model_input_stage, task_chunker
 
 
 def build_mel_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
@@ -34,9 +34,8 @@ def build_mel_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
     if kind_window(kind) is not None:
         raise UserError(f"this {spec.task} model reads {kind} images, taken under the live profile's asymmetric "
                         f"window: run it with --profile live")
-    front = [model_input_stage(cfg, model_features(model, cfg), spec.follow_level),
-             task_chunker(model, spec.profile, spec.task, spec.recon)]
-    return [*front, RemoveFollowedGain(cfg)] if spec.follow_level else front
+    return [model_input_stage(cfg, model_features(model, cfg), spec.follow_level),
+            task_chunker(model, spec.profile, spec.task, spec.recon)]
 
 
 # task -> reconstructions it offers; the first listed is the default

@@ -70,8 +70,8 @@ def test_a_quiet_stream_separates_as_the_same_stream_louder():
     louder stream's output, 20 dB down, whatever the blocks (to 0.25 dB, the follower's
     resolution); off does not (its output is some 25 dB from it)."""
     x, rate = _example("duet.flac", 4.0, -12.0)
-    loud = Processor(task="separate")(x.astype(np.float32), rate)
-    fx = Processor(task="separate")
+    loud = Processor(task="separate", level="auto")(x.astype(np.float32), rate)
+    fx = Processor(task="separate", level="auto")
     fx.prepare(rate, 1024)
     quiet = np.concatenate([fx.process_block(b) for b in np.array_split((x * 0.1).astype(np.float32), 37)])
     quiet = np.concatenate([np.zeros(len(x) - len(quiet), np.float32), quiet])  # the latency, as the whole-clip call aligns
@@ -98,8 +98,8 @@ def test_a_dc_offset_leaves_the_models_image_and_the_streamed_output():
     settled = slice(images[0].shape[0] // 2, None)
     assert np.abs(images[0][settled] - images[1][settled]).max() < 0.01   # 0.6 dB
 
-    clean = Processor(task="separate")(x.astype(np.float32), rate)
-    with_dc = Processor(task="separate")((x + 0.05).astype(np.float32), rate)
+    clean = Processor(task="separate", level="auto")(x.astype(np.float32), rate)
+    with_dc = Processor(task="separate", level="auto")((x + 0.05).astype(np.float32), rate)
     off = Processor(task="separate", level="off")((x + 0.05).astype(np.float32), rate)
     tail = slice(2 * rate, None)
     assert abs(float(with_dc[tail].mean() - clean[tail].mean())) < 0.02 * 0.05
@@ -123,14 +123,29 @@ def test_pitch_streamed_from_a_quiet_input_is_the_loud_ones(profile):
 
 def test_live_profile_follows_the_level():
     x, rate = _example("duet.flac", 3.0, -12.0)
-    loud = Processor(task="separate", profile="live")(x.astype(np.float32), rate)
-    quiet = Processor(task="separate", profile="live")((x * 0.1).astype(np.float32), rate)
+    loud = Processor(task="separate", profile="live", level="auto")(x.astype(np.float32), rate)
+    quiet = Processor(task="separate", profile="live", level="auto")((x * 0.1).astype(np.float32), rate)
     off = Processor(task="separate", profile="live", level="off")((x * 0.1).astype(np.float32), rate)
     settled = slice(rate, None)
     assert si_sdr(loud[settled], 10 * quiet[settled]) > 38.0
     assert si_sdr(loud[settled], 10 * off[settled]) < 30.0
 
 
-def test_a_bad_level_is_a_user_error():
+def test_a_bad_level_is_a_user_error_and_off_is_the_default():
     with pytest.raises(UserError, match="level"):
         Processor(task="resynth", level="loud")
+    assert Processor(task="separate").level == "off" and not Processor(task="separate").spec.follow_level
+    assert not Processor(task="resynth", level="auto").spec.follow_level   # no model, nothing to follow for
+
+
+def test_live_takes_level_and_refuses_a_bad_one():
+    import subprocess
+    import sys
+
+    from streamproc.cli import build_parser
+
+    assert build_parser().parse_args(["live", "--task", "pitch", "--level", "auto"]).level == "auto"
+    assert build_parser().parse_args(["live", "--task", "pitch"]).level == "off"
+    r = subprocess.run([sys.executable, "-m", "streamproc", "live", "--task", "pitch", "--level", "loud",
+                        "--duration", "1"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--level" in r.stderr and "Traceback" not in r.stderr
