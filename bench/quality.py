@@ -184,7 +184,8 @@ def processors(task: str, profile: str, model: str | Path | None = None,
         if recons is not None and recon not in recons:
             continue
         try:
-            p = Processor(task=task, recon=recon, model=model, profile=profile)
+            # level off: the models on the clips as rendered, as every earlier figure (bench.level measures level)
+            p = Processor(task=task, recon=recon, model=model, profile=profile, level="off")
             p.latency_for(SR)  # builds every stage: a missing restoration model shows up here
             ok[recon] = p
         except (UserError, OSError, ValueError) as e:
@@ -220,7 +221,8 @@ def candidates(task: str, profile: str, models: tuple[tuple[str, str], ...],
         missing.update({f"{name}-{k}": v for k, v in why.items()})
     for name, path in restores:
         try:
-            procs[f"{name}-restore"] = Processor(task=task, recon="restore", profile=profile, restore_model=path)
+            procs[f"{name}-restore"] = Processor(task=task, recon="restore", profile=profile, restore_model=path,
+                                                 level="off")
         except (UserError, OSError, ValueError) as e:
             missing[f"{name}-restore"] = str(e)
     return procs, missing

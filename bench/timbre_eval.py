@@ -94,7 +94,7 @@ def processor(task: str, recon: str, model: str, profile: str, chunk: tuple[int,
     the task model (every task and reconstruction override of it too)."""
     import streamproc
 
-    proc = streamproc.Processor(task=task, recon=recon, model=model, profile=profile)
+    proc = streamproc.Processor(task=task, recon=recon, model=model, profile=profile, level="off")  # as rendered
     if chunk is not None:  # before the first call: the engines are built from spec on demand
         prof = dataclasses.replace(proc.spec.profile, chunk_new=chunk[0], chunk_lookahead=chunk[1],
                                    task_chunks=(), recon_chunks=())

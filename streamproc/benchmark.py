@@ -86,7 +86,7 @@ def model_clock(model) -> Iterator[ModelClock]:
 
 
 def measure(task: str, recon: str, rate: int, block: int, x: np.ndarray, model=None,
-            profile: str = "default", paced: bool | None = None) -> dict:
+            profile: str = "default", paced: bool | None = None, level: str | None = None) -> dict:
     """Streams ``x`` (at ``rate``) in ``block``-sample calls; timing of each call and in total.
 
     ``rtf`` is the calls' summed wall time over the audio's duration; ``cpu_rtf`` is this
@@ -98,8 +98,9 @@ def measure(task: str, recon: str, rate: int, block: int, x: np.ndarray, model=N
     as the machine allows, so a block waits for a model run that, live, had a whole hop of real
     time to finish: that wait is an artefact of running faster than real time. A paced run also
     raises the calling thread to realtime round-robin scheduling where permitted, as
-    ``streamproc live`` raises its worker (``realtime`` in the row), and lowers it after."""
-    fx = Processor(task, recon, model=model, profile=profile)
+    ``streamproc live`` raises its worker (``realtime`` in the row), and lowers it after.
+    ``level``: the Processor's (None: the task's default, as ``streamproc live`` runs it)."""
+    fx = Processor(task, recon, model=model, profile=profile, level=level)
     if paced is None:
         low = fx.spec.profile.low_delay
         paced = low is not None and low.model_delay > 0

@@ -122,10 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--channels", type=_positive_int("--channels", "channels"), default=1)
     lv.add_argument("--profile", default="default",
                     help="default (within 200 ms) | low-latency (less lookahead: less delay, some quality) | quality")
-    lv.add_argument("--level", default="off", choices=LEVELS,
-                    help="off (default): the models hear the input as it is; auto: without its DC offset and as loud "
-                         "as the audio they trained on, following its loudness over the last 10 s (the output keeps "
-                         "the input's level): for an input far below -24 dBFS peak, or with an offset")
+    lv.add_argument("--level", default=None, choices=LEVELS,
+                    help="auto: the models hear the input without its DC offset and as loud as the audio they trained "
+                         "on, following its loudness over the last 10 s (the output keeps the input's level); off: as "
+                         "it is. Default: auto for pitch and superres, off for separate (its mask does slightly better "
+                         "on well-levelled input as it is)")
     lv.add_argument("--duration", type=_positive_seconds("--duration"), default=None, help="stop after this many seconds")
     lv.add_argument("--report", default=None,
                     help="write the heard latency (and its parts), under/overflows and host xruns as JSON here")

@@ -15,8 +15,13 @@ its 10 ms frames' RMS, so that the clicks on a quiet transfer do not count) to
 :data:`TARGET_LOUDNESS_DBFS`, where the training renderings sit when they peak at -12 dBFS, and
 divides the output by the same gain: the output keeps the input's level, less its DC offset. One
 constant gain per file keeps every engine rule: block-size invariance, exact latency,
-determinism. Streaming hosts (``Processor``, ``live``) see one block at a time and cannot know a
-file's loudness or offset: they process what they are given.
+determinism.
+
+Streaming hosts (``Processor``, ``live``) see one block at a time. There :class:`LevelFollower`
+works causally, frame by frame, and only on the images the models read: each is taken without
+the offset estimated so far, at the gain that brings the loudness of the last 10 s to the same
+target; the stages that turn images into magnitudes divide by that gain. ``auto`` is their
+default for ``pitch`` and ``superres`` (:data:`STREAMING_AUTO_TASKS`), ``off`` for ``separate``.
 """
 from __future__ import annotations
 
@@ -87,6 +92,21 @@ class LevelMeter:
         return 10.0 * math.log10(value) if value > 0.0 else -math.inf
 
 
+# Where a streaming host follows the level unless told otherwise: the tasks for which ``auto``
+# measured no worse than ``off`` inside the training range (-20 dBFS peak) and better outside it
+# (python -m bench.level --host stream, default and live profiles). ``separate`` is not among
+# them: its mask does 0.1-0.2 dB better on well-levelled input as it is.
+STREAMING_AUTO_TASKS = ("pitch", "superres")
+
+
+def streaming_level(task: str, level: str | None = None) -> str:
+    """The level a streaming host (``Processor``, ``live``) runs ``task`` at: ``level`` if given,
+    else ``auto`` for the tasks in :data:`STREAMING_AUTO_TASKS`, ``off`` for the rest."""
+    if level is not None:
+        return check_level(level)
+    return "auto" if task in STREAMING_AUTO_TASKS else "off"
+
+
 def check_level(level: str) -> str:
     """``level`` if it is one of :data:`LEVELS`; ValueError otherwise."""
     if level not in LEVELS:
@@ -115,7 +135,6 @@ def below_training(peak_dbfs: float) -> bool:
 FOLLOW_SECONDS = 10.0        # the loudness a streaming host follows: its frames' over the last this many seconds
 DC_SECONDS = 1.0             # the DC offset: the mean of the frames' means over up to this long
 SILENT_DBFS = -110.0         # frames quieter than this (digital silence, dither) do not count
-RISE_DB_PER_SECOND = 200.0   # the gain falls at once but rises no faster: the first frames of a note do not set it alone
 _BIN_DB = 0.25               # the loudness histogram's resolution
 _LOW_DB, _HIGH_DB = -120.0, 20.0
 
@@ -130,8 +149,13 @@ class LevelFollower:
 
     Each frame's gain and offset depend only on the frames before and including it, so they
     do not depend on block sizes. The loudness is the 90th percentile of the frames' RMS, as
-    :class:`LevelMeter` takes it over a file, and is calibrated to it: these frames are longer
-    (the STFT's window, not 10 ms), which :data:`STFT_LOUDNESS_OFFSET_DB` accounts for."""
+    :class:`LevelMeter` takes it over a file; these frames are longer (the STFT's window, not
+    10 ms), which moves it by 0.05 dB on the bundled examples (:data:`STFT_LOUDNESS_OFFSET_DB`).
+    The gain applies from the first frame, with no ramp, so a stream at any constant level
+    gives the same images (to the histogram's 0.25 dB): a ramp from 0 dB left the first frames
+    level-dependent, and the model's context carried that for a second (``separate`` 0.4 dB
+    worse at -50 dBFS than at -20, seed-1 test clips). The price: at a stream's very start the
+    frames that reach into the first note are lifted as if they were the whole note."""
 
     def __init__(self, window: np.ndarray, hop: int, rate: float) -> None:
         """``window``: the analysis window behind the STFT frames, as scaled there (the frames'
@@ -149,7 +173,6 @@ class LevelFollower:
             weights[-1] = 1.0
         self._power_weights = weights / (n * float(np.sum(window ** 2)))  # Parseval: mean square of the frame
         self._follow = max(1, int(round(FOLLOW_SECONDS / hop_seconds)))
-        self._rise = RISE_DB_PER_SECOND * hop_seconds
         self._dc_frames = max(1, int(round(DC_SECONDS / hop_seconds)))
         self._bins = int(round((_HIGH_DB - _LOW_DB) / _BIN_DB))
         self.reset()
@@ -182,9 +205,7 @@ class LevelFollower:
         mean_squares = (less.real ** 2 + less.imag ** 2) @ self._power_weights
         first = self._seen - n
         for t in range(n):
-            frame = first + t + 1
-            if frame > self._partial:   # a frame reaching back before the stream is no measure of its level
-                self._count(float(mean_squares[t]), frame)
+            self._count(float(mean_squares[t]), first + t + 1)
             gains[t] = self._gain_db()
         return dcs, gains
 
@@ -215,10 +236,11 @@ class LevelFollower:
         self._recent[slot] = new
 
     def _gain_db(self) -> float:
-        """The gain to the target, reached at once when it falls, at the rise rate when it grows;
-        held through silence (it says nothing of the level)."""
+        """The gain to the target from the frames counted so far, at once (so that any constant
+        gain of the input gives the same images from the first frame on); held through silence,
+        which says nothing of the level."""
         if self._counted:
-            self._gain = min(self._target_db(), self._gain + self._rise)
+            self._gain = self._target_db()
         return self._gain
 
     def _target_db(self) -> float:
@@ -228,4 +250,4 @@ class LevelFollower:
         return min(MAX_GAIN_DB, max(-MAX_GAIN_DB, gain))
 
 
-STFT_LOUDNESS_OFFSET_DB = 0.0   # LevelMeter's loudness minus this one's, over training-like renderings
+STFT_LOUDNESS_OFFSET_DB = 0.0   # LevelMeter's loudness minus this one's: 0.05 +- 0.05 dB over the six bundled examples

@@ -24,7 +24,7 @@ from .adapter import CHANNELS_FIRST, InputAdapter, check_channels, check_sample_
 from .engine import Engine
 from .errors import AudioShapeError, UserError
 from .frame_model import FrameModel
-from .level import LEVELS
+from .level import LEVELS, streaming_level
 from .tasks import RESTORE_MODEL, build_engine, resolve, task_model
 
 DEFAULT_BLOCK = 8192  # pedalboard's default buffer_size
@@ -54,17 +54,18 @@ class Processor:
     def __init__(self, task: str = "resynth", recon: str | None = None,
                  model: str | Path | FrameModel | None = None, profile: str = "default",
                  guide_weight: float | None = None,
-                 restore_model: str | Path | FrameModel | None = None, level: str = "off") -> None:
+                 restore_model: str | Path | FrameModel | None = None, level: str | None = None) -> None:
         """``model``: the task model (a loaded one or an ONNX file; None: the shipped one).
         ``restore_model``: likewise the restoration net that ``recon="restore"`` runs.
-        ``level``: "off" (default) gives the models the samples as they are; "auto" lets their
-        images follow the input's level (its DC offset removed, its loudness over the last 10 s
-        brought to the models'; the output keeps the input's level: ``streamproc.level.LevelFollower``),
-        for input far from -24..-1 dBFS peak or with an offset (``python -m bench.level --host stream``)."""
-        if level not in LEVELS:
+        ``level``: "auto" lets the models' images follow the input's level (its DC offset removed,
+        its loudness over the last 10 s brought to the models'; the output keeps the input's
+        level: ``streamproc.level.LevelFollower``); "off" gives them the samples as they are.
+        None: the task's own default (``streamproc.level.streaming_level``: auto for pitch and
+        superres, off for separate, whose mask does slightly better on well-levelled input)."""
+        if level is not None and level not in LEVELS:
             raise UserError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
-        self.level = level
-        self.spec = resolve(task, recon, profile, guide_weight, follow_level=level == "auto")
+        self.level = streaming_level(task, level)
+        self.spec = resolve(task, recon, profile, guide_weight, follow_level=self.level == "auto")
         self.task, self.recon = self.spec.task, self.spec.recon
         self._model = model
         self._frame_model()  # fail now, not at the first buffer, on a bad model path

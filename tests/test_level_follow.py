@@ -135,6 +135,7 @@ def test_a_bad_level_is_a_user_error_and_off_is_the_default():
     with pytest.raises(UserError, match="level"):
         Processor(task="resynth", level="loud")
     assert Processor(task="separate").level == "off" and not Processor(task="separate").spec.follow_level
+    assert Processor(task="pitch").level == "auto" and Processor(task="superres").spec.follow_level
     assert not Processor(task="resynth", level="auto").spec.follow_level   # no model, nothing to follow for
 
 
@@ -145,7 +146,7 @@ def test_live_takes_level_and_refuses_a_bad_one():
     from streamproc.cli import build_parser
 
     assert build_parser().parse_args(["live", "--task", "pitch", "--level", "auto"]).level == "auto"
-    assert build_parser().parse_args(["live", "--task", "pitch"]).level == "off"
+    assert build_parser().parse_args(["live", "--task", "pitch"]).level is None   # the task's default
     r = subprocess.run([sys.executable, "-m", "streamproc", "live", "--task", "pitch", "--level", "loud",
                         "--duration", "1"], capture_output=True, text=True)
     assert r.returncode == 2 and "--level" in r.stderr and "Traceback" not in r.stderr
