@@ -125,8 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--level", default=None, choices=LEVELS,
                     help="auto: the models hear the input without its DC offset and as loud as the audio they trained "
                          "on, following its loudness over the last 10 s (the output keeps the input's level); off: as "
-                         "it is. Default: auto for pitch and superres, off for separate (its mask does slightly better "
-                         "on well-levelled input as it is)")
+                         "it is. Default: auto for pitch, and for superres except in the live profile; off for separate "
+                         "(its mask does slightly better on well-levelled input as it is)")
     lv.add_argument("--duration", type=_positive_seconds("--duration"), default=None, help="stop after this many seconds")
     lv.add_argument("--report", default=None,
                     help="write the heard latency (and its parts), under/overflows and host xruns as JSON here")

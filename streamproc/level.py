@@ -21,7 +21,7 @@ Streaming hosts (``Processor``, ``live``) see one block at a time. There :class:
 works causally, frame by frame, and only on the images the models read: each is taken without
 the offset estimated so far, at the gain that brings the loudness of the last 10 s to the same
 target; the stages that turn images into magnitudes divide by that gain. ``auto`` is their
-default for ``pitch`` and ``superres`` (:data:`STREAMING_AUTO_TASKS`), ``off`` for ``separate``.
+default where it measured better (``spec.Profile.level_tasks``).
 """
 from __future__ import annotations
 
@@ -92,19 +92,12 @@ class LevelMeter:
         return 10.0 * math.log10(value) if value > 0.0 else -math.inf
 
 
-# Where a streaming host follows the level unless told otherwise: the tasks for which ``auto``
-# measured no worse than ``off`` inside the training range (-20 dBFS peak) and better outside it
-# (python -m bench.level --host stream, default and live profiles). ``separate`` is not among
-# them: its mask does 0.1-0.2 dB better on well-levelled input as it is.
-STREAMING_AUTO_TASKS = ("pitch", "superres")
-
-
-def streaming_level(task: str, level: str | None = None) -> str:
+def streaming_level(task: str, auto_tasks: tuple[str, ...], level: str | None = None) -> str:
     """The level a streaming host (``Processor``, ``live``) runs ``task`` at: ``level`` if given,
-    else ``auto`` for the tasks in :data:`STREAMING_AUTO_TASKS`, ``off`` for the rest."""
+    else ``auto`` for the tasks its profile names (``spec.Profile.level_tasks``), ``off`` for the rest."""
     if level is not None:
         return check_level(level)
-    return "auto" if task in STREAMING_AUTO_TASKS else "off"
+    return "auto" if task in auto_tasks else "off"
 
 
 def check_level(level: str) -> str:
@@ -181,7 +174,7 @@ class LevelFollower:
         self._dc = 0.0
         self._seen = 0
         self._hist = np.zeros(self._bins, np.int64)
-        self._recent = np.full(self._follow, -1, np.int64)   # ring of the last frames' histogram bins (-1: silent)
+        self._recent = [-1] * self._follow   # ring of the last frames' histogram bins (-1: silent)
         self._counted = 0
         self._gain = 0.0
 
@@ -230,7 +223,7 @@ class LevelFollower:
             self._counted -= 1
         new = -1
         if db > SILENT_DBFS:
-            new = int(np.clip(round((db - _LOW_DB) / _BIN_DB), 0, self._bins - 1))
+            new = min(max(round((db - _LOW_DB) / _BIN_DB), 0), self._bins - 1)
             self._hist[new] += 1
             self._counted += 1
         self._recent[slot] = new

@@ -85,7 +85,7 @@ class LowDelayFramer(StftFramer):
         """``features``: the model's image of a magnitude spectrum at these bins
         (``streamproc.features``; default the log-mel image). ``follow_level``: the images are
         taken without the input's DC offset and at the gain that brings its loudness to the
-        models' (``level.LevelFollower``, on the Hann frames), the gain carried as ``gain_db``."""
+        models' (``level.LevelFollower``), the gain carried as ``gain_db``."""
         for name, value in (("feature_window", feature_window), ("reference_window", reference_window)):
             if value not in ("hann", "asymmetric"):
                 raise ValueError(f"{name} must be 'hann' or 'asymmetric', not {value!r}")
@@ -96,7 +96,8 @@ class LowDelayFramer(StftFramer):
         self._hann = hann * (2.0 / hann.sum())
         self.feature_window, self.reference_window = feature_window, reference_window
         self._features = features or input_features(DEFAULT_KIND, cfg)
-        self.follower = LevelFollower(self._hann, cfg.hop, cfg.sample_rate) if follow_level else None
+        # measured on the asymmetric-window frames, which are computed whatever the model reads
+        self.follower = LevelFollower(self._window, cfg.hop, cfg.sample_rate) if follow_level else None
         if self.follower is not None:
             self.writes = ("stft", "features", "input_features", "gain_db")
             self._dc_spectra = {"hann": LevelFollower.dc_spectrum(self._hann),
@@ -111,10 +112,10 @@ class LowDelayFramer(StftFramer):
     def _analyse(self, buf: np.ndarray, n: int) -> Frames:
         c = self.cfg
         spec = dsp._stft_frames(buf, self._window, c.hop, n)
-        need_hann = "hann" in (self.feature_window, self.reference_window) or self.follower is not None
+        need_hann = "hann" in (self.feature_window, self.reference_window)
         hann = dsp._stft_frames(buf, self._hann, c.hop, n) if need_hann else spec
         follower = self.follower
-        dc, gain_db = follower.measure(hann) if follower is not None else (np.zeros(n), None)
+        dc, gain_db = follower.measure(spec) if follower is not None else (np.zeros(n), None)
 
         def image(window: str, less_dc: bool = True) -> np.ndarray:
             under = hann if window == "hann" else spec

@@ -187,7 +187,8 @@ def build_pitch_front(spec: TaskSpec, model: FrameModel) -> list[Any]:
     """The model's input image (mel, or log-frequency: ``streamproc.features``) -> the pitch
     model (chunked as the profile says) -> decoded pitch per frame."""
     chunker = task_chunker(model, spec.profile, spec.task, spec.recon)
-    return [model_input_stage(spec.cfg, model_features(model, spec.cfg), spec.follow_level), chunker,
+    return [model_input_stage(spec.cfg, model_features(model, spec.cfg), spec.follow_level,
+                              mask_reference=False), chunker,
             PitchDecode(spec.cfg, model_layout(model), model_threshold(model), getattr(model, "pitch_decoder", None),
                         target_shift_frames(model))]
 

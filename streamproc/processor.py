@@ -60,12 +60,15 @@ class Processor:
         ``level``: "auto" lets the models' images follow the input's level (its DC offset removed,
         its loudness over the last 10 s brought to the models'; the output keeps the input's
         level: ``streamproc.level.LevelFollower``); "off" gives them the samples as they are.
-        None: the task's own default (``streamproc.level.streaming_level``: auto for pitch and
-        superres, off for separate, whose mask does slightly better on well-levelled input)."""
+        None: the profile's default for the task (``Profile.level_tasks``: auto for pitch and
+        superres, and in ``live`` for pitch only; off for separate, whose mask does slightly
+        better on well-levelled input as it is)."""
         if level is not None and level not in LEVELS:
             raise UserError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
-        self.level = streaming_level(task, level)
-        self.spec = resolve(task, recon, profile, guide_weight, follow_level=self.level == "auto")
+        self.spec = resolve(task, recon, profile, guide_weight)
+        self.level = streaming_level(self.spec.task, self.spec.profile.level_tasks, level)
+        if self.level == "auto":
+            self.spec = resolve(task, recon, profile, guide_weight, follow_level=True)
         self.task, self.recon = self.spec.task, self.spec.recon
         self._model = model
         self._frame_model()  # fail now, not at the first buffer, on a bad model path

@@ -72,6 +72,9 @@ class Profile:
     low_delay: LowDelay | None = None  # set: the low-delay framing (no resamplers, 4 ms hops) replaces
                                        # the standard one, and the fields above except live_margin_ms
                                        # do not apply
+    level_tasks: tuple[str, ...] = ("pitch", "superres")  # where a streaming host (Processor, live) follows the
+                                       # input's level unless told (level.streaming_level): python -m bench.level
+                                       # --host stream, auto against off at each peak
 
     def restoration_strength(self, task: str) -> float:
         """The restoration net's wet/dry behind ``task``'s model: its own, else the profile's."""
@@ -200,7 +203,11 @@ PROFILES: dict[str, Profile] = {
                     # it is; gla and restore resynthesise Hann-window magnitudes, so they run the
                     # Hann-trained separate (12 test clips, LSD80: models_data/separate-live.md)
                     models=(("separate", "separate-live"), ("separate/gla", "separate"), ("separate/restore", "separate"),
-                            ("pitch", "pitch-live"), ("restore", "restore-live"), ("synth", "synth-live"))),
+                            ("pitch", "pitch-live"), ("restore", "restore-live"), ("synth", "synth-live")),
+                    # superres here did better as it is at 0 and -6 dBFS peak (LSD80 1.113 / 1.134 against
+                    # 1.162 / 1.163 followed; followed better from -20 down: 1.166 against 1.223 ... 2.834):
+                    # python -m bench.level --host stream --profile live
+                    level_tasks=("pitch",)),
 }
 OFFLINE_PROFILE = "quality"
 

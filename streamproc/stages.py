@@ -107,10 +107,13 @@ class MelFeatures(FramewiseStage):
     writes: tuple[str, ...] = ("features", "input_features")
 
     def __init__(self, cfg: SpectralConfig, features: FeatureFn | None = None,
-                 follower: LevelFollower | None = None) -> None:
+                 follower: LevelFollower | None = None, offset_in_reference: bool = True) -> None:
+        """``offset_in_reference`` False: ``input_features`` is the model's own image (for a chain
+        in which no mask reads it), which saves one image per frame."""
         super().__init__(cfg)
         self._features = features or input_features(DEFAULT_KIND, cfg)
         self.follower = follower
+        self._offset_in_reference = offset_in_reference
         if follower is not None:
             self.writes = ("features", "input_features", "gain_db")
 
@@ -127,15 +130,17 @@ class MelFeatures(FramewiseStage):
         feat = self._features(follower.magnitudes(stft, follower.window_dc_spectrum, dc, gain_db))
         # a mask divides by the spectrum it is applied to: the offset stays in that image, so the
         # mask takes it out wherever the model's image has none
-        ref = self._features(follower.magnitudes(stft, None, dc, gain_db))
+        ref = self._features(follower.magnitudes(stft, None, dc, gain_db)) if self._offset_in_reference else feat
         return frames.with_(features=feat, input_features=ref, gain_db=gain_db)
 
 
-def model_input_stage(cfg: SpectralConfig, features: FeatureFn, follow_level: bool = False) -> MelFeatures:
+def model_input_stage(cfg: SpectralConfig, features: FeatureFn, follow_level: bool = False,
+                      mask_reference: bool = True) -> MelFeatures:
     """The stage that takes a model's input image from the framer's STFT frames, following the
-    input's level when asked (a streaming host's ``level="auto"``)."""
+    input's level when asked (a streaming host's ``level="auto"``). ``mask_reference`` False:
+    nothing after the model divides by ``input_features`` (a pitch map)."""
     follower = LevelFollower(dsp.windows(cfg)[0], cfg.hop, cfg.sample_rate) if follow_level else None
-    return MelFeatures(cfg, features, follower)
+    return MelFeatures(cfg, features, follower, offset_in_reference=mask_reference)
 
 
 def level_factor(frames: Frames) -> np.ndarray | None:

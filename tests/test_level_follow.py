@@ -136,6 +136,8 @@ def test_a_bad_level_is_a_user_error_and_off_is_the_default():
         Processor(task="resynth", level="loud")
     assert Processor(task="separate").level == "off" and not Processor(task="separate").spec.follow_level
     assert Processor(task="pitch").level == "auto" and Processor(task="superres").spec.follow_level
+    assert Processor(task="pitch", profile="live").level == "auto"
+    assert Processor(task="superres", profile="live").level == "off"   # it measured better as it is there, when loud
     assert not Processor(task="resynth", level="auto").spec.follow_level   # no model, nothing to follow for
 
 
