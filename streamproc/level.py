@@ -146,7 +146,7 @@ class LevelFollower:
     10 ms), which moves it by 0.05 dB on the bundled examples (:data:`STFT_LOUDNESS_OFFSET_DB`).
     The gain applies from the first frame, with no ramp, so a stream at any constant level
     gives the same images (to the histogram's 0.25 dB): a ramp from 0 dB left the first frames
-    level-dependent, and the model's context carried that for a second (``separate`` 0.4 dB
+    level-dependent, and the model's context carried that for a second (``separate`` 0.4-0.7 dB
     worse at -50 dBFS than at -20, seed-1 test clips). The price: at a stream's very start the
     frames that reach into the first note are lifted as if they were the whole note."""
 
