@@ -81,11 +81,14 @@ class LowDelayFramer(StftFramer):
     writes: tuple[str, ...] = ("stft", "features", "input_features")
 
     def __init__(self, cfg: SpectralConfig, feature_window: str = "hann", reference_window: str = "hann",
-                 features: FeatureFn | None = None, follow_level: bool = False) -> None:
+                 features: FeatureFn | None = None, follow_level: bool = False,
+                 mask_reference: bool = True) -> None:
         """``features``: the model's image of a magnitude spectrum at these bins
         (``streamproc.features``; default the log-mel image). ``follow_level``: the images are
         taken without the input's DC offset and at the gain that brings its loudness to the
-        models' (``level.LevelFollower``), the gain carried as ``gain_db``."""
+        models' (``level.LevelFollower``), the gain carried as ``gain_db``. ``mask_reference``
+        False: nothing divides by ``input_features`` (a pitch map), so where the windows agree it
+        is the model's own image, not a second one with the offset kept."""
         for name, value in (("feature_window", feature_window), ("reference_window", reference_window)):
             if value not in ("hann", "asymmetric"):
                 raise ValueError(f"{name} must be 'hann' or 'asymmetric', not {value!r}")
@@ -95,6 +98,7 @@ class LowDelayFramer(StftFramer):
         hann = dsp.analysis_window(cfg.n_fft)
         self._hann = hann * (2.0 / hann.sum())
         self.feature_window, self.reference_window = feature_window, reference_window
+        self._mask_reference = mask_reference
         self._features = features or input_features(DEFAULT_KIND, cfg)
         # measured on the asymmetric-window frames, which are computed whatever the model reads
         self.follower = LevelFollower(self._window, cfg.hop, cfg.sample_rate) if follow_level else None
@@ -115,18 +119,18 @@ class LowDelayFramer(StftFramer):
         need_hann = "hann" in (self.feature_window, self.reference_window)
         hann = dsp._stft_frames(buf, self._hann, c.hop, n) if need_hann else spec
         follower = self.follower
-        dc, gain_db = follower.measure(spec) if follower is not None else (np.zeros(n), None)
+        dc, gain_db = follower.measure(spec) if follower is not None else (None, None)
 
         def image(window: str, less_dc: bool = True) -> np.ndarray:
             under = hann if window == "hann" else spec
-            if follower is None or gain_db is None:
+            if follower is None or dc is None or gain_db is None:
                 return self._features(np.abs(under))
             return self._features(follower.magnitudes(under, self._dc_spectra[window] if less_dc else None, dc, gain_db))
 
         feat = image(self.feature_window)
         # what a mask divides by keeps the offset, as it stays in the spectrum the mask is applied to
-        ref = (feat if self.reference_window == self.feature_window and follower is None
-               else image(self.reference_window, less_dc=False))
+        same = self.reference_window == self.feature_window and (follower is None or not self._mask_reference)
+        ref = feat if same else image(self.reference_window, less_dc=False)
         return Frames(stft=spec, features=feat, input_features=ref, gain_db=gain_db)
 
 
@@ -473,5 +477,6 @@ def build_lowdelay_core(spec: TaskSpec, model: FrameModel, rate: int | None = No
     front: list[Any] = [StridedChunker(model, stride, settings.run_every, settings.model_delay, hold_input=hold,
                                        hold_from="input_features" if spec.follow_level else "features")]
     stages, synth = lowdelay_recon(spec.recon)(spec, cfg, model, restore_model)
-    framer = LowDelayFramer(cfg, feature_window, reference, model_features(model, cfg), spec.follow_level)
+    framer = LowDelayFramer(cfg, feature_window, reference, model_features(model, cfg), spec.follow_level,
+                            mask_reference=getattr(model, "output_kind", "mel") == "mel")
     return Core(cfg, [*front, *stages], synth, framer=framer)
