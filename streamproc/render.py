@@ -256,6 +256,8 @@ class FileRenderer:
                     progress(x.shape[1])
 
         track = track_pitch_blocks(mono(), reader.rate, self.model, self.spec.profile_name)
+        if gain != 1.0:   # the track's level (MIDI velocities) is the input's, not the models'
+            track.level_db = track.level_db - 20.0 * math.log10(gain)
         write_pitch(track, dst)
         if plot is not None and picture is not None:
             from .plots import plot_pitch_track

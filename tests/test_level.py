@@ -1,4 +1,5 @@
 """--level auto: every file reaches the models as loud as their training audio, and comes back at its own."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -118,6 +119,21 @@ def test_pitch_track_of_a_quiet_recording_is_the_loud_ones(tmp_path):
     assert np.array_equal(quiet[:, 1] > 0, voiced)
     assert np.allclose(quiet[voiced, 1], loud[voiced, 1], rtol=1e-3)
     assert (off[:, 1] > 0).sum() < 0.8 * voiced.sum()   # the models took most of it for the noise floor
+
+
+def test_pitch_notes_keep_the_input_level(tmp_path):
+    """The gain lifts a quiet file for the model only: its MIDI velocities stay those of its level."""
+    x, rate = _example("melody.flac", 3.0, -12.0)
+    sf.write(tmp_path / "loud.wav", x.T, rate, subtype="FLOAT")
+    sf.write(tmp_path / "quiet.wav", (x * 10 ** (-24 / 20)).T, rate, subtype="FLOAT")
+    spec = resolve("pitch", None, "default")
+    velocities = {}
+    for name in ("loud", "quiet"):
+        FileRenderer(spec).render(tmp_path / f"{name}.wav", tmp_path / f"{name}.json")
+        notes = json.loads((tmp_path / f"{name}.json").read_text())["notes"]
+        velocities[name] = np.array([n["velocity"] for n in notes])
+    assert len(velocities["loud"]) >= 3 and len(velocities["quiet"]) == len(velocities["loud"])
+    assert np.allclose(velocities["loud"] - velocities["quiet"], 127 * 24 / 60, atol=1.5)   # 24 dB down
 
 
 def test_a_hot_file_is_brought_down_for_the_models_and_back_up(tmp_path):
