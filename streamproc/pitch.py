@@ -259,13 +259,19 @@ def model_shift_samples(model: FrameModel, cfg: SpectralConfig = DEFAULT) -> int
 
 
 def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | Path | None = None,
-                profile: str | None = None, oversample: int | None = None, follow_level: bool = False) -> PitchTrack:
+                profile: str | None = None, oversample: int | None = None, follow_level: bool = False,
+                level: str = "off") -> PitchTrack:
     """f0 of a mono recording every 10 ms (0 = unvoiced), through the streaming engine's stages.
 
     ``model``: a pitch FrameModel or ONNX path; default the shipped ``pitch`` model.
     ``profile``: the model's chunking of a live profile (default: offline, ``quality``).
     ``oversample``: model passes per hop (1, 2, 4, 8; default 1; more only offline):
-    :func:`frame_tracks`, as is ``follow_level``."""
+    :func:`frame_tracks`, as is ``follow_level`` (the streaming hosts' causal follower).
+    ``level``: ``auto`` tracks the recording as ``streamproc pitch`` does a file: without its DC
+    offset, at the one gain that brings its loudness to the models' (``streamproc.level``); the
+    track's ``level_db`` stays the input's. ``off`` (default) feeds the models the samples as they are."""
+    from .level import LEVELS, LevelMeter, level_gain_db
+
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim != 1:
         raise UserError(f"track_pitch takes mono audio (1-D), got shape {x.shape}; mix it down first")
@@ -273,6 +279,14 @@ def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | P
         raise UserError(f"sample rate must be a positive whole number of Hz, got {sample_rate}")
     if not np.all(np.isfinite(x)):
         raise UserError("audio contains NaN or infinite samples")
+    if level not in LEVELS:
+        raise UserError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+    gain_db = 0.0
+    if level == "auto":
+        meter = LevelMeter(int(sample_rate), 1)
+        meter.push(x[None])
+        gain_db = level_gain_db(meter.peak, meter.loudness_dbfs, level)
+        x = (x - float(meter.dc[0])) * 10.0 ** (gain_db / 20.0)
     cfg = DEFAULT
     k = _oversample(profile, oversample)
     fm = _resolve_model(model, cfg, profile)
@@ -285,7 +299,7 @@ def track_pitch(audio: np.ndarray, sample_rate: int, model: FrameModel | str | P
     frames = frame_tracks(x16, fm, cfg, profile=profile, oversample=k, follow_level=follow_level)
     times, f0, db, guess = frames_to_grid(frames.midi, frames.voiced, frames.rms, len(x) / sample_rate,
                                           _frame_config(cfg, profile), model_shift_samples(fm, cfg), k, frames.change_at)
-    return PitchTrack(times, f0, db, int(sample_rate), _model_name(fm), guess)
+    return PitchTrack(times, f0, db - gain_db, int(sample_rate), _model_name(fm), guess)
 
 
 def track_pitch_blocks(blocks: Iterable[np.ndarray], sample_rate: int,

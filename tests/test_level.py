@@ -180,3 +180,21 @@ def test_level_is_checked_before_any_work(tmp_path):
                         "--task", "resynth", "--level", "loud"], capture_output=True, text=True)
     assert r.returncode == 2 and "--level" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_track_pitch_level_auto_tracks_a_quiet_array_as_the_file_renderer_does(tmp_path):
+    from streamproc.pitch import track_pitch
+
+    x, rate = _example("melody.flac", 3.0, -12.0)
+    quiet = x[0] * 10 ** (-45 / 20) + 0.01   # 45 dB down, with an offset
+    sf.write(tmp_path / "quiet.wav", quiet, rate, subtype="FLOAT")
+    FileRenderer(resolve("pitch", None, "quality")).render(tmp_path / "quiet.wav", tmp_path / "quiet.csv")
+    from_file = np.loadtxt(tmp_path / "quiet.csv", delimiter=",", skiprows=1)
+    auto, off = track_pitch(quiet, rate, level="auto"), track_pitch(quiet, rate)
+    assert auto.voiced.mean() > 0.5
+    assert np.array_equal(auto.voiced, from_file[:, 1] > 0)
+    assert np.allclose(auto.f0[auto.voiced], from_file[auto.voiced, 1], rtol=1e-3)
+    assert off.voiced.sum() < 0.8 * auto.voiced.sum()
+    assert np.median(auto.level_db[auto.voiced]) < -45.0   # the input's level, not the models'
+    with pytest.raises(UserError, match="level must be one of"):
+        track_pitch(quiet, rate, level="loud")
