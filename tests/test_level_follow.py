@@ -111,8 +111,8 @@ def test_a_dc_offset_leaves_the_models_image_and_the_streamed_output():
 def test_pitch_streamed_from_a_quiet_input_is_the_loud_ones(profile):
     x, rate = _example("melody.flac", 4.0, -12.0)
     loud = track_pitch(x, rate, profile=profile, follow_level=True)
-    quiet = track_pitch(x * 10 ** (-45 / 20), rate, profile=profile, follow_level=True)
-    off = track_pitch(x * 10 ** (-45 / 20), rate, profile=profile)
+    quiet = track_pitch(x * 10 ** (-55 / 20), rate, profile=profile, follow_level=True)   # peak -67 dBFS
+    off = track_pitch(x * 10 ** (-55 / 20), rate, profile=profile)
     voiced = loud.f0 > 0
     assert voiced.mean() > 0.5
     settled = loud.times > 0.25   # the gain rises for the first frames of the stream (RISE_DB_PER_SECOND)
