@@ -21,6 +21,7 @@ import soundfile as sf
 
 from .errors import UserError
 from .level import LevelMeter
+from .signals import deferred
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 MIN_RATE, MAX_RATE = 4000, 192000
@@ -166,24 +167,47 @@ def check_output_format(path: Path, rate: int, channels: int) -> OutputFormat:
     return fmt
 
 
+_TEMPORARIES: set[str] = set()  # made by _temp_beside and neither published nor removed yet
+
+
 def _temp_beside(path: Path) -> str:
     """A new private temporary file in ``path``'s folder (what every write goes through), named
-    after ``path`` where the file system allows it; a name it does not allow is a UserError."""
+    after ``path`` where the file system allows it; a name it does not allow is a UserError.
+    It is recorded, with signals held back, so :func:`remove_temporaries` finds it whenever a
+    signal or an error arrives before its owner could guard it."""
     parent = path.parent if str(path.parent) else Path(".")
     size, name_max = len(os.fsencode(path.name)), check_name_length(path, "output")
     fits = size + 10 + len(os.fsencode(path.suffix)) <= name_max  # ".NAME." + mkstemp's 8 + suffix
     prefix = f".{path.name}." if fits else ".streamproc-"
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=path.suffix, dir=parent)
-    except OSError as exc:
-        raise UserError(f"cannot write into folder {parent}: {exc.strerror or _one_line(exc)}") from None
-    os.close(fd)
+    with deferred():
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=path.suffix, dir=parent)
+        except OSError as exc:
+            raise UserError(f"cannot write into folder {parent}: {exc.strerror or _one_line(exc)}") from None
+        _TEMPORARIES.add(tmp)
+        os.close(fd)
     return tmp
+
+
+def _remove_temp(tmp: str) -> None:
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    _TEMPORARIES.discard(tmp)
+
+
+def remove_temporaries() -> None:
+    """Removes every temporary output still unfinished: the last step of a command that stops
+    early, so no partial file is left whatever moment a signal chose."""
+    for tmp in list(_TEMPORARIES):
+        try:
+            _remove_temp(tmp)
+        except OSError:
+            pass
 
 
 def probe_output(path: Path) -> None:
     """UserError now, before any work, if a file cannot be written at ``path`` by :func:`atomic_write`."""
-    os.unlink(_temp_beside(path))
+    _remove_temp(_temp_beside(path))
 
 
 def _publish(tmp: str, path: Path) -> None:
@@ -194,6 +218,7 @@ def _publish(tmp: str, path: Path) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or _one_line(exc)}") from None
+    _TEMPORARIES.discard(tmp)
 
 
 def atomic_write(path: Path, write: Callable[[str], object]) -> None:
@@ -203,8 +228,7 @@ def atomic_write(path: Path, write: Callable[[str], object]) -> None:
         write(tmp)
         _publish(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _remove_temp(tmp)
         raise
 
 
@@ -334,9 +358,11 @@ class AudioWriter:
         self._tmp: str | None = _temp_beside(path)
         try:
             self._f = sf.SoundFile(self._tmp, "w", rate, channels, fmt.subtype, format=fmt.format)
-        except Exception as exc:
-            os.unlink(self._tmp)
-            raise UserError(f"cannot write {path}: {_one_line(exc)}") from None
+        except BaseException as exc:  # a signal included: the temporary is not yet guarded by ``with``
+            _remove_temp(self._tmp)
+            if isinstance(exc, Exception):
+                raise UserError(f"cannot write {path}: {_one_line(exc)}") from None
+            raise
 
     def write(self, y: np.ndarray) -> None:
         if not y.shape[1]:
@@ -367,8 +393,7 @@ class AudioWriter:
             self._f.close()
         except Exception:
             pass
-        if os.path.exists(self._tmp):
-            os.unlink(self._tmp)
+        _remove_temp(self._tmp)
         self._tmp = None
 
     def __enter__(self) -> "AudioWriter":

@@ -491,6 +491,7 @@ COMMANDS = {"demo": cmd_demo, "render": cmd_render, "live": cmd_live, "models": 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .audio_io import remove_temporaries
     from .signals import exit_status, interrupts
 
     try:
@@ -503,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"streamproc: interrupted{f' ({exc})' if str(exc) else ''}", file=sys.stderr)
         return exit_status(exc)
+    finally:  # whatever stopped the command, and whenever: no partial output stays behind
+        remove_temporaries()
     return status or 0
 
 

@@ -29,17 +29,50 @@ def exit_status(exc: KeyboardInterrupt) -> int:
     return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
+_held: list[int] = []      # depth of :func:`deferred` blocks now open (main thread)
+_pending: list[int] = []   # signals that arrived inside them
+
+
+def _stop(signum: int) -> KeyboardInterrupt:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
 def _raise(signum: int, frame) -> None:
-    raise Terminated(signum)
+    if _held:
+        _pending.append(signum)
+        return
+    raise _stop(signum)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Inside :func:`interrupts`, a signal that arrives here is held back and raised on leaving,
+    so a step such as "create a temporary file and record it" is never cut in half. Signals
+    reach only the main thread, so elsewhere this is a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _held.append(1)
+    try:
+        yield
+    finally:
+        _held.pop()
+        if not _held and _pending:
+            signum = _pending[0]
+            _pending.clear()
+            raise _stop(signum)
 
 
 @contextmanager
 def interrupts() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise :class:`Terminated` while inside (main thread only; elsewhere a no-op)."""
+    """SIGTERM and SIGHUP raise :class:`Terminated` while inside, and :func:`deferred` may hold
+    them and Ctrl-C back (main thread only; elsewhere a no-op). A SIGINT that the caller ignores
+    (a batch worker) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {s: signal.signal(s, _raise) for s in HANDLED}
+    ours = [*HANDLED] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler else [])
+    old = {s: signal.signal(s, _raise) for s in ours}
     try:
         yield
     finally:

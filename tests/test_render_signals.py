@@ -55,3 +55,39 @@ def test_signal_during_render_leaves_nothing(tmp_path, long_input, ext, sig, whe
     assert proc.returncode == 128 + getattr(signal, sig), err
     assert err.strip() == f"streamproc: interrupted ({sig})"
     assert not out.exists() and not _temporaries(tmp_path)
+
+
+def test_signal_while_the_encoder_opens_leaves_no_temporary(tmp_path, monkeypatch):
+    """The window the ``start`` case above hits by chance: the temporary exists, the encoder is
+    still opening (lame takes a while), and no ``with`` guards the writer yet."""
+    from streamproc import audio_io
+
+    def opening(*args, **kwargs):
+        raise KeyboardInterrupt("SIGTERM")
+
+    monkeypatch.setattr(audio_io.sf, "SoundFile", opening)
+    with pytest.raises(KeyboardInterrupt):
+        audio_io.AudioWriter(tmp_path / "out.mp3", 44100, 2)
+    assert not _temporaries(tmp_path) and not audio_io._TEMPORARIES
+
+
+def test_remove_temporaries_finds_what_no_owner_guarded(tmp_path):
+    from streamproc import audio_io
+
+    made = audio_io._temp_beside(tmp_path / "out.flac")  # as if a signal struck right after
+    assert Path(made).exists() and made in audio_io._TEMPORARIES
+    audio_io.remove_temporaries()
+    assert not _temporaries(tmp_path) and not audio_io._TEMPORARIES
+
+
+def test_deferred_holds_a_signal_until_the_step_is_whole():
+    from streamproc.signals import Terminated, deferred, interrupts
+
+    steps = []
+    with pytest.raises(Terminated):
+        with interrupts():
+            with deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                steps.append("finished")
+    assert steps == ["finished"]
