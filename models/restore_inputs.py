@@ -24,6 +24,7 @@ import numpy as np
 
 from streamproc import dsp
 from streamproc.config import DEFAULT, SpectralConfig
+from streamproc.features import audio_features, model_input_kind
 from streamproc.frames import Frames
 from streamproc.onnx_model import MODELS_DIR, load_model
 from streamproc.spec import PROFILES
@@ -98,7 +99,8 @@ def restore_pair(task: str, model_path: Path, x_audio: np.ndarray, y_audio: np.n
     ``x_audio`` and the true linear magnitudes of ``y_audio``, both as normalised dB.
     ``chunking`` (new, lookahead): the task model's, default the ``default`` profile's."""
     new, lookahead = chunking or PROFILES[CHUNK_PROFILE].chunking(task, "restore")
-    pred = model_image(_model(str(model_path), task), dsp.log_mel_features(x_audio, cfg), new, lookahead)
+    model = _model(str(model_path), task)  # its own input image: a live model may read ``mel-asym``
+    pred = model_image(model, audio_features(x_audio, cfg, model_input_kind(model)), new, lookahead)
     mag = Descale(cfg).process(Frames(stft=np.zeros((pred.shape[1], 1), np.complex64), features=pred.T))
     target = np.abs(dsp.stft(y_audio, cfg, n_frames=pred.shape[1]))
     return dsp.features_from_mel(mag.get("magnitude"), cfg).T, dsp.features_from_mel(target, cfg).T

@@ -54,6 +54,19 @@ def test_restore_pair_target_is_the_true_spectrum_and_input_comes_from_the_model
     assert not np.allclose(xi, yi)  # the model's (masked-mixture) estimate, not the truth
 
 
+def test_restore_pair_feeds_a_live_model_the_image_it_was_trained_on(monkeypatch):
+    """``separate-live`` reads the log-mel image under the live profile's asymmetric window."""
+    from streamproc.features import audio_features
+
+    seen = []
+    monkeypatch.setattr(RI, "model_image", lambda model, feats, *a: seen.append(feats) or feats)
+    t = np.arange(DEFAULT.sample_rate // 2) / DEFAULT.sample_rate
+    x = 0.3 * np.sin(2 * np.pi * 440 * t) * np.exp(-3 * t)
+    RI.restore_pair("separate", MODELS_DIR / "separate-live.onnx", x, x)
+    assert np.allclose(seen[0], audio_features(x, DEFAULT, "mel-asym"))
+    assert not np.allclose(seen[0], audio_features(x, DEFAULT, "mel"), atol=1e-3)
+
+
 def test_sources_are_checked_and_recorded(tmp_path):
     with pytest.raises(ValueError, match="not one of"):
         RI.parse_sources("pitch")
