@@ -5,6 +5,9 @@ Python turns SIGINT into KeyboardInterrupt and unwinds, which removes every temp
 SIGHUP kills the process on the spot instead. Inside :func:`interrupts` they raise
 :class:`Terminated`, a KeyboardInterrupt that remembers its signal, so the same clean-up
 runs and the command can exit with the shell's status for that signal (128 + its number).
+:func:`deferred` holds them back across a step that must not be cut in half (a temporary file
+created and recorded); whatever a signal still catches half-done, the command's last step
+(``audio_io.remove_temporaries``) sweeps away.
 """
 from __future__ import annotations
 
