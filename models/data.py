@@ -29,7 +29,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ParamSpec, Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -250,9 +250,10 @@ def _synth_timbres(d: Draw, rng: np.random.Generator) -> tuple:
     share = INPUT["synth_timbres"]
     if not share:
         return d.synth, d.synth, []
-    from .timbre import random_renderer
+    from .timbre import AdditiveRenderer, random_renderer
 
-    out, drawn = [], []
+    out: list[R.FluidRenderer | AdditiveRenderer] = []
+    drawn: list[str] = []
     for part, kind in (("melody", "sustained"), ("accompaniment", "struck")):
         if rng.random() < share:
             out.append(random_renderer(rng, kind))
@@ -483,6 +484,25 @@ EXAMPLES = {"separate": example_separate, "superres": example_superres, "synth":
             "pitch": example_pitch, "restore": example_restore}
 
 
+_P = ParamSpec("_P")
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+class _TestFlagged(Protocol[_P, _T_co]):
+    """A function that carries a flag ``allow_test`` (``make_example``'s: test-split works may be
+    drawn; set by ``audio_clip`` and by each worker of ``build``, read by ``_draw``)."""
+
+    allow_test: bool
+
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T_co: ...
+
+
+def _test_flagged(f: Callable[_P, _T_co]) -> _TestFlagged[_P, _T_co]:
+    """``f`` itself, unchanged (its ``allow_test`` stays unset until someone sets it), typed as carrying the flag."""
+    return cast("_TestFlagged[_P, _T_co]", f)
+
+
+@_test_flagged
 def make_example(task: str, works: list[str], soundfonts: list[Path], seed: int, index: int,
                  seconds: float, cfg: SpectralConfig = DEFAULT) -> tuple[np.ndarray, np.ndarray, dict]:
     """Render example ``index`` of a set: (x, y, info). Deterministic in (seed, index)."""

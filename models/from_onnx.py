@@ -32,10 +32,10 @@ class OnnxInitError(ValueError):
     """The file is not a generator this package can rebuild."""
 
 
-def _folded_pairs(G: nn.Module, named: set[str]) -> list[tuple[nn.Module, nn.BatchNorm2d, str]]:
+def _folded_pairs(G: nn.Module, named: set[str]) -> list[tuple[nn.Conv2d | nn.ConvTranspose2d, nn.BatchNorm2d, str]]:
     """(conv, batchnorm, conv's name) for each bias-free conv followed by a BatchNorm whose
     parameters are missing from the file, in the order the modules are registered."""
-    pairs = []
+    pairs: list[tuple[nn.Conv2d | nn.ConvTranspose2d, nn.BatchNorm2d, str]] = []
     for name, mod in G.named_modules():
         if not isinstance(mod, nn.Sequential):
             continue
@@ -143,6 +143,7 @@ def generator_from_onnx(path: str | Path, calibrate: Calibration | None = None
             conv.weight.copy_(torch.from_numpy(np.array(w)))
             bn.weight.fill_(1.0)
             bn.bias.copy_(torch.from_numpy(np.array(b)))
+            assert bn.running_mean is not None and bn.running_var is not None  # a BatchNorm2d tracking statistics
             bn.running_mean.zero_()
             bn.running_var.fill_(1.0 - bn.eps)
         prefix = name.rsplit(".", 1)[0]

@@ -40,9 +40,12 @@ for f in files:
     x, y = z["x"], z["y"]
     ch = Chunker(m)
     feat = np.concatenate([x.T, np.full((ch.latency_frames + 1, x.shape[0]), -1.0, np.float32)])
-    pm = ch.process(Frames(stft=np.zeros((len(feat), 1), complex), features=feat)).features[: x.shape[1]]
+    out = ch.process(Frames(stft=np.zeros((len(feat), 1), complex), features=feat)).features
+    assert out is not None  # a Chunker's output frames carry features
+    pm = out[: x.shape[1]]
     shift = m.target_shift_frames  # column k describes frame k + shift: compare with that frame's label
     pm = pm[: pm.shape[0] - shift]
+    assert lay is not None  # a pitch model (load_model checked the task) has a pitch layout
     ref_midi, ref_v = decode_pitchmap(y[:, shift:].T, lay, 0.0)
     est_midi, _ = decode_pitchmap(pm, lay, 0.0)
     peak = pm.max(axis=1)
@@ -56,9 +59,8 @@ print("thr   voic_acc recall  true_neg balanced raw_pitch overall")
 res = {}
 for t in thr:
     c, n, pok, rv, tn, ru = S[t]
-    fr = {"voicing": c / n, "recall": None, "tn": tn / max(ru, 1), "rpa": pok / rv, "oa": (pok + tn) / n}
     # voiced recall: estimated voiced among reference voiced = (c - tn) / rv
-    fr["recall"] = (c - tn) / rv
+    fr = {"voicing": c / n, "recall": (c - tn) / rv, "tn": tn / max(ru, 1), "rpa": pok / rv, "oa": (pok + tn) / n}
     fr["balanced"] = 0.5 * (fr["recall"] + fr["tn"])
     res[t] = fr
     print(f"{t:+.3f}  {fr['voicing']:.4f}  {fr['recall']:.4f}  {fr['tn']:.4f}  {fr['balanced']:.4f}  {fr['rpa']:.4f}  {fr['oa']:.4f}")

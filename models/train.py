@@ -32,6 +32,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -317,8 +318,8 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
         ids = [device.index] if device.type == "cuda" else None
         G = DDP(G, device_ids=ids)
         D = DDP(D, device_ids=ids) if gan else D
-    g_mod = G.module if world > 1 else G
-    d_mod = D.module if (world > 1 and gan) else D
+    g_mod = cast(nn.Module, G.module) if world > 1 else G      # the networks themselves, inside DDP
+    d_mod = cast(nn.Module, D.module) if (world > 1 and gan) else D
     bce = nn.BCEWithLogitsLoss(reduction="none")
     lam = args.lambda_l1
     focus = args.focus_last
@@ -376,7 +377,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
         x = torch.from_numpy(xb).to(device, non_blocking=True)
         y = torch.from_numpy(yb).to(device, non_blocking=True)
         fake = G(x)
-        stats = {}
+        stats: dict[str, float] = {}
         if gan:
             # discriminator: real and generated pairs in separate passes (as pix2pix does), so
             # BatchNorm never normalises a batch mixing the two: a joint batch lets D tell them
@@ -423,6 +424,7 @@ def _train(args, world: int, rank: int, device: torch.device) -> dict:
             rate = n_last * args.batch * world / max(now - t_last, 1e-9)
             rec = {"step": step, **{k: round(v, 5) for k, v in stats.items()},
                    "examples_per_s": round(rate, 2), "wall_seconds": round(wall_before + now - t0, 2)}
+            assert log is not None  # opened on rank 0
             log.write(json.dumps(rec) + "\n")
             log.flush()
             bar.set_postfix(l1=f"{stats['loss_l1']:.4f}", ex_s=f"{rate:.1f}")

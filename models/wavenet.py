@@ -12,7 +12,9 @@ upsampling is reproduced exactly.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -120,33 +122,38 @@ class WaveNet(nn.Module):
         cond = self.conditioning(mel)[:, frame_idx]                 # (B, T, L, 2R)
         cond = cond.permute(0, 2, 3, 1)                            # (B, L, 2R, T)
         h = self.start(x_in.unsqueeze(1))
-        skip = 0
+        skip: torch.Tensor | int = 0   # a Tensor from the first layer on
         for l, d in enumerate(self.cfg.dilations):
             a = self.dil[l](F.pad(h, (d, 0))) + cond[:, l]
             z = torch.tanh(a[:, :R]) * torch.sigmoid(a[:, R:])
             h = h + self.res[l](z)
             skip = skip + self.skip[l](z)
-        return self.out2(F.relu(self.out1(F.relu(skip))))
+        return self.out2(F.relu(self.out1(F.relu(cast(torch.Tensor, skip)))))
 
     def export_arrays(self) -> dict[str, np.ndarray]:
         """Weights in the runtime's layout (see streamproc.wavenet.Vocoder): float32, (out, in)."""
         cfg = self.cfg
         L, R, C = cfg.n_layers, cfg.residual, cfg.cond_channels
 
-        def np32(t: torch.Tensor) -> np.ndarray:
+        def np32(t: torch.Tensor | None) -> np.ndarray:
+            assert t is not None  # every bias exported here exists (the dilated convs have none and export none)
             return t.detach().cpu().to(torch.float32).numpy().copy()
 
+        # the ModuleLists hold Conv1d layers (typed as plain Modules)
+        dil = cast("Iterable[nn.Conv1d]", self.dil)
+        res = cast("Iterable[nn.Conv1d]", self.res)
+        skip = cast("Iterable[nn.Conv1d]", self.skip)
         lw = self.layer_cond.weight.view(L, 2 * R, C)
         lb = self.layer_cond.bias.view(L, 2 * R)
         return {
             "cond_w": np32(self.cond_in.weight), "cond_b": np32(self.cond_in.bias),
             "layer_cond_w": np32(lw), "layer_cond_b": np32(lb),
             "start_w": np32(self.start.weight[:, 0, 0]), "start_b": np32(self.start.bias),
-            "dil_w": np.stack([np32(m.weight) for m in self.dil]),
-            "res_w": np.stack([np32(m.weight[:, :, 0]) for m in self.res]),
-            "res_b": np.stack([np32(m.bias) for m in self.res]),
-            "skip_w": np.stack([np32(m.weight[:, :, 0]) for m in self.skip]),
-            "skip_b": np.stack([np32(m.bias) for m in self.skip]),
+            "dil_w": np.stack([np32(m.weight) for m in dil]),
+            "res_w": np.stack([np32(m.weight[:, :, 0]) for m in res]),
+            "res_b": np.stack([np32(m.bias) for m in res]),
+            "skip_w": np.stack([np32(m.weight[:, :, 0]) for m in skip]),
+            "skip_b": np.stack([np32(m.bias) for m in skip]),
             "out1_w": np32(self.out1.weight[:, :, 0]), "out1_b": np32(self.out1.bias),
             "out2_w": np32(self.out2.weight[:, :, 0]), "out2_b": np32(self.out2.bias),
         }

@@ -117,7 +117,7 @@ def train(args: argparse.Namespace) -> dict:
 
     log = open(out / "metrics.jsonl", "a")
     t0 = t_last = time.time()
-    losses: list[float] = []
+    losses: list[torch.Tensor] = []
     last = None
     step = start
     model.train()
