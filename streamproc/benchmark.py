@@ -18,7 +18,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -62,27 +62,32 @@ class ModelClock:
 
 @contextmanager
 def model_clock(model) -> Iterator[ModelClock]:
-    """Times every ``model.run`` while the block is open (the method is wrapped on the instance
-    and put back after); a task without a model gets a clock that stays at zero."""
+    """Times every ``model.run`` and ``model.run_columns`` while the block is open (the methods
+    are wrapped on the instance and put back after); a task without a model gets a clock that
+    stays at zero."""
     clock = ModelClock()
     if model is None:
         yield clock
         return
-    inner = model.run
+    wrapped = [name for name in ("run", "run_columns") if callable(getattr(model, name, None))]
 
-    def run(window: np.ndarray) -> np.ndarray:
-        t = time.perf_counter()
-        try:
-            return inner(window)
-        finally:
-            clock.seconds += time.perf_counter() - t
-            clock.runs += 1
+    def timed(inner: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+        def call(*args: Any) -> np.ndarray:
+            t = time.perf_counter()
+            try:
+                return inner(*args)
+            finally:
+                clock.seconds += time.perf_counter() - t
+                clock.runs += 1
+        return call
 
-    model.run = run
+    for name in wrapped:
+        setattr(model, name, timed(getattr(model, name)))
     try:
         yield clock
     finally:
-        del model.run
+        for name in wrapped:
+            delattr(model, name)
 
 
 def measure(task: str, recon: str, rate: int, block: int, x: np.ndarray, model=None,

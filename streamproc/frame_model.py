@@ -2,7 +2,8 @@
 
 A frame model maps a window of ``context + new + lookahead`` feature frames (an image of
 shape (n_features, window)) to an output image of the same width. The chunker feeds it
-windows that advance by ``new`` frames and keeps the output columns it trusts. The identity
+windows that advance by ``new`` frames and keeps the output columns it trusts (a model may
+offer ``run_columns`` to compute only those: :func:`run_columns`). The identity
 model stands in until trained models exist; the ONNX runner implements the same protocol.
 """
 from __future__ import annotations
@@ -23,6 +24,24 @@ class FrameModel(Protocol):
     def run(self, window: np.ndarray) -> np.ndarray:
         """float32 (n_inputs, window) -> float32 (n_outputs, window)."""
         ...
+
+
+def prepare_columns(model: FrameModel, start: int, stop: int) -> None:
+    """Readies ``model`` for :func:`run_columns` with these columns (a model that can compute
+    only some of its output columns builds that graph now, not in the audio path)."""
+    prepare = getattr(model, "prepare_columns", None)
+    if prepare is not None:
+        prepare(start, stop)
+
+
+def run_columns(model: FrameModel, window: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Output columns [start, stop) of ``model.run(window)``: float32 (n_outputs, stop - start).
+    A model that offers ``run_columns`` computes only those (``OnnxFrameModel``); any other
+    runs whole and is sliced."""
+    own = getattr(model, "run_columns", None)
+    if own is not None:
+        return np.asarray(own(window, start, stop), dtype=np.float32)
+    return np.asarray(model.run(window), dtype=np.float32)[:, start:stop]
 
 
 def target_shift_frames(model: object) -> int:

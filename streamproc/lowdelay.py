@@ -35,7 +35,7 @@ from . import dsp
 from .config import SpectralConfig
 from .engine import Core
 from .errors import UserError
-from .frame_model import FrameModel
+from .frame_model import FrameModel, prepare_columns, run_columns
 from .features import (DEFAULT_KIND, FeatureFn, fall_samples, input_features, kind_window, model_features,
                        model_input_kind)
 from .frames import Frames
@@ -172,6 +172,7 @@ class StridedChunker:
         self.width = model.context_frames + model.new_frames + model.lookahead_frames
         self._span = (self.width - 1) * self.stride + 1
         self._back = np.arange(self.width - 1, -1, -1) * self.stride  # oldest column first
+        prepare_columns(model, self.width - 1, self.width)
         self._pool: ThreadPoolExecutor | None = None
         self._pending: deque[tuple[int, Future | np.ndarray, np.ndarray]] = deque()
         self.reset()
@@ -199,10 +200,10 @@ class StridedChunker:
             pool.shutdown(wait=False)
 
     def _run(self, window: np.ndarray) -> np.ndarray:
-        out = np.asarray(self.model.run(window), dtype=np.float32)
-        if out.shape != (self.model.n_outputs, self.width):
-            raise RuntimeError(f"model returned shape {out.shape}, expected {(self.model.n_outputs, self.width)}")
-        return out[:, -1].copy()
+        out = run_columns(self.model, window, self.width - 1, self.width)   # the newest column only
+        if out.shape != (self.model.n_outputs, 1):
+            raise RuntimeError(f"model returned shape {out.shape}, expected {(self.model.n_outputs, 1)}")
+        return out[:, 0].copy()
 
     def process(self, frames: Frames) -> Frames:
         n = len(frames)

@@ -20,7 +20,7 @@ import numpy as np
 from . import dsp
 from .config import SpectralConfig
 from .features import DEFAULT_KIND, FeatureFn, input_features
-from .frame_model import FrameModel
+from .frame_model import FrameModel, prepare_columns, run_columns
 from .frames import Frames, FrameSchedule
 from .griffinlim import StreamingGriffinLim
 from .level import LevelFollower
@@ -199,6 +199,8 @@ class Chunker:
             self._ramp = np.full((x, 1), later_weight, np.float32)
         else:
             raise ValueError(f"later_weight must be in [0, 1], got {later_weight}")
+        self._kept = (self.ctx, self.ctx + self.new + x)   # the only output columns a run contributes
+        prepare_columns(model, *self._kept)
         self.reset()
 
     def reset(self) -> None:
@@ -221,15 +223,15 @@ class Chunker:
         outputs = []
         while len(self._feat) >= self.window:
             window = np.ascontiguousarray(self._feat[: self.window].T)
-            pred = np.asarray(self.model.run(window), dtype=np.float32).T
-            if pred.shape != (self.window, self.model.n_outputs):
+            pred = run_columns(self.model, window, *self._kept).T
+            if pred.shape != (self._kept[1] - self._kept[0], self.model.n_outputs):
                 raise RuntimeError(f"model returned shape {pred.T.shape}, expected "
-                                   f"{(self.model.n_outputs, self.window)}")
-            new = pred[self.ctx: self.ctx + self.new].copy()
+                                   f"{(self.model.n_outputs, self._kept[1] - self._kept[0])}")
+            new = pred[: self.new].copy()
             x = self.crossfade
             if x and self._tail is not None:
                 new[:x] = (1.0 - self._ramp) * self._tail + self._ramp * new[:x]
-            self._tail = pred[self.ctx + self.new: self.ctx + self.new + x].copy() if x else None
+            self._tail = pred[self.new: self.new + x].copy() if x else None
             self._feat = self._feat[self.new:]
             done = self._pop(self.new)
             outputs.append(self._with_prediction(done, new))
