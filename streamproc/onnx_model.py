@@ -75,6 +75,9 @@ def _session(path: Path, providers: tuple[str, ...], threads: int, columns: tupl
         try:
             sess = ort.InferenceSession(source, so, providers=list(providers))
         except Exception as e:  # noqa: BLE001  (onnxruntime raises its own unexported types)
+            if columns is not None:   # a cut graph this provider refuses: the whole one runs instead
+                _SESSIONS[key] = None
+                return None
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise UserError(f"{path} is not an ONNX model onnxruntime can load ({msg[:120]})") from None
         _SESSIONS[key] = sess
