@@ -40,7 +40,6 @@ class _Conv:
     stride: int
     dilation: int
     pad_begin: int
-    pad_end: int
 
     @property
     def reach(self) -> int:
@@ -125,8 +124,7 @@ class _Cropper:
         n_sp = w.ndim - 2
         pads = list(at.get("pads", [0] * (2 * n_sp)))
         return _Conv(kernel=int(w.shape[-1]), stride=int(list(at.get("strides", [1] * n_sp))[-1]),
-                     dilation=int(list(at.get("dilations", [1] * n_sp))[-1]),
-                     pad_begin=int(pads[n_sp - 1]), pad_end=int(pads[2 * n_sp - 1]))
+                     dilation=int(list(at.get("dilations", [1] * n_sp))[-1]), pad_begin=int(pads[n_sp - 1]))
 
     def _last_axis_untouched(self, node: Any) -> None:
         """Column-wise operators that take axes: none of them may be the width axis."""
@@ -214,6 +212,8 @@ class _Cropper:
         held = self._held_spans = {self.input: (0, self._width(self.input))}   # columns each tensor holds
         out_nodes: list[Any] = []
         for node in self.nodes:
+            if node.output[0] in self.dynamic and not any(o in need for o in node.output):
+                continue   # feeds nothing the output needs
             if node.output[0] not in self.dynamic or all(need.get(o) == full.get(o) for o in node.output):
                 for i in node.input:
                     if i in self.dynamic and held.get(i) != (0, self._width(i)):
