@@ -40,11 +40,19 @@ class _Conv:
     stride: int
     dilation: int
     pad_begin: int
+    transposed: bool
 
     @property
     def reach(self) -> int:
         """Columns one kernel spans, less one."""
         return (self.kernel - 1) * self.dilation
+
+    def input_span(self, a: int, b: int) -> Span:
+        """The input columns output columns [a, b) draw on, before clipping to the image (a
+        convolution's reach beyond the edges is its zero padding; a transposed one's adds nothing)."""
+        if not self.transposed:
+            return a * self.stride - self.pad_begin, (b - 1) * self.stride - self.pad_begin + self.reach + 1
+        return math.ceil((a + self.pad_begin - self.reach) / self.stride), (b - 1 + self.pad_begin) // self.stride + 1
 
 
 def crop_columns(model: Any, start: int, stop: int) -> Any | None:
@@ -124,7 +132,8 @@ class _Cropper:
         n_sp = w.ndim - 2
         pads = list(at.get("pads", [0] * (2 * n_sp)))
         return _Conv(kernel=int(w.shape[-1]), stride=int(list(at.get("strides", [1] * n_sp))[-1]),
-                     dilation=int(list(at.get("dilations", [1] * n_sp))[-1]), pad_begin=int(pads[n_sp - 1]))
+                     dilation=int(list(at.get("dilations", [1] * n_sp))[-1]), pad_begin=int(pads[n_sp - 1]),
+                     transposed=node.op_type == "ConvTranspose")
 
     def _last_axis_untouched(self, node: Any) -> None:
         """Column-wise operators that take axes: none of them may be the width axis."""
@@ -175,14 +184,8 @@ class _Cropper:
         if op in ("Conv", "ConvTranspose"):
             if dyn != [node.input[0]]:
                 raise Uncroppable(f"{op} with computed weights")
-            c = self._conv(node)
-            w_in = self._width(node.input[0])
-            if op == "Conv":
-                lo, hi = a * c.stride - c.pad_begin, (b - 1) * c.stride - c.pad_begin + c.reach + 1
-            else:
-                lo = math.ceil((a + c.pad_begin - c.reach) / c.stride)
-                hi = (b - 1 + c.pad_begin) // c.stride + 1
-            return [(node.input[0], (max(0, lo), min(w_in, hi)))]
+            lo, hi = self._conv(node).input_span(a, b)
+            return [(node.input[0], (max(0, lo), min(self._width(node.input[0]), hi)))]
         raise Uncroppable(f"operator {op}")
 
     # -- forwards: the cropped graph ---------------------------------------------------------
@@ -276,24 +279,20 @@ class _Cropper:
         n_sp = self.static[node.input[1]].ndim - 2
         if pads is None:
             pads = [0] * (2 * n_sp)
-        if node.op_type == "Conv":
-            lo, hi = want[0] * c.stride - c.pad_begin, (want[1] - 1) * c.stride - c.pad_begin + c.reach + 1
-            take = (max(0, lo), min(w_in, hi))
+        lo, hi = c.input_span(*want)
+        take = (max(0, lo), min(w_in, hi))
+        new.input[0] = self._slice(x, self._held(x), take, out)
+        if not c.transposed:
             pads[n_sp - 1], pads[2 * n_sp - 1] = take[0] - lo, hi - take[1]   # zeros only beyond the true edges
             got = want
-            new.input[0] = self._slice(x, self._held(x), take, out)
         else:
-            lo = math.ceil((want[0] + c.pad_begin - c.reach) / c.stride)
-            hi = (want[1] - 1 + c.pad_begin) // c.stride + 1
-            take = (max(0, lo), min(w_in, hi))
             pads[n_sp - 1], pads[2 * n_sp - 1] = 0, 0
             first = take[0] * c.stride - c.pad_begin                 # the full column of its first output
             got = (first, first + (take[1] - take[0] - 1) * c.stride + c.reach + 1)
-            new.input[0] = self._slice(x, self._held(x), take, out)
         if "pads" in attrs:
             new.attribute.remove(attrs["pads"])
         new.attribute.append(self.onnx.helper.make_attribute("pads", pads))
-        if node.op_type == "Conv":
+        if not c.transposed:
             out.append(new)
             return got
         inner = node.output[0] + "_uncut"
